@@ -1,0 +1,21 @@
+"""Model packs: registry and records."""
+
+from faceprint.packs.registry import (
+    DEFAULT_PACK,
+    PackSpec,
+    dlib_model_path,
+    get_pack,
+    list_packs,
+    register_pack,
+    sha256_file,
+)
+
+__all__ = [
+    "DEFAULT_PACK",
+    "PackSpec",
+    "dlib_model_path",
+    "get_pack",
+    "list_packs",
+    "register_pack",
+    "sha256_file",
+]

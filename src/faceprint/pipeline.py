@@ -1,0 +1,178 @@
+"""The composition point: a model pack's detector, alignment and embedder in one object.
+
+:class:`FaceAnalyzer` is what the CLI, the gallery, the server and the evaluation tools use;
+a Python user uses it the same way::
+
+    from faceprint import FaceAnalyzer
+
+    fa = FaceAnalyzer()                       # the default pack, models loaded now
+    faces = fa.analyze("group.jpg")           # Faces with boxes, landmarks and embeddings
+    result = fa.verify("a.jpg", "b.jpg")      # Verification(similarity, threshold, same)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from faceprint.align import align_faces
+from faceprint.compare import verify_embeddings
+from faceprint.detect.base import Detector
+from faceprint.embed.base import Embedder
+from faceprint.errors import AmbiguousFaceError, ModelError, NoFaceError
+from faceprint.imageio import ImageInput, load_image, source_name
+from faceprint.packs import DEFAULT_PACK, PackSpec, get_pack
+from faceprint.types import Face, Faces, Verification
+
+__all__ = ["FaceAnalyzer", "FaceChoice", "select_face"]
+
+logger = logging.getLogger(__name__)
+
+#: which face of an image to use where one is needed: the largest box, the one nearest the image
+#: centre, the only one (an error when there are several), or an index in detection order
+FaceChoice = Literal["largest", "center", "only"] | int
+
+
+def select_face(
+    faces: Faces, choice: FaceChoice, *, image_shape: tuple[int, ...] | None = None, name: str = ""
+) -> int:
+    """Index of the face ``choice`` designates.
+
+    Raises:
+        NoFaceError: ``faces`` is empty.
+        AmbiguousFaceError: ``choice="only"`` and there are several faces.
+        ValueError: an unknown choice, an index out of range, or "center" without a shape.
+    """
+    where = f"{name}: " if name else ""
+    if len(faces) == 0:
+        raise NoFaceError(f"{where}no face found")
+    if isinstance(choice, (int, np.integer)) and not isinstance(choice, bool):
+        if not 0 <= choice < len(faces):
+            raise ValueError(f"{where}face index {choice} out of range (found {len(faces)} faces)")
+        return int(choice)
+    if choice == "largest":
+        return int(np.argmax(faces.areas))
+    if choice == "only":
+        if len(faces) > 1:
+            raise AmbiguousFaceError(
+                f"{where}{len(faces)} faces found; choose one (largest, center or an index)"
+            )
+        return 0
+    if choice == "center":
+        if image_shape is None:
+            raise ValueError("choice 'center' needs image_shape")
+        centre = np.array([image_shape[1], image_shape[0]], np.float32) / 2
+        mids = (faces.boxes[:, :2] + faces.boxes[:, 2:]) / 2
+        return int(np.argmin(((mids - centre) ** 2).sum(1)))
+    raise ValueError(f"face choice must be 'largest', 'center', 'only' or an index, got {choice!r}")
+
+
+class FaceAnalyzer:
+    """Detect → align → embed with one model pack; models are loaded once, in ``__init__``.
+
+    Args:
+        pack: a registered pack name or a :class:`PackSpec`.
+        detector / embedder: ready-made backends to use instead of the pack's.
+        detector_options / embedder_options: keyword overrides for the pack's backends
+            (e.g. ``{"upsample": 2}``, ``{"batch_size": 64}``).
+
+    Not thread-safe (the backends are not): create one analyzer per thread or process.
+    """
+
+    def __init__(
+        self,
+        pack: str | PackSpec = DEFAULT_PACK,
+        *,
+        detector: Detector | None = None,
+        embedder: Embedder | None = None,
+        detector_options: dict[str, Any] | None = None,
+        embedder_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.pack = get_pack(pack)
+        self.detector = detector or self.pack.create_detector(**(detector_options or {}))
+        self.embedder = embedder or self.pack.create_embedder(**(embedder_options or {}))
+        if self.embedder.dim != self.pack.dim:
+            raise ModelError(
+                f"pack {self.pack.name!r} declares {self.pack.dim}-d embeddings but its embedder "
+                f"gives {self.embedder.dim}-d"
+            )
+
+    @property
+    def threshold(self) -> float:
+        """The pack's calibrated cosine threshold."""
+        return self.pack.threshold
+
+    def __repr__(self) -> str:
+        return f"FaceAnalyzer(pack={self.pack.name!r}, {self.detector!r}, {self.embedder!r})"
+
+    def detect(self, image: ImageInput) -> Faces:
+        """Every face in ``image`` (boxes, scores, landmarks; no embeddings)."""
+        return self.detector.detect(load_image(image))
+
+    def align(self, image: npt.NDArray[np.uint8], faces: Faces) -> npt.NDArray[np.uint8]:
+        """Aligned crops (N, S, S, 3) of ``faces`` in the RGB ``image`` for this pack's embedder."""
+        return align_faces(image, faces.landmarks, self.embedder.crop)
+
+    def embed_faces(self, image: npt.NDArray[np.uint8], faces: Faces) -> Faces:
+        """``faces`` with embeddings, all crops of the image in one batched call."""
+        return faces.with_embeddings(self.embedder.embed(self.align(image, faces)))
+
+    def analyze(self, image: ImageInput) -> Faces:
+        """Detect and embed every face of one image."""
+        rgb = load_image(image)
+        return self.embed_faces(rgb, self.detector.detect(rgb))
+
+    def analyze_many(self, images: Iterable[npt.NDArray[np.uint8]]) -> list[Faces]:
+        """Detect in each decoded RGB image, then embed the crops of all of them in one call."""
+        rgbs = list(images)
+        found = [self.detector.detect(img) for img in rgbs]
+        crops = [self.align(img, f) for img, f in zip(rgbs, found)]
+        if not crops:
+            return []
+        emb = self.embedder.embed(np.concatenate(crops)) if sum(map(len, found)) else None
+        out, start = [], 0
+        for f in found:
+            stop = start + len(f)
+            part = (
+                emb[start:stop] if emb is not None else np.zeros((0, self.embedder.dim), np.float32)
+            )
+            out.append(f.with_embeddings(part))
+            start = stop
+        return out
+
+    def embed_one(self, image: ImageInput, *, face: FaceChoice = "largest") -> Face:
+        """The embedded face ``face`` designates in ``image``.
+
+        Raises:
+            NoFaceError / AmbiguousFaceError: as :func:`select_face`.
+        """
+        rgb = load_image(image)
+        faces = self.detector.detect(rgb)
+        index = select_face(faces, face, image_shape=rgb.shape, name=source_name(image))
+        return self.embed_faces(rgb, faces[[index]])[0]
+
+    def verify(
+        self,
+        image_a: ImageInput,
+        image_b: ImageInput,
+        *,
+        threshold: float | None = None,
+        face: FaceChoice = "largest",
+    ) -> Verification:
+        """Are the faces of two images the same person? (the largest face of each by default)"""
+        a = self.embed_one(image_a, face=face)
+        b = self.embed_one(image_b, face=face)
+        return verify_embeddings(
+            a.embedding,  # type: ignore[arg-type]
+            b.embedding,  # type: ignore[arg-type]
+            threshold=self.threshold if threshold is None else threshold,
+            pack=self.pack.name,
+        )
+
+    def embed_images(self, images: Sequence[ImageInput]) -> list[Faces]:
+        """Decode and :meth:`analyze_many` a sequence of inputs (errors propagate)."""
+        return self.analyze_many(load_image(i) for i in images)
