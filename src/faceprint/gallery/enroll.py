@@ -1,0 +1,127 @@
+"""Turning enrolment images into templates: face choice, embedding, thumbnail; folder scans.
+
+An image with several faces enrols its largest face, unless the two largest are of similar size
+(the second at least :data:`AMBIGUITY_RATIO` of the first's area): then nothing says whom the
+image is of, and :class:`~faceprint.errors.AmbiguousFaceError` asks for an explicit choice.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from faceprint.errors import AmbiguousFaceError, ImageError
+from faceprint.imageio import ImageInput, load_image, source_name
+from faceprint.pipeline import FaceAnalyzer, FaceChoice, select_face
+from faceprint.types import Faces
+
+__all__ = [
+    "AMBIGUITY_RATIO",
+    "THUMBNAIL_SIZE",
+    "EnrolmentFace",
+    "choose_face",
+    "embed_for_enrolment",
+    "scan_folders",
+    "thumbnail_jpeg",
+]
+
+#: "largest" is ambiguous when the second-largest face has at least this share of its area
+AMBIGUITY_RATIO = 0.8
+#: side of the stored JPEG thumbnail of an aligned crop, in pixels
+THUMBNAIL_SIZE = 112
+THUMBNAIL_QUALITY = 85
+
+
+@dataclass(frozen=True)
+class EnrolmentFace:
+    """One face ready to be stored as a template."""
+
+    embedding: npt.NDArray[np.float32]
+    box: tuple[float, float, float, float]
+    thumbnail: bytes
+    source: str
+
+
+def choose_face(
+    faces: Faces,
+    choice: FaceChoice,
+    *,
+    image_shape: tuple[int, ...] | None = None,
+    name: str = "",
+    ambiguity: float = AMBIGUITY_RATIO,
+) -> int:
+    """Index of the face to enrol; like :func:`~faceprint.pipeline.select_face`, except that
+    ``"largest"`` refuses two largest faces of similar size.
+
+    Raises:
+        NoFaceError: no face.
+        AmbiguousFaceError: ``"only"`` with several faces, or ``"largest"`` with two largest
+            faces within ``ambiguity`` of each other's area.
+    """
+    if choice == "largest" and len(faces) > 1:
+        order = np.argsort(-faces.areas, kind="stable")
+        first, second = faces.areas[order[0]], faces.areas[order[1]]
+        if second >= ambiguity * first:
+            where = f"{name}: " if name else ""
+            raise AmbiguousFaceError(
+                f"{where}{len(faces)} faces, the two largest of similar size (faces "
+                f"{order[0]} and {order[1]} in detection order); say which with face=INDEX "
+                "(--face INDEX, see `faceprint detect`) or use a photo of one person"
+            )
+    return select_face(faces, choice, image_shape=image_shape, name=name)
+
+
+def thumbnail_jpeg(crop: npt.NDArray[np.uint8], size: int = THUMBNAIL_SIZE) -> bytes:
+    """A small JPEG of an aligned RGB crop (resized to ``size`` × ``size`` when larger)."""
+    small = crop
+    if crop.shape[0] > size:
+        small = np.asarray(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA), np.uint8)
+    bgr = np.ascontiguousarray(small[:, :, ::-1])
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, THUMBNAIL_QUALITY])
+    if not ok:
+        raise ImageError("cannot encode the thumbnail as JPEG")
+    return bytes(buf.tobytes())
+
+
+def embed_for_enrolment(
+    analyzer: FaceAnalyzer, image: ImageInput, face: FaceChoice, *, source: str | None = None
+) -> EnrolmentFace:
+    """Detect, choose, align and embed the face to enrol from ``image``.
+
+    Raises:
+        ImageError / NoFaceError / AmbiguousFaceError: the image cannot give one face.
+    """
+    name = source_name(image)
+    rgb = load_image(image)
+    faces = analyzer.detector.detect(rgb)
+    index = choose_face(faces, face, image_shape=rgb.shape, name=name)
+    chosen = faces[[index]]
+    crop = analyzer.align(rgb, chosen)
+    embedding = analyzer.embedder.embed(crop)[0]
+    if source is None:
+        source = str(image) if isinstance(image, (str, os.PathLike)) else ""
+    box = tuple(float(v) for v in chosen.boxes[0])
+    return EnrolmentFace(embedding, box, thumbnail_jpeg(crop[0]), source)  # type: ignore[arg-type]
+
+
+def scan_folders(root: str | os.PathLike[str]) -> list[tuple[str, Path]]:
+    """(person name, file) for every file in each subfolder of ``root``, sorted.
+
+    The subfolder's name is the person's name; hidden files and folders are left out.
+
+    Raises:
+        ImageError: ``root`` is not a folder.
+    """
+    base = Path(root)
+    if not base.is_dir():
+        raise ImageError(f"{base}: not a folder (expected one subfolder per person)")
+    pairs: list[tuple[str, Path]] = []
+    for person in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = sorted(f for f in person.iterdir() if f.is_file() and not f.name.startswith("."))
+        pairs.extend((person.name, f) for f in files)
+    return pairs

@@ -1,0 +1,437 @@
+"""The gallery's source of truth: one SQLite database (``gallery.sqlite``).
+
+Tables (schema version in ``PRAGMA user_version``)::
+
+    identities(id, name UNIQUE, metadata JSON, created_at, updated_at)
+    templates(id, identity_id → identities ON DELETE CASCADE, embedding BLOB float32 LE,
+              source, x1, y1, x2, y2, pack, thumbnail BLOB JPEG, created_at)
+    settings(key PRIMARY KEY, value JSON)
+
+The connection runs in WAL mode (readers in other processes never block the writer), with
+foreign keys on, ``secure_delete`` on (deleted rows are overwritten with zeros) and a busy
+timeout. Every change runs in one ``BEGIN IMMEDIATE`` transaction; sqlite3 errors are translated
+to :class:`~faceprint.errors.GalleryError` here, at the boundary. Ids use ``AUTOINCREMENT`` so a
+template id is never reused: the set of template ids identifies the gallery's content (templates
+are immutable), which :meth:`GalleryStore.state` turns into the index checksum.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from faceprint.errors import GalleryError, IdentityExistsError, IdentityNotFoundError
+from faceprint.gallery.types import Identity, Template
+
+__all__ = ["DB_NAME", "SCHEMA_VERSION", "GalleryStore", "StoreState", "TemplateRow", "utc_now"]
+
+logger = logging.getLogger(__name__)
+
+DB_NAME = "gallery.sqlite"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 30.0
+#: 16 KiB pages: a thumbnail fits in one page, and bulk inserts run about 30% faster than at 4 KiB
+PAGE_SIZE = 16384
+
+_SCHEMA = """
+CREATE TABLE identities (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE templates (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+    embedding BLOB NOT NULL,
+    source TEXT NOT NULL DEFAULT '',
+    x1 REAL, y1 REAL, x2 REAL, y2 REAL,
+    pack TEXT NOT NULL,
+    thumbnail BLOB,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX templates_identity ON templates(identity_id);
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+#: one template to insert: identity id, float32 embedding bytes, source, box, thumbnail
+TemplateRow = tuple[int, bytes, str, "tuple[float, float, float, float] | None", "bytes | None"]
+IntArray = npt.NDArray[np.int64]
+
+
+def utc_now() -> str:
+    """The current time as an ISO-8601 UTC string (milliseconds)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class StoreState(NamedTuple):
+    """What the templates are: changes with every change (ids are never reused)."""
+
+    size: int
+    max_id: int
+    id_sum: int
+
+
+class GalleryStore:
+    """Typed access to ``gallery.sqlite``; one connection, serialised by a lock.
+
+    Use :meth:`create` or :meth:`open`; both raise :class:`GalleryError` with the fix.
+    """
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn = conn
+        self._lock = threading.RLock()
+
+    # --- opening --------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: Path, settings: dict[str, Any]) -> GalleryStore:
+        """A new database at ``path`` (which must not exist) with initial ``settings``."""
+        if path.exists():
+            raise GalleryError(f"{path} exists already; open it with Gallery.open")
+        store = cls(path, _connect(path))
+        with store.transaction() as cur:
+            for statement in _SCHEMA.strip().split(";\n"):
+                cur.execute(statement)
+            cur.executemany(
+                "INSERT INTO settings(key, value) VALUES (?, ?)",
+                [(k, json.dumps(v)) for k, v in settings.items()],
+            )
+            cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        return store
+
+    @classmethod
+    def open(cls, path: Path) -> GalleryStore:
+        """The existing database at ``path``; checks its schema version."""
+        if not path.is_file():
+            raise GalleryError(f"no gallery database at {path}; create one with Gallery.create")
+        store = cls(path, _connect(path))
+        version = store._scalar("PRAGMA user_version")
+        if version != SCHEMA_VERSION:
+            store.close()
+            raise GalleryError(
+                f"{path} has schema version {version}, this faceprint reads version "
+                f"{SCHEMA_VERSION}; upgrade faceprint (or export and re-import the gallery)"
+            )
+        return store
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # --- transactions ---------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Cursor]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``; rolled back on any exception."""
+        with self._lock, _translated(self.path):
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.rollback()
+                raise
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Cursor]:
+        """A cursor for one consistent read (a deferred transaction)."""
+        with self._lock, _translated(self.path):
+            cur = self._conn.cursor()
+            cur.execute("BEGIN")
+            try:
+                yield cur
+            finally:
+                self._conn.rollback()
+
+    def _scalar(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        with self._lock, _translated(self.path):
+            row = self._conn.execute(sql, args).fetchone()
+        return None if row is None else row[0]
+
+    def data_version(self) -> int:
+        """Changes whenever *another* connection commits (``PRAGMA data_version``)."""
+        return int(self._scalar("PRAGMA data_version"))
+
+    # --- settings -------------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        with self.reading() as cur:
+            rows = cur.execute("SELECT key, value FROM settings").fetchall()
+        return {k: json.loads(v) for k, v in rows}
+
+    @staticmethod
+    def put_settings(cur: sqlite3.Cursor, values: dict[str, Any]) -> None:
+        cur.executemany(
+            "INSERT INTO settings(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [(k, json.dumps(v)) for k, v in values.items()],
+        )
+
+    # --- identities -----------------------------------------------------------------------
+    @staticmethod
+    def identity_id(cur: sqlite3.Cursor, name: str) -> int | None:
+        row = cur.execute("SELECT id FROM identities WHERE name = ?", (name,)).fetchone()
+        return None if row is None else int(row[0])
+
+    @classmethod
+    def require_identity(cls, cur: sqlite3.Cursor, name: str) -> int:
+        found = cls.identity_id(cur, name)
+        if found is None:
+            raise IdentityNotFoundError(f"no identity named {name!r} in the gallery")
+        return found
+
+    @staticmethod
+    def insert_identity(cur: sqlite3.Cursor, name: str, metadata: str, now: str) -> int:
+        try:
+            cur.execute(
+                "INSERT INTO identities(name, metadata, created_at, updated_at) VALUES (?,?,?,?)",
+                (name, metadata, now, now),
+            )
+        except sqlite3.IntegrityError:
+            raise IdentityExistsError(
+                f"identity {name!r} exists already; append to it (append=True, --append) "
+                "or choose another name"
+            ) from None
+        return int(cur.lastrowid or 0)
+
+    @staticmethod
+    def insert_identities(cur: sqlite3.Cursor, names: Sequence[str], now: str) -> IntArray:
+        """Create identities ``names`` (all new, distinct); their ids in order."""
+        first = _sequence(cur, "identities")
+        try:
+            cur.executemany(
+                "INSERT INTO identities(name, metadata, created_at, updated_at) "
+                "VALUES (?, '{}', ?, ?)",
+                zip(names, [now] * len(names), [now] * len(names)),
+            )
+        except sqlite3.IntegrityError:
+            raise IdentityExistsError(
+                "some names exist already; pass append=True to add templates to existing identities"
+            ) from None
+        return _new_ids(cur, "identities", first, len(names))
+
+    @staticmethod
+    def ensure_identities(cur: sqlite3.Cursor, names: Iterable[str], now: str) -> dict[str, int]:
+        """Ids of ``names``, creating the missing identities."""
+        unique = sorted(set(names))
+        before = int(cur.execute("SELECT COALESCE(MAX(id), 0) FROM identities").fetchone()[0])
+        cur.executemany(
+            "INSERT OR IGNORE INTO identities(name, metadata, created_at, updated_at) "
+            "VALUES (?, '{}', ?, ?)",
+            [(n, now, now) for n in unique],
+        )
+        rows = cur.execute("SELECT name, id FROM identities WHERE id > ?", (before,))
+        ids: dict[str, int] = dict(rows.fetchall())
+        old = [n for n in unique if n not in ids]
+        for start in range(0, len(old), 500):
+            chunk = old[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT name, id FROM identities WHERE name IN ({marks})"
+            ids.update((n, int(i)) for n, i in cur.execute(sql, chunk))
+        return ids
+
+    @staticmethod
+    def touch(cur: sqlite3.Cursor, identity_ids: Iterable[int], now: str) -> None:
+        cur.executemany(
+            "UPDATE identities SET updated_at = ? WHERE id = ?", [(now, i) for i in identity_ids]
+        )
+
+    def identities(self, name: str | None = None) -> list[Identity]:
+        """Every identity sorted by name, or only the one called ``name``."""
+        where = "" if name is None else "WHERE i.name = ? "
+        sql = (
+            "SELECT i.id, i.name, i.metadata, i.created_at, i.updated_at, COUNT(t.id) "
+            "FROM identities i LEFT JOIN templates t ON t.identity_id = i.id "
+            f"{where}GROUP BY i.id ORDER BY i.name"
+        )
+        with self.reading() as cur:
+            rows = cur.execute(sql, () if name is None else (name,)).fetchall()
+        return [Identity(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5]) for r in rows]
+
+    def has_identity(self, name: str) -> bool:
+        with self.reading() as cur:
+            return self.identity_id(cur, name) is not None
+
+    def identity_names(self) -> dict[int, str]:
+        with self.reading() as cur:
+            return {int(i): n for i, n in cur.execute("SELECT id, name FROM identities")}
+
+    # --- templates ------------------------------------------------------------------------
+    @staticmethod
+    def insert_templates(
+        cur: sqlite3.Cursor, rows: Sequence[TemplateRow], pack: str, now: str
+    ) -> IntArray:
+        """Insert ``rows``; their new ids (consecutive, in order)."""
+        first = _sequence(cur, "templates")
+        cur.executemany(
+            "INSERT INTO templates(identity_id, embedding, source, x1, y1, x2, y2, pack, "
+            "thumbnail, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                (ident, emb, src, *(box if box is not None else (None,) * 4), pack, thumb, now)
+                for ident, emb, src, box, thumb in rows
+            ),
+        )
+        return _new_ids(cur, "templates", first, len(rows))
+
+    @staticmethod
+    def insert_embeddings(
+        cur: sqlite3.Cursor,
+        identity_ids: IntArray,
+        vectors: npt.NDArray[np.float32],
+        sources: Sequence[str] | None,
+        pack: str,
+        now: str,
+    ) -> IntArray:
+        """Bulk fast path of :meth:`insert_templates` for rows without box or thumbnail."""
+        first = _sequence(cur, "templates")
+        raw = np.ascontiguousarray(vectors, dtype="<f4").tobytes()
+        step = vectors.shape[1] * 4
+        blobs = (raw[i : i + step] for i in range(0, len(raw), step))
+        srcs = sources if sources is not None else [""] * len(identity_ids)
+        cur.executemany(
+            "INSERT INTO templates(identity_id, embedding, source, pack, created_at) "
+            "VALUES (?,?,?,?,?)",
+            zip(identity_ids.tolist(), blobs, srcs, [pack] * len(srcs), [now] * len(srcs)),
+        )
+        return _new_ids(cur, "templates", first, len(identity_ids))
+
+    def template_map(self, after: int = 0) -> tuple[IntArray, IntArray]:
+        """(template ids, their identity ids) for ids above ``after``, sorted by template id."""
+        with self.reading() as cur:
+            rows = cur.execute(
+                "SELECT id, identity_id FROM templates WHERE id > ? ORDER BY id", (after,)
+            ).fetchall()
+        arr = np.asarray(rows, dtype=np.int64).reshape(-1, 2)
+        return arr[:, 0].copy(), arr[:, 1].copy()
+
+    def embeddings(self, dim: int, after: int = 0) -> tuple[IntArray, npt.NDArray[np.float32]]:
+        """(template ids, float32 (N, dim) embeddings) of templates with ids above ``after``."""
+        with self.reading() as cur:
+            rows = cur.execute(
+                "SELECT id, embedding FROM templates WHERE id > ? ORDER BY id", (after,)
+            ).fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        blob = b"".join(r[1] for r in rows)
+        vecs = np.frombuffer(blob, dtype="<f4").astype(np.float32).reshape(len(rows), dim)
+        return ids, vecs
+
+    def templates_of(self, identity_id: int) -> list[Template]:
+        sql = (
+            "SELECT id, identity_id, source, x1, y1, x2, y2, pack, created_at, "
+            "thumbnail IS NOT NULL FROM templates WHERE identity_id = ? ORDER BY id"
+        )
+        with self.reading() as cur:
+            rows = cur.execute(sql, (identity_id,)).fetchall()
+        return [_template(r) for r in rows]
+
+    def sources_of(self, identity_id: int) -> set[str]:
+        with self.reading() as cur:
+            rows = cur.execute("SELECT source FROM templates WHERE identity_id = ?", (identity_id,))
+            return {r[0] for r in rows}
+
+    def thumbnails(self, template_ids: Iterable[int]) -> dict[int, bytes]:
+        ids = sorted({int(t) for t in template_ids})
+        out: dict[int, bytes] = {}
+        with self.reading() as cur:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                sql = f"SELECT id, thumbnail FROM templates WHERE id IN ({','.join('?' * len(chunk))})"
+                out.update((int(i), bytes(t)) for i, t in cur.execute(sql, chunk) if t is not None)
+        return out
+
+    def export_rows(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """All identities and all templates (with embeddings and thumbnails), for export."""
+        with self.reading() as cur:
+            idents = cur.execute(
+                "SELECT id, name, metadata, created_at, updated_at FROM identities ORDER BY id"
+            ).fetchall()
+            temps = cur.execute(
+                "SELECT identity_id, embedding, source, x1, y1, x2, y2, pack, thumbnail, "
+                "created_at FROM templates ORDER BY id"
+            ).fetchall()
+        return idents, temps
+
+    def state(self) -> StoreState:
+        """Count, max id and id sum of the templates (what an index was built from)."""
+        with self.reading() as cur:
+            row = cur.execute(
+                "SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(SUM(id), 0) FROM templates"
+            ).fetchone()
+        return StoreState(int(row[0]), int(row[1]), int(row[2]))
+
+    # --- secure deletion ------------------------------------------------------------------
+    def scrub(self, *, vacuum: bool) -> bool:
+        """Checkpoint the WAL into the database and truncate it (and optionally VACUUM).
+
+        With ``secure_delete`` on, deleted rows are zeroed in the database pages; this moves
+        those pages out of the WAL and empties the WAL file. Returns ``False`` when another
+        connection's open read kept the WAL from being emptied (the deleted bytes then stay in
+        the WAL until the next checkpoint).
+        """
+        with self._lock, _translated(self.path):
+            if vacuum:
+                self._conn.execute("VACUUM")
+            busy, _log, _done = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            logger.warning("%s: WAL not truncated (another process is reading)", self.path)
+        return not busy
+
+
+def _sequence(cur: sqlite3.Cursor, table: str) -> int:
+    row = cur.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _new_ids(cur: sqlite3.Cursor, table: str, first: int, n: int) -> IntArray:
+    """Ids of the ``n`` rows just inserted into ``table`` after sequence value ``first``
+    (``AUTOINCREMENT`` under the write lock allocates them consecutively)."""
+    last = _sequence(cur, table)
+    if last - first != n:
+        raise GalleryError(f"{table} ids were not allocated consecutively; the store is corrupt")
+    return np.arange(first + 1, last + 1, dtype=np.int64)
+
+
+def _template(r: Sequence[Any]) -> Template:
+    box = None if r[3] is None else (float(r[3]), float(r[4]), float(r[5]), float(r[6]))
+    return Template(int(r[0]), int(r[1]), r[2], box, r[7], r[8], bool(r[9]))
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # takes effect for a new file only
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA secure_delete = ON")
+    except sqlite3.Error as exc:
+        raise GalleryError(f"{path}: cannot open the gallery database ({exc})") from exc
+    if str(mode).lower() != "wal":
+        conn.close()
+        raise GalleryError(f"{path}: the file system does not support SQLite WAL mode")
+    return conn
+
+
+@contextmanager
+def _translated(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        raise GalleryError(f"{path}: the change breaks a gallery constraint ({exc})") from exc
+    except sqlite3.DatabaseError as exc:
+        raise GalleryError(f"{path}: database error ({exc}); is this a faceprint gallery?") from exc
