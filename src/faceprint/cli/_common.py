@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -20,6 +21,7 @@ from rich.progress import (
 )
 
 from faceprint.errors import FaceprintError
+from faceprint.pipeline import FaceChoice
 
 T = TypeVar("T")
 
@@ -73,3 +75,20 @@ def progress(items: Iterable[T], *, total: int, description: str, quiet: bool) -
         for item in items:
             yield item
             bar.advance(task)
+
+
+def face_choice(value: str) -> FaceChoice:
+    """Parse ``--face``: largest, center, only, or an index."""
+    if value in ("largest", "center", "only"):
+        return value  # type: ignore[return-value]
+    try:
+        return int(value)
+    except ValueError:
+        raise fail(f"--face must be largest, center, only or an index, got {value!r}") from None
+
+
+def draw_target(draw: Path | None, n_images: int) -> Path | None:
+    """The ``--draw`` target; a folder (created) when there are several images."""
+    if draw is not None and n_images > 1:
+        draw.mkdir(parents=True, exist_ok=True)
+    return draw

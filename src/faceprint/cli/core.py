@@ -14,8 +14,9 @@ from faceprint.cli._common import (
     JsonOption,
     PackOption,
     QuietOption,
+    draw_target,
     errors_to_exit,
-    fail,
+    face_choice,
     out,
     print_json,
     progress,
@@ -24,7 +25,7 @@ from faceprint.draw import draw_faces, save_image
 from faceprint.errors import FaceprintError
 from faceprint.imageio import load_image
 from faceprint.packs import DEFAULT_PACK
-from faceprint.pipeline import FaceAnalyzer, FaceChoice
+from faceprint.pipeline import FaceAnalyzer
 
 Images = Annotated[list[Path], typer.Argument(help="Image files.", show_default=False)]
 
@@ -33,21 +34,6 @@ def _analyzer(pack: str, upsample: int | None = None) -> FaceAnalyzer:
     options = {} if upsample is None else {"upsample": upsample}
     with errors_to_exit():
         return FaceAnalyzer(pack, detector_options=options)
-
-
-def _face_choice(value: str) -> FaceChoice:
-    if value in ("largest", "center", "only"):
-        return value  # type: ignore[return-value]
-    try:
-        return int(value)
-    except ValueError:
-        raise fail(f"--face must be largest, center, only or an index, got {value!r}") from None
-
-
-def _draw_target(draw: Path | None, n_images: int) -> Path | None:
-    if draw is not None and n_images > 1:
-        draw.mkdir(parents=True, exist_ok=True)
-    return draw
 
 
 @app.command()
@@ -68,7 +54,7 @@ def detect(
 ) -> None:
     """List every face (box, score, five landmarks) in each image."""
     fa = _analyzer(pack, upsample)
-    target = _draw_target(draw, len(images))
+    target = draw_target(draw, len(images))
     results: list[dict[str, Any]] = []
     failed = 0
     for path in progress(images, total=len(images), description="detect", quiet=quiet):
@@ -160,7 +146,7 @@ def verify(
     json_: JsonOption = False,
 ) -> None:
     """Same person? Exit 0 when the same, 1 when different, 2 on error."""
-    choice = _face_choice(face)
+    choice = face_choice(face)
     fa = _analyzer(pack)
     with errors_to_exit():
         result = fa.verify(image_a, image_b, threshold=threshold, face=choice)
@@ -170,6 +156,6 @@ def verify(
         verdict = "same person" if result.same else "different people"
         out.print(
             f"{verdict}: similarity {result.similarity:.4f} "
-            f"(threshold {result.threshold:.4f}, pack {result.pack})"
+            f"(threshold {result.threshold:.4f}, pack {result.pack}; licence: {fa.pack.licence})"
         )
     raise typer.Exit(0 if result.same else 1)

@@ -16,12 +16,12 @@ from faceprint.cli._common import (
     QuietOption,
     err,
     errors_to_exit,
+    face_choice,
     fail,
     out,
     print_json,
     progress,
 )
-from faceprint.cli.core import _face_choice
 from faceprint.evaluate.cache import EmbeddingCache
 from faceprint.evaluate.calibrate import CalibrationResult, calibrate_folders
 from faceprint.evaluate.extract import EvalFaceChoice, ExtractionConfig, Progress
@@ -60,7 +60,7 @@ def _progress(quiet: bool) -> Progress:
 
 
 def _eval_face(value: str) -> EvalFaceChoice:
-    return "subject" if value == "subject" else _face_choice(value)
+    return "subject" if value == "subject" else face_choice(value)
 
 
 def _cores() -> int:

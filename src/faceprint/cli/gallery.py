@@ -13,13 +13,14 @@ from faceprint.cli import app
 from faceprint.cli._common import (
     JsonOption,
     QuietOption,
+    draw_target,
     errors_to_exit,
+    face_choice,
     fail,
     out,
     print_json,
     progress,
 )
-from faceprint.cli.core import _draw_target, _face_choice
 from faceprint.draw import draw_faces, save_image
 from faceprint.errors import FaceprintError, PackMismatchError
 from faceprint.gallery import Aggregate, EnrollReport, Gallery, IdentifiedFace, Match, scan_folders
@@ -94,7 +95,7 @@ def enroll(
 
     Creates the gallery when absent. Uses the largest face unless two are of similar size (--face).
     """
-    choice = _face_choice(face)
+    choice = face_choice(face)
     if (folders is None) == (name is None):
         raise fail("give either --name NAME IMAGE... or --folders ROOT")
     if name is not None and not images:
@@ -175,7 +176,7 @@ def identify(
     agg = _aggregate(aggregate)
     with _open(gallery_dir) as gallery:
         fa = _analyzer(gallery)
-        target = _draw_target(draw, len(images))
+        target = draw_target(draw, len(images))
         results: list[dict[str, Any]] = []
         failed = 0
         for path in progress(images, total=len(images), description="identify", quiet=quiet):
@@ -227,7 +228,7 @@ def search(
     json_: JsonOption = False,
 ) -> None:
     """Whom does the face resemble most? The top-k nearest identities, whatever the threshold."""
-    choice = _face_choice(face)
+    choice = face_choice(face)
     agg = _aggregate(aggregate)
     with _open(gallery_dir) as gallery:
         fa = _analyzer(gallery)
