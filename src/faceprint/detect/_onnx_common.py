@@ -1,0 +1,118 @@
+"""Pre- and post-processing shared by the ONNX detectors: letterboxing, NMS, mapping back.
+
+Sizes are ``(width, height)`` like OpenCV's and insightface's ``det_size``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from faceprint.types import Faces
+
+__all__ = ["Letterbox", "letterbox", "nms_faces", "resolve_input_size"]
+
+Size = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """An image resized into a network input.
+
+    Attributes:
+        canvas: ``(H, W, 3)`` uint8, the image at the top-left, zero padding right and below.
+        scale: ``(sx, sy)``, canvas pixels per original pixel; divide network coordinates by it.
+    """
+
+    canvas: npt.NDArray[np.uint8]
+    scale: tuple[float, float]
+
+
+def letterbox(
+    image: npt.NDArray[np.uint8],
+    size: Size | None,
+    *,
+    stride: int = 32,
+    upscale: bool = False,
+    fill: bool = True,
+) -> Letterbox:
+    """``image`` fitted into ``size`` keeping its aspect ratio (``None``: kept as it is), at the
+    top-left of a zero canvas.
+
+    A smaller image is enlarged to fit only with ``upscale``; by default it keeps its resolution,
+    so that a close-up (an ID photo, a 250×250 LFW crop) does not become a face larger than the
+    detector's biggest anchors. With ``fill`` the canvas is ``size`` (a graph with a fixed input
+    needs that); otherwise it is the scaled image padded to a multiple of ``stride`` (less work).
+    """
+    h, w = image.shape[:2]
+    ratio = 1.0 if size is None else min(size[0] / w, size[1] / h)
+    if ratio > 1 and not upscale:
+        ratio = 1.0
+    new_w, new_h = max(1, round(w * ratio)), max(1, round(h * ratio))
+    if size is not None and fill:
+        out_w, out_h = size
+    else:
+        out_w, out_h = -(-new_w // stride) * stride, -(-new_h // stride) * stride
+    canvas = np.zeros((out_h, out_w, 3), np.uint8)
+    resized = image if (new_w, new_h) == (w, h) else cv2.resize(image, (new_w, new_h))
+    canvas[:new_h, :new_w] = resized
+    return Letterbox(canvas, (new_w / w, new_h / h))
+
+
+def resolve_input_size(
+    requested: Size | None, graph_hw: tuple[int | None, int | None], *, stride: int, model: str
+) -> Size | None:
+    """The input size to use: the graph's when it is fixed, else ``requested``.
+
+    Raises:
+        ValueError: a size not divisible by ``stride``, or one that contradicts a fixed graph.
+    """
+    gh, gw = graph_hw
+    if gh is not None and gw is not None:
+        if requested is not None and tuple(requested) != (gw, gh):
+            raise ValueError(
+                f"{model} has a fixed {gw}x{gh} input; input_size={requested} cannot be used "
+                f"(leave it out or pass ({gw}, {gh}))"
+            )
+        return (gw, gh)
+    if requested is None:
+        return None
+    w, h = requested
+    if w <= 0 or h <= 0 or w % stride or h % stride:
+        raise ValueError(f"input_size must be positive multiples of {stride}, got {requested}")
+    return (int(w), int(h))
+
+
+def nms_faces(
+    boxes: npt.NDArray[np.float32],
+    scores: npt.NDArray[np.float32],
+    landmarks: npt.NDArray[np.float32],
+    *,
+    iou_threshold: float,
+    scale: tuple[float, float],
+    max_faces: int = 0,
+) -> Faces:
+    """Non-maximum suppression (``cv2.dnn.NMSBoxes``), best first, mapped back by ``scale``.
+
+    ``boxes`` (N, 4) are x1, y1, x2, y2 and ``landmarks`` (N, 5, 2) in network-input pixels;
+    candidates are already filtered by score. ``max_faces`` > 0 keeps only the best ones.
+    """
+    if len(boxes) == 0:
+        return Faces.empty()
+    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+    keep = cv2.dnn.NMSBoxes(
+        xywh.astype(np.float64).tolist(), scores.astype(np.float64).tolist(), 0.0, iou_threshold
+    )
+    idx = np.asarray(keep, dtype=np.int64).reshape(-1)
+    idx = idx[np.argsort(-scores[idx], kind="stable")]
+    if max_faces > 0:
+        idx = idx[:max_faces]
+    per_px = np.array([scale[0], scale[1]], np.float32)
+    return Faces(
+        np.divide(boxes[idx], np.tile(per_px, 2)),
+        scores[idx],
+        np.divide(landmarks[idx], per_px),
+    )
