@@ -1,0 +1,257 @@
+"""Inverted lists with product-quantised codes (FAISS ``IndexIVFPQ``, inner product).
+
+For galleries that do not fit in RAM as float32: each vector costs ``m`` bytes of PQ code plus
+its 8-byte id in the inverted lists. A query visits the ``nprobe`` lists whose centroids are
+closest and ranks their codes by approximate inner product. With ``refine=True`` (default) the
+best ``shortlist`` candidates are re-scored exactly on the full vectors, memory-mapped after a
+load like the binary cascade's, so returned scores are exact cosines.
+
+Training needs data: until the index holds ``min_train`` vectors it answers exactly from the
+stored vectors; then the coarse quantizer (``nlist`` centroids, default ``~sqrt(n)`` rounded to
+a power of two) and the PQ codebooks are learnt on up to ``train_size`` of them and everything
+is encoded. FAISS ids are the template ids, so removal is FAISS's own ``remove_ids``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from faceprint.errors import IndexCorruptError
+from faceprint.gallery.index._files import IndexWriter
+from faceprint.gallery.index._persist import check_ids_loaded, open_index, save_index
+from faceprint.gallery.index._store import FloatStore, rerank
+from faceprint.gallery.index._util import (
+    FloatArray,
+    IdArray,
+    IdMap,
+    TopK,
+    Workers,
+    check_add,
+    check_ids,
+    check_queries,
+    default_threads,
+    threshold_floor,
+)
+from faceprint.gallery.index.base import IndexManifest, SearchResult, VectorIndex
+
+__all__ = ["IVFPQIndex", "auto_nlist"]
+
+logger = logging.getLogger(__name__)
+
+ADD_ROWS = 65536
+
+
+def auto_nlist(n: int) -> int:
+    """Number of inverted lists for ``n`` vectors: ``sqrt(n)`` rounded to a power of two."""
+    return int(np.clip(2 ** round(np.log2(max(n, 1)) / 2), 16, 65536))
+
+
+class IVFPQIndex(VectorIndex):
+    """FAISS IVF-PQ with an optional exact re-rank on memory-mapped full vectors.
+
+    Args:
+        dim: vector size.
+        nlist: inverted lists (``None``: :func:`auto_nlist` of the size at training time).
+        m: PQ sub-quantizers, bytes per code with ``nbits=8`` (``None``: ``dim // 8``).
+        nbits: bits per sub-quantizer code.
+        nprobe: lists visited per query.
+        refine: re-score the ``shortlist`` best PQ candidates exactly.
+        shortlist: candidates re-scored per query (at least ``k``).
+        mmap: after :meth:`load`, keep the full vectors memory-mapped instead of in RAM.
+        min_train / train_size: train once this many vectors are in, on at most this many.
+        seed: training sample seed.
+        threads: threads for small query batches (large batches use FAISS's OpenMP).
+    """
+
+    name: ClassVar[str] = "ivfpq"
+    BUILD_PARAMS: ClassVar[frozenset[str]] = frozenset({"nlist", "m", "nbits", "seed"})
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        nlist: int | None = None,
+        m: int | None = None,
+        nbits: int = 8,
+        nprobe: int = 64,
+        refine: bool = True,
+        shortlist: int = 256,
+        mmap: bool = True,
+        min_train: int = 20000,
+        train_size: int = 65536,
+        seed: int = 0,
+        threads: int | None = None,
+    ) -> None:
+        super().__init__(dim)
+        self.m = int(m) if m is not None else max(1, self.dim // 8)
+        if self.dim % self.m:
+            raise ValueError(f"m={self.m} must divide dim={self.dim}")
+        self.nlist, self.nbits, self.nprobe = nlist, int(nbits), int(nprobe)
+        self.refine, self.shortlist, self.mmap = bool(refine), int(shortlist), bool(mmap)
+        self.min_train, self.train_size, self.seed = int(min_train), int(train_size), int(seed)
+        self._workers = Workers(threads or default_threads())
+        self._store = FloatStore(self.dim)
+        self._rows = IdMap()  # id -> store row
+        self._ivf: Any = None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {
+            "nlist": self.nlist,
+            "m": self.m,
+            "nbits": self.nbits,
+            "nprobe": self.nprobe,
+            "refine": self.refine,
+            "shortlist": self.shortlist,
+            "mmap": self.mmap,
+            "min_train": self.min_train,
+            "train_size": self.train_size,
+            "seed": self.seed,
+            "threads": self._workers.threads,
+        }
+
+    @property
+    def trained(self) -> bool:
+        return self._ivf is not None
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def ids(self) -> IdArray:
+        return self._rows.items()[0].copy()
+
+    @property
+    def nbytes(self) -> int:
+        ivf = 0
+        if self._ivf is not None:
+            ivf = int(self._ivf.ntotal) * (int(self._ivf.code_size) + 8)
+            ivf += 4 * self.dim * (int(self._ivf.nlist) + (1 << self.nbits))
+        return ivf + self._rows.nbytes + self._store.nbytes
+
+    @property
+    def mapped_bytes(self) -> int:
+        return self._store.mapped_bytes
+
+    def close(self) -> None:
+        self._workers.close()
+
+    # --- training and changes -----------------------------------------------------------------
+    def _new_ivf(self, nlist: int) -> Any:
+        quantizer = faiss.IndexFlatIP(self.dim)
+        ivf = faiss.IndexIVFPQ(
+            quantizer, self.dim, nlist, self.m, self.nbits, faiss.METRIC_INNER_PRODUCT
+        )
+        ivf.cp.seed = self.seed
+        return ivf
+
+    def _train(self) -> None:
+        ids, rows = self._rows.items()
+        nlist = self.nlist or auto_nlist(len(ids))
+        rng = np.random.default_rng(self.seed)
+        pick = np.sort(rng.choice(len(rows), size=min(len(rows), self.train_size), replace=False))
+        ivf = self._new_ivf(nlist)
+        ivf.train(self._store.gather(rows[pick]))
+        for s in range(0, len(ids), ADD_ROWS):
+            ivf.add_with_ids(self._store.gather(rows[s : s + ADD_ROWS]), ids[s : s + ADD_ROWS])
+        self._ivf = ivf
+        logger.info("ivfpq: trained %d lists on %d of %d vectors", nlist, len(pick), len(ids))
+
+    def add(self, ids: npt.ArrayLike, vectors: npt.ArrayLike) -> None:
+        id_arr, vec = check_add(self.dim, ids, vectors)
+        dup = id_arr[self._rows.lookup(id_arr) >= 0]
+        if len(dup):
+            raise ValueError(f"ids already in the index: {dup[:5].tolist()} (remove them first)")
+        first = self._store.append(vec)
+        self._rows.add(id_arr, np.arange(first, first + len(vec), dtype=np.int64))
+        if self._ivf is not None:
+            for s in range(0, len(vec), ADD_ROWS):
+                self._ivf.add_with_ids(vec[s : s + ADD_ROWS], id_arr[s : s + ADD_ROWS])
+        elif len(self) >= self.min_train:
+            self._train()
+
+    def remove(self, ids: npt.ArrayLike) -> int:
+        gone, _ = self._rows.discard(check_ids(ids))
+        if len(gone) and self._ivf is not None:
+            removed = self._ivf.remove_ids(gone)
+            if removed != len(gone):
+                raise IndexCorruptError(f"ivfpq: removed {removed} of {len(gone)} ids from FAISS")
+        return len(gone)
+
+    # --- search -------------------------------------------------------------------------------
+    def search(
+        self, queries: npt.ArrayLike, k: int, *, threshold: float | None = None
+    ) -> SearchResult:
+        q = check_queries(self.dim, queries, k)
+        floor = threshold_floor(threshold)
+        if len(self) == 0:
+            return SearchResult.empty(len(q), k)
+        if self._ivf is None:
+            return self._search_stored(q, k, floor)
+        s = min(max(self.shortlist, k), len(self)) if self.refine else k
+        params = faiss.SearchParametersIVF()
+        params.nprobe = self.nprobe
+        parts = self._workers.split_queries(
+            lambda part: self._ivf.search(part, s, params=params),
+            q,
+            direct_from=4 * self._workers.threads,
+        )
+        dist, ids = (np.concatenate(x) for x in zip(*parts, strict=True))
+        if self.refine:
+            rows = np.where(ids >= 0, self._rows.lookup(ids.ravel()).reshape(ids.shape), -1)
+            return SearchResult(*rerank(self._store, q, rows, ids, k, floor))
+        acc = TopK(len(q), k, floor)
+        acc.push(np.where(ids >= 0, dist, -np.inf).astype(np.float32), ids)
+        return SearchResult(*acc.result())
+
+    def _search_stored(self, q: FloatArray, k: int, floor: np.float32) -> SearchResult:
+        ids, rows = self._rows.items()
+        acc = TopK(len(q), k, floor)
+        acc.push(q @ self._store.gather(rows).T, ids)
+        return SearchResult(*acc.result())
+
+    # --- persistence ----------------------------------------------------------------------------
+    def save(self, path: Path, *, fingerprint: str = "", pack: str = "") -> None:
+        ids, rows = self._rows.items()
+
+        def write(w: IndexWriter) -> dict[str, Any]:
+            w.array("ids.i64", ids)
+            w.array_chunks(
+                "vectors.f32", self._store.chunks(rows), np.float32, (len(rows), self.dim)
+            )
+            if self._ivf is not None:
+                faiss.write_index(self._ivf, str(w.file("ivfpq.faiss")))
+                w.register("ivfpq.faiss")
+            return {"trained": self._ivf is not None}
+
+        save_index(self, path, fingerprint=fingerprint, pack=pack, write=write)
+
+    @classmethod
+    def load(cls, path: Path, *, expect: IndexManifest) -> Self:
+        reader, params = open_index(cls, path, expect)
+        index = cls(expect.dim, **params)
+        ids = reader.array("ids.i64")
+        check_ids_loaded(reader, ids)
+        vectors = reader.array("vectors.f32", mmap=index.mmap)
+        if vectors.shape != (len(ids), expect.dim):
+            raise IndexCorruptError(f"{reader.path}: vectors have shape {vectors.shape}")
+        index._store = FloatStore(expect.dim, vectors)
+        index._rows = IdMap(ids, np.arange(len(ids), dtype=np.int64))
+        if reader.state.get("trained"):
+            index._ivf = _read_ivf(reader.verify("ivfpq.faiss"), expect.dim, len(ids))
+        return index
+
+
+def _read_ivf(path: Path, dim: int, count: int) -> Any:
+    try:
+        ivf = faiss.read_index(str(path))  # returned downcast (and owned)
+    except RuntimeError as e:
+        raise IndexCorruptError(f"{path}: FAISS cannot read it ({e})") from e
+    if not isinstance(ivf, faiss.IndexIVFPQ) or ivf.d != dim or ivf.ntotal != count:
+        raise IndexCorruptError(f"{path}: not an IVF-PQ index of {count} x {dim} vectors")
+    return ivf

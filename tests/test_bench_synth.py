@@ -1,0 +1,79 @@
+"""The synthetic gallery generator and the search benchmark (small sizes)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from faceprint.bench.search import run_search_bench
+from faceprint.bench.synth import (
+    PRESETS,
+    make_gallery,
+    similarity_stats,
+    synth_spec,
+)
+from faceprint.cli import app
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_presets_reproduce_their_target_statistics(preset: str) -> None:
+    dim, target = PRESETS[preset]
+    g = make_gallery(20_000, synth_spec(preset), probes=0, seed=5)
+    s = similarity_stats(g.vectors, g.labels)
+    assert g.vectors.shape == (20_000, dim)
+    np.testing.assert_allclose(np.linalg.norm(g.vectors, axis=1), 1.0, atol=1e-5)
+    assert s.genuine_mean == pytest.approx(target.genuine_mean, abs=0.01)
+    assert s.genuine_std == pytest.approx(target.genuine_std, rel=0.15)
+    assert s.impostor_mean == pytest.approx(target.impostor_mean, abs=0.01)
+    assert s.impostor_std == pytest.approx(target.impostor_std, rel=0.15)
+    assert s.genuine_p5 < s.genuine_mean - s.genuine_std  # a left tail (low-quality templates)
+
+
+def test_gallery_layout_and_probes() -> None:
+    g = make_gallery(1003, synth_spec("arcface", dim=32), templates_per_identity=4, probes=40)
+    assert g.ids.tolist() == list(range(1, 1004))
+    assert np.bincount(g.labels).max() == 4 and g.labels.max() == 250
+    assert (g.probe_labels == -1).sum() == 20 and g.probes.shape == (40, 32)
+    known = g.probe_labels >= 0
+    centre_sim = [  # a probe is closest, on average, to its own identity's templates
+        np.mean(g.vectors[g.labels == lab] @ p)
+        for p, lab in zip(g.probes[known], g.probe_labels[known], strict=True)
+    ]
+    assert np.mean(centre_sim) > 0.4
+    again = make_gallery(1003, synth_spec("arcface", dim=32), templates_per_identity=4, probes=40)
+    np.testing.assert_array_equal(again.vectors, g.vectors)  # deterministic for a seed
+
+
+def test_search_bench_small_run() -> None:
+    report = run_search_bench(3000, 64, ["exact", "binary"], probes=60, queries=10)
+    assert [r.backend for r in report.results] == ["exact", "binary"]
+    exact, binary = report.results
+    assert exact.recall_at_1 == 1.0 and exact.recall_at_10 == 1.0
+    assert 0.5 < binary.recall_at_1 <= 1.0
+    assert exact.bytes_per_face >= 64 * 4 and binary.bytes_per_face < 64 * 4 / 4
+    assert 0 <= exact.fpir <= 1 and 0 <= exact.dir_rate <= 1
+    assert report.sum_ms > 0 and "| exact |" in report.table()
+    json.dumps(report.to_dict())
+
+
+def test_cli_bench_search_json() -> None:
+    result = CliRunner().invoke(
+        app,
+        ["bench", "search", "--n", "2000", "--dim", "32", "--backend", "exact,hnsw", "--probes",
+         "40", "--queries", "5", "--param", "hnsw.M=8", "--sweep", "hnsw.ef_search=20,60",
+         "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout[result.stdout.index("{") :])
+    assert [r["backend"] for r in data["results"]] == ["exact", "hnsw", "hnsw"]
+    assert [r["params"]["ef_search"] for r in data["results"][1:]] == [20, 60]
+    assert {r["params"]["M"] for r in data["results"][1:]} == {8}
+    assert data["results"][1]["setting"] == "ef_search=20"
+
+
+def test_cli_bench_search_bad_param() -> None:
+    result = CliRunner().invoke(app, ["bench", "search", "--n", "100", "--param", "oops"])
+    assert result.exit_code == 2 and "BACKEND.NAME=VALUE" in result.output

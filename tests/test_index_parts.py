@@ -1,0 +1,176 @@
+"""Index building blocks and backend-specific behaviour: top-k, id sets, checksums, registry,
+HNSW tombstones and rebuild, the binary cascade's memory, stale build parameters."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceprint.bench.synth import make_gallery, synth_spec
+from faceprint.errors import IndexCorruptError, MissingDependencyError
+from faceprint.gallery.index import (
+    IndexManifest,
+    SearchResult,
+    create_index,
+    ids_checksum,
+    list_backends,
+    load_index,
+    state_checksum,
+)
+from faceprint.gallery.index._util import IdMap, IdSet, TopK, threshold_floor
+
+
+def unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("k", [1, 5, 40])
+@pytest.mark.parametrize("block", [7, 64, 1000])
+def test_topk_over_blocks_equals_full_sort(k: int, block: int) -> None:
+    rng = np.random.default_rng(k * block)
+    scores = rng.standard_normal((6, 500)).astype(np.float32)
+    ids = rng.choice(10**6, 500, replace=False).astype(np.int64)
+    acc = TopK(6, k, threshold_floor(0.5))
+    for s in range(0, 500, block):
+        acc.push(scores[:, s : s + block], ids[s : s + block])
+    got_s, got_i = acc.result()
+    order = np.argsort(-scores, axis=1)[:, :k]
+    want_s = np.take_along_axis(scores, order, 1)
+    want_i = np.where(want_s >= 0.5, ids[order], -1)
+    np.testing.assert_array_equal(got_i, want_i)
+    np.testing.assert_array_equal(got_s[got_i >= 0], want_s[want_i >= 0])
+    assert np.all(np.isneginf(got_s[got_i < 0]))
+
+
+def test_threshold_is_inclusive() -> None:
+    acc = TopK(1, 3, threshold_floor(0.25))
+    acc.push(np.array([[0.25, 0.2499, 0.3]], np.float32), np.array([1, 2, 3]))
+    _, i = acc.result()
+    assert i.tolist() == [[3, 1, -1]]
+
+
+def test_id_set_and_map() -> None:
+    s = IdSet(np.array([5, 1, 9]))
+    s.add(np.array([3, 7]))
+    assert s.contains(np.array([1, 2, 3, 9, 10])).tolist() == [True, False, True, True, False]
+    assert s.discard(np.array([9, 9, 4])).tolist() == [9]
+    assert s.values().tolist() == [1, 3, 5, 7]
+    m = IdMap(np.array([10, 2]), np.array([0, 1]))
+    m.add(np.array([7]), np.array([2]))
+    assert m.lookup(np.array([2, 7, 10, 11])).tolist() == [1, 2, 0, -1]
+    gone, rows = m.discard(np.array([10, 99]))
+    assert gone.tolist() == [10] and rows.tolist() == [0] and len(m) == 2
+
+
+def test_checksums_agree_with_sql_aggregates() -> None:
+    ids = np.array([3, 10, 2**40 + 1, 7], np.int64)
+    want = state_checksum(4, 2**40 + 1, 3 + 10 + 2**40 + 1 + 7, fingerprint="g")
+    assert ids_checksum(ids[::-1], fingerprint="g") == want
+    assert ids_checksum(ids, fingerprint="h") != want
+    assert ids_checksum(ids[:3], fingerprint="g") != want
+    assert ids_checksum([], fingerprint="g") == state_checksum(0, 0, 0, fingerprint="g")
+
+
+def test_registry_errors() -> None:
+    assert {"exact", "exact-f16", "exact-int8", "hnsw", "ivfpq", "binary", "milvus"} <= set(
+        list_backends()
+    )
+    with pytest.raises(ValueError, match=r"known: .*exact.*hnsw"):
+        create_index("annoy", 8)
+    with pytest.raises(ValueError, match="bad parameters"):
+        create_index("hnsw", 8, efsearch=3)
+    with pytest.raises(ValueError, match="uri"):
+        create_index("milvus", 8)
+
+
+def test_missing_milvus_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pymilvus", None)  # import pymilvus -> ImportError
+    with pytest.raises(MissingDependencyError, match=r'pip install "faceprint\[milvus\]"'):
+        create_index("milvus", 8, uri="x.db")
+
+
+def test_search_validates_queries() -> None:
+    index = create_index("exact", 8)
+    index.add(np.arange(3), unit(np.random.default_rng(0), 3, 8))
+    with pytest.raises(ValueError, match=r"\(Q, 8\)"):
+        index.search(np.zeros((2, 5), np.float32), 1)
+    with pytest.raises(ValueError, match="k must be"):
+        index.search(np.ones((1, 8), np.float32), 0)
+    r = index.search(unit(np.random.default_rng(1), 1, 8)[0], 2)  # a single 1-D query
+    assert isinstance(r, SearchResult) and r.ids.shape == (1, 2)
+
+
+def test_exact_removal_keeps_every_other_vector() -> None:
+    rng = np.random.default_rng(0)
+    x, ids = unit(rng, 300, 16), np.arange(1000, 1300)
+    index = create_index("exact", 16, block_rows=17)
+    index.add(ids, x)
+    drop = rng.choice(ids, 120, replace=False)
+    assert index.remove(drop) == 120
+    keep = ~np.isin(ids, drop)
+    r = index.search(x[keep], 1)  # every remaining vector still finds itself
+    np.testing.assert_array_equal(r.ids[:, 0], ids[keep])
+    np.testing.assert_allclose(r.scores[:, 0], 1.0, atol=1e-5)
+
+
+def test_hnsw_tombstones_then_rebuild() -> None:
+    rng = np.random.default_rng(0)
+    x, ids = unit(rng, 1000, 16), np.arange(1000)
+    index = create_index("hnsw", 16, M=8, rebuild_fraction=0.3)
+    index.add(ids, x)
+    index.remove(ids[:200])
+    assert index.tombstones == 200 and len(index) == 800
+    r = index.search(x[:300], 5)
+    assert not np.isin(r.ids, ids[:200]).any()
+    assert (r.ids >= 0).all()  # every row still full: removed nodes are skipped, not dropped
+    index.remove(ids[200:400])  # 400 / 1000 > 0.3: rebuilt without tombstones
+    assert index.tombstones == 0 and len(index) == 600
+    r = index.search(x[400:], 1)
+    assert np.mean(r.ids[:, 0] == ids[400:]) > 0.99
+
+
+def test_binary_cascade_memory_with_mmap(tmp_path: Path) -> None:
+    g = make_gallery(4000, synth_spec("arcface", dim=128), probes=10)
+    index = create_index("binary", 128, rotation="random")
+    index.add(g.ids, g.vectors)
+    assert index.code_bytes == 4000 * 16  # 1 bit per dimension
+    index.save(tmp_path / "b")
+    loaded = load_index(tmp_path / "b", expect=index.manifest())
+    float_bytes = 4000 * 128 * 4
+    assert loaded.mapped_bytes == float_bytes  # full vectors stay on disk
+    assert loaded.nbytes <= float_bytes / 4 + 128 * 128 * 4 + 4 * 128  # codes + ids + rotation
+    before = index.search(g.probes, 5)
+    np.testing.assert_array_equal(loaded.search(g.probes, 5).ids, before.ids)
+    loaded.add(np.array([10**6]), g.probes[:1])  # new rows go to RAM beside the map
+    assert loaded.search(g.probes[:1], 1).ids[0, 0] == 10**6
+
+
+@pytest.mark.parametrize(
+    ("backend", "built", "wanted"),
+    [
+        ("hnsw", {"M": 8}, {"M": 16}),
+        ("ivfpq", {"m": 4}, {"m": 8}),
+        ("binary", {"rotation": "random"}, {"rotation": "itq"}),
+        ("exact-int8", {"scale": "global"}, {}),  # default is per-dim
+    ],
+)
+def test_other_build_parameters_are_stale(
+    backend: str, built: dict[str, object], wanted: dict[str, object], tmp_path: Path
+) -> None:
+    index = create_index(backend, 16, **built)
+    index.add(np.arange(50), unit(np.random.default_rng(0), 50, 16))
+    index.save(tmp_path / "i")
+    m = index.manifest()
+    with pytest.raises(IndexCorruptError, match="parameter"):
+        load_index(tmp_path / "i", expect=IndexManifest(**{**m.to_dict(), "params": wanted}))
+    search_only = {"hnsw": "ef_search", "ivfpq": "nprobe", "binary": "shortlist"}.get(backend)
+    if search_only:  # search parameters may change: they apply to the loaded index
+        loaded = load_index(
+            tmp_path / "i",
+            expect=IndexManifest(**{**m.to_dict(), "params": {**built, search_only: 7}}),
+        )
+        assert loaded.params[search_only] == 7
