@@ -15,9 +15,13 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np
 
 from faceprint import FaceAnalyzer, load_image
 
@@ -31,48 +35,57 @@ def median_ms(values: list[float]) -> float:
     return round(1000 * statistics.median(values), 2) if values else float("nan")
 
 
-def bench_faceprint(images: list, pack: str) -> dict[str, float]:
-    fa = FaceAnalyzer(pack, embedder_options={"batch_size": 1})
-    det, emb, total, faces_total = [], [], [], 0
-    for img in images:
+def faceprint_runner(pack: str) -> Callable[[np.ndarray], tuple[float, float, int]]:
+    fa = FaceAnalyzer(pack, embedder_options={"batch_size": 1, "threads": 1})
+
+    def run(img: np.ndarray) -> tuple[float, float, int]:
         t0 = time.perf_counter()
         faces = fa.detector.detect(img)  # includes the landmark stage
         t1 = time.perf_counter()
-        det.append(t1 - t0)
         if len(faces):
             fa.embedder.embed(fa.align(img, faces))  # alignment + embedding
-            emb.append((time.perf_counter() - t1) / len(faces))
-            faces_total += len(faces)
-        total.append(time.perf_counter() - t0)
-    return summary(det, emb, total, faces_total)
+        return t1 - t0, time.perf_counter() - t1, len(faces)
+
+    return run
 
 
-def summary(det: list[float], emb: list[float], total: list[float], faces: int) -> dict[str, float]:
-    return {
-        "detect_ms_per_image": median_ms(det),
-        "embed_ms_per_face": median_ms(emb),
-        "total_ms_per_image": median_ms(total),
-        "faces": faces,
-    }
-
-
-def bench_face_recognition(images: list) -> dict[str, float] | None:
+def face_recognition_runner() -> Callable[[np.ndarray], tuple[float, float, int]] | None:
     try:
         import face_recognition
     except ImportError:
         return None
-    det, emb, total, faces_total = [], [], [], 0
-    for img in images:
+
+    def run(img: np.ndarray) -> tuple[float, float, int]:
         t0 = time.perf_counter()
         boxes = face_recognition.face_locations(img, number_of_times_to_upsample=1)
         t1 = time.perf_counter()
-        det.append(t1 - t0)
         if boxes:
             face_recognition.face_encodings(img, boxes)  # landmarks + chip + embedding
-            emb.append((time.perf_counter() - t1) / len(boxes))
-            faces_total += len(boxes)
-        total.append(time.perf_counter() - t0)
-    return summary(det, emb, total, faces_total)
+        return t1 - t0, time.perf_counter() - t1, len(boxes)
+
+    return run
+
+
+def summary(rows: list[tuple[float, float, int]]) -> dict[str, float]:
+    det = [d for d, _, _ in rows]
+    emb = [e / n for _, e, n in rows if n]
+    return {
+        "detect_ms_per_image": median_ms(det),
+        "embed_ms_per_face": median_ms(emb),
+        "total_ms_per_image": median_ms([d + e for d, e, _ in rows]),
+        "faces": sum(n for _, _, n in rows),
+    }
+
+
+def bench(images: list[np.ndarray], pack: str) -> dict[str, dict[str, float] | None]:
+    """Both pipelines on each image in turn, so machine noise hits both alike."""
+    runners = {"faceprint": faceprint_runner(pack), "face_recognition": face_recognition_runner()}
+    rows: dict[str, list[tuple[float, float, int]]] = {name: [] for name in runners}
+    for img in images:
+        for name, run in runners.items():
+            if run is not None:
+                rows[name].append(run(img))
+    return {name: summary(rows[name]) if runners[name] else None for name in runners}
 
 
 def main() -> int:
@@ -87,8 +100,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     images = [load_image(p) for p in lfw_sample(args.data, args.n)]
-    results = {"images": len(images), "faceprint": bench_faceprint(images, args.pack)}
-    results["face_recognition"] = bench_face_recognition(images)
+    results: dict[str, Any] = {"images": len(images), **bench(images, args.pack)}
     if args.json:
         json.dump(results, sys.stdout, indent=2)
         print()

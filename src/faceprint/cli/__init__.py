@@ -29,7 +29,11 @@ def _root(
 
 
 # --- command registration: one line per module -------------------------------------------
+from faceprint.cli import bench as _bench  # noqa: E402,F401
 from faceprint.cli import core as _core  # noqa: E402,F401
+from faceprint.cli import evaluate as _evaluate  # noqa: E402,F401
+from faceprint.cli import gallery as _gallery  # noqa: E402,F401
+from faceprint.cli import models as _models  # noqa: E402,F401
 
 
 def main() -> None:
