@@ -116,11 +116,15 @@ class PackSpec:
 
     def create_detector(self, **options: Any) -> Detector:
         """A new detector for this pack (options override the pack's defaults)."""
-        return _create(DETECTOR_FACTORIES, self.detector, self, {**self.detector_options, **options})
+        return _create(
+            DETECTOR_FACTORIES, self.detector, self, {**self.detector_options, **options}
+        )
 
     def create_embedder(self, **options: Any) -> Embedder:
         """A new embedder for this pack (options override the pack's defaults)."""
-        return _create(EMBEDDER_FACTORIES, self.embedder, self, {**self.embedder_options, **options})
+        return _create(
+            EMBEDDER_FACTORIES, self.embedder, self, {**self.embedder_options, **options}
+        )
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready description (files with checksums as declared)."""
@@ -146,7 +150,9 @@ def _create(table: Mapping[str, str], backend: str, pack: PackSpec, options: dic
         target = table[backend]
     except KeyError:
         known = ", ".join(sorted(table))
-        raise ModelError(f"unknown backend {backend!r} in pack {pack.name!r}; known: {known}") from None
+        raise ModelError(
+            f"unknown backend {backend!r} in pack {pack.name!r}; known: {known}"
+        ) from None
     module_name, func = target.split(":")
     factory: Callable[..., Any] = getattr(importlib.import_module(module_name), func)
     return factory(pack, **options)
