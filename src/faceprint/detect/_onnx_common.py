@@ -5,15 +5,18 @@ Sizes are ``(width, height)`` like OpenCV's and insightface's ``det_size``.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._onnx import OnnxModel
+from faceprint.detect.base import Detector
 from faceprint.types import Faces
 
-__all__ = ["Letterbox", "letterbox", "nms_faces", "resolve_input_size"]
+__all__ = ["Letterbox", "OnnxDetector", "letterbox", "nms_faces", "resolve_input_size"]
 
 Size = tuple[int, int]
 
@@ -116,3 +119,38 @@ def nms_faces(
         scores[idx],
         np.divide(landmarks[idx], per_px),
     )
+
+
+class OnnxDetector(Detector):
+    """Set-up shared by the ONNX detectors: the session, the input size and the options.
+
+    A backend checks its graph in :meth:`_check_model` (raising ``ModelError`` for a file that is
+    not its kind of model) and returns the largest stride, to which input sizes are rounded.
+    """
+
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        input_size: Size | None,
+        score_threshold: float,
+        nms_threshold: float,
+        max_faces: int,
+        upscale: bool,
+        threads: int | None,
+    ) -> None:
+        self.model = OnnxModel(model_path, threads=threads)
+        stride = self._check_model()
+        shape = self.model.input.shape
+        self.input_size = resolve_input_size(
+            input_size, (shape[2], shape[3]), stride=stride, model=str(model_path)
+        )
+        self.score_threshold = score_threshold
+        self.nms_threshold = nms_threshold
+        self.max_faces = max_faces
+        self.upscale = upscale
+        self._fixed = shape[2] is not None and shape[3] is not None
+
+    @abstractmethod
+    def _check_model(self) -> int:
+        """Raise ``ModelError`` unless ``self.model`` is this backend's model; the largest stride."""

@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from faceprint._onnx import OnnxModel, check_options, checked_file
-from faceprint.detect._onnx_common import Size, letterbox, nms_faces, resolve_input_size
-from faceprint.detect.base import Detector
+from faceprint._onnx import check_options, checked_file
+from faceprint.detect._onnx_common import OnnxDetector, Size, letterbox, nms_faces
 from faceprint.errors import ModelError
 from faceprint.types import Faces
 
@@ -60,7 +59,7 @@ def anchor_centres(
     return np.repeat(centres, num_anchors, axis=0)
 
 
-class ScrfdDetector(Detector):
+class ScrfdDetector(OnnxDetector):
     """SCRFD with keypoints.
 
     Args:
@@ -90,18 +89,21 @@ class ScrfdDetector(Detector):
         upscale: bool = False,
         threads: int | None = None,
     ) -> None:
-        self.model = OnnxModel(model_path, threads=threads)
-        self._strides = self._check_outputs()
-        shape = self.model.input.shape
-        self.input_size = resolve_input_size(
-            input_size, (shape[2], shape[3]), stride=max(self._strides), model=str(model_path)
+        self._strides: tuple[int, ...] = ()
+        super().__init__(
+            model_path,
+            input_size=input_size,
+            score_threshold=score_threshold,
+            nms_threshold=nms_threshold,
+            max_faces=max_faces,
+            upscale=upscale,
+            threads=threads,
         )
-        self.score_threshold = score_threshold
-        self.nms_threshold = nms_threshold
-        self.max_faces = max_faces
-        self.upscale = upscale
-        self._fixed = shape[2] is not None and shape[3] is not None
         self._anchor_cache: dict[tuple[int, int, int, int], npt.NDArray[np.float32]] = {}
+
+    def _check_model(self) -> int:
+        self._strides = self._check_outputs()
+        return max(self._strides)
 
     def _check_outputs(self) -> tuple[int, ...]:
         n = len(self.model.outputs)

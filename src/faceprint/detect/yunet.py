@@ -23,9 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from faceprint._onnx import OnnxModel, check_options, checked_file
-from faceprint.detect._onnx_common import Size, letterbox, nms_faces, resolve_input_size
-from faceprint.detect.base import Detector
+from faceprint._onnx import check_options, checked_file
+from faceprint.detect._onnx_common import OnnxDetector, Size, letterbox, nms_faces
 from faceprint.errors import ModelError
 from faceprint.types import Faces
 
@@ -37,7 +36,7 @@ __all__ = ["YuNetDetector", "create"]
 STRIDES = (8, 16, 32)
 
 
-class YuNetDetector(Detector):
+class YuNetDetector(OnnxDetector):
     """YuNet.
 
     Args:
@@ -68,22 +67,24 @@ class YuNetDetector(Detector):
         upscale: bool = False,
         threads: int | None = None,
     ) -> None:
-        self.model = OnnxModel(model_path, threads=threads)
+        super().__init__(
+            model_path,
+            input_size=input_size,
+            score_threshold=score_threshold,
+            nms_threshold=nms_threshold,
+            max_faces=max_faces,
+            upscale=upscale,
+            threads=threads,
+        )
+
+    def _check_model(self) -> int:
         if len(self.model.outputs) != 12 or len(self.model.input.shape) != 4:
             raise ModelError(
-                f"{model_path} does not look like a YuNet 2023 model: expected one NCHW input "
+                f"{self.model.path} does not look like a YuNet 2023 model: expected one NCHW input "
                 f"and 12 outputs (cls, obj, bbox, kps per stride), got "
                 f"{len(self.model.outputs)} outputs"
             )
-        shape = self.model.input.shape
-        self.input_size = resolve_input_size(
-            input_size, (shape[2], shape[3]), stride=32, model=str(model_path)
-        )
-        self.score_threshold = score_threshold
-        self.nms_threshold = nms_threshold
-        self.max_faces = max_faces
-        self.upscale = upscale
-        self._fixed = shape[2] is not None and shape[3] is not None
+        return 32
 
     def detect(self, image: npt.NDArray[np.uint8]) -> Faces:
         lb = letterbox(image, self.input_size, upscale=self.upscale, fill=self._fixed)
