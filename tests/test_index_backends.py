@@ -50,6 +50,14 @@ CASES: list[tuple[str, dict[str, Any], str, float]] = [
     ("binary", {"shortlist": 400}, "recall", 0.9),
     ("binary", {"rotation": "random", "shortlist": 400, "threads": 2}, "recall", 0.9),
     ("binary", {"rotation": "none", "shortlist": 400, "mmap": False}, "recall", 0.9),
+    ("pq", {}, "ids", 0.0),  # below min_train: exact over the stored vectors
+    ("pq", {"min_train": 500, "shortlist": 200}, "recall", 0.9),
+    (
+        "pq",
+        {"m": 16, "min_train": 500, "shortlist": 300, "threads": 1, "mmap": False},
+        "recall",
+        0.9,
+    ),
     ("milvus", {}, "ids", 0.0),
 ]
 PARAMS = [

@@ -76,7 +76,7 @@ def test_checksums_agree_with_sql_aggregates() -> None:
 
 
 def test_registry_errors() -> None:
-    assert {"exact", "exact-f16", "exact-int8", "hnsw", "ivfpq", "binary", "milvus"} <= set(
+    assert {"exact", "exact-f16", "exact-int8", "hnsw", "ivfpq", "binary", "pq", "milvus"} <= set(
         list_backends()
     )
     with pytest.raises(ValueError, match=r"known: .*exact.*hnsw"):
@@ -155,6 +155,7 @@ def test_binary_cascade_memory_with_mmap(tmp_path: Path) -> None:
         ("hnsw", {"M": 8}, {"M": 16}),
         ("ivfpq", {"m": 4}, {"m": 8}),
         ("binary", {"rotation": "random"}, {"rotation": "itq"}),
+        ("pq", {"m": 4}, {"m": 8}),
         ("exact-int8", {"scale": "global"}, {}),  # default is per-dim
     ],
 )
@@ -167,7 +168,12 @@ def test_other_build_parameters_are_stale(
     m = index.manifest()
     with pytest.raises(IndexCorruptError, match="parameter"):
         load_index(tmp_path / "i", expect=IndexManifest(**{**m.to_dict(), "params": wanted}))
-    search_only = {"hnsw": "ef_search", "ivfpq": "nprobe", "binary": "shortlist"}.get(backend)
+    search_only = {
+        "hnsw": "ef_search",
+        "ivfpq": "nprobe",
+        "binary": "shortlist",
+        "pq": "shortlist",
+    }.get(backend)
     if search_only:  # search parameters may change: they apply to the loaded index
         loaded = load_index(
             tmp_path / "i",

@@ -5,7 +5,7 @@ all sit within ±0.1 of 0, every query is equally far from everything, and searc
 either perfect or useless. Real embeddings have structure this generator reproduces:
 
 - **a shared offset**: every embedding leans towards a common "mean face" direction ``m``
-  (strong for dlib, whose impostor pairs average a cosine near 0.5; weak for ArcFace-class
+  (strong for dlib, whose impostor pairs average a cosine of 0.84 on LFW; weak for ArcFace-class
   models), which sets the *mean* impostor similarity;
 - **identity centres in a low effective dimension**: an identity is ``c = U (sqrt(lam) * z)``
   with ``z ~ N(0, I)``, a random orthonormal basis ``U`` and a power-law spectrum
@@ -92,7 +92,9 @@ class SynthSpec:
         return asdict(self)
 
 
-#: target statistics per preset; ``dlib`` measured on real LFW dlib embeddings (README)
+#: target statistics per preset: ``dlib`` measured on 596 real embeddings of 150 LFW people
+#: (4 images each, faceprint's dlib pack: HOG detector, 5-point alignment, dlib ResNet);
+#: ``arcface``: typical values of ArcFace-class models (not checked against real 512-d data here)
 PRESETS: dict[str, tuple[int, SimilarityTargets]] = {
     "dlib": (128, SimilarityTargets(0.953, 0.017, 0.836, 0.034)),
     "arcface": (512, SimilarityTargets(0.62, 0.12, 0.02, 0.065)),

@@ -65,7 +65,7 @@ def search(
     dim: Annotated[int, typer.Option(help="Embedding size.")] = 512,
     backend: Annotated[
         str, typer.Option(help="Comma-separated backends (see faceprint.gallery.index).")
-    ] = "exact,exact-f16,exact-int8,hnsw,ivfpq,binary",
+    ] = "exact,exact-f16,exact-int8,hnsw,ivfpq,binary,pq",
     preset: Annotated[
         str | None, typer.Option(help="Synthetic distribution: dlib or arcface (default by dim).")
     ] = None,

@@ -63,6 +63,7 @@ BACKENDS: dict[str, str] = {
     "hnsw": "faceprint.gallery.index.hnsw:HNSWIndex",
     "ivfpq": "faceprint.gallery.index.ivfpq:IVFPQIndex",
     "binary": "faceprint.gallery.index.binary:BinaryIndex",
+    "pq": "faceprint.gallery.index.pq:PQIndex",
     "milvus": "faceprint.gallery.index.milvus:MilvusIndex",
 }
 

@@ -61,8 +61,9 @@ __all__ = ["BinaryIndex", "fit_rotation"]
 logger = logging.getLogger(__name__)
 
 Rotation = Literal["none", "random", "itq"]
-#: rows per Hamming scan call (FAISS's single-query scan slows down on much larger calls)
-SCAN_ROWS = 131072
+#: Hamming scan calls per worker thread (a little more than one balances uneven threads)
+SCANS_PER_THREAD = 2
+MAX_SCAN_ROWS = 1 << 19
 ENCODE_ROWS = 65536
 #: the +-1 patterns of the 8 bits of a byte (``bitorder="little"``), one row per byte value
 _BYTE_SIGNS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little")
@@ -269,14 +270,16 @@ class BinaryIndex(VectorIndex):
     def _hamming(self, qc: npt.NDArray[np.uint8], s: int) -> IdArray:
         """Positions of the ``s`` nearest codes per query (``(Q, s)``)."""
         codes = self._codes.view
+        step = -(-len(codes) // (SCANS_PER_THREAD * self._workers.threads))
+        step = min(max(step, 32768), MAX_SCAN_ROWS)
 
         def scan(lo: int) -> tuple[npt.NDArray[np.int32], IdArray]:
-            hi = min(lo + SCAN_ROWS, len(codes))
-            k = min(s, hi - lo)  # counting variant: cost independent of k, better for large k
-            d, i = faiss.knn_hamming(qc, codes[lo:hi], k, variant="mc" if k > 256 else "hc")
+            hi = min(lo + step, len(codes))
+            # the counting variant's cost does not grow with k (measured faster than the heap)
+            d, i = faiss.knn_hamming(qc, codes[lo:hi], min(s, hi - lo), variant="mc")
             return d, i + lo
 
-        parts = self._workers.map(scan, list(range(0, len(codes), SCAN_ROWS)))
+        parts = self._workers.map(scan, list(range(0, len(codes), step)))
         dist = np.concatenate([p[0] for p in parts], axis=1)
         pos = np.concatenate([p[1] for p in parts], axis=1)
         if dist.shape[1] > s:

@@ -40,11 +40,17 @@ from faceprint.gallery.index._util import (
 )
 from faceprint.gallery.index.base import IndexManifest, SearchResult, VectorIndex
 
-__all__ = ["IVFPQIndex", "auto_nlist"]
+__all__ = ["IVFPQIndex", "auto_nlist", "default_m"]
 
 logger = logging.getLogger(__name__)
 
 ADD_ROWS = 65536
+
+
+def default_m(dim: int) -> int:
+    """PQ bytes per vector: ``dim / 4`` up to 256-d (dlib-like embeddings sit in a narrow cone
+    where neighbours differ by little), ``dim / 8`` above (64 bytes for 512-d)."""
+    return max(1, dim // 4 if dim <= 256 else dim // 8)
 
 
 def auto_nlist(n: int) -> int:
@@ -58,7 +64,7 @@ class IVFPQIndex(VectorIndex):
     Args:
         dim: vector size.
         nlist: inverted lists (``None``: :func:`auto_nlist` of the size at training time).
-        m: PQ sub-quantizers, bytes per code with ``nbits=8`` (``None``: ``dim // 8``).
+        m: PQ sub-quantizers, bytes per code with ``nbits=8`` (``None``: :func:`default_m`).
         nbits: bits per sub-quantizer code.
         nprobe: lists visited per query.
         refine: re-score the ``shortlist`` best PQ candidates exactly.
@@ -89,7 +95,7 @@ class IVFPQIndex(VectorIndex):
         threads: int | None = None,
     ) -> None:
         super().__init__(dim)
-        self.m = int(m) if m is not None else max(1, self.dim // 8)
+        self.m = int(m) if m is not None else default_m(self.dim)
         if self.dim % self.m:
             raise ValueError(f"m={self.m} must divide dim={self.dim}")
         self.nlist, self.nbits, self.nprobe = nlist, int(nbits), int(nprobe)
