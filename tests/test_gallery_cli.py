@@ -169,3 +169,37 @@ def test_people_list_rename_remove(enrolled: Path) -> None:
     assert "Rouge" not in {i["name"] for i in json.loads(removed.stdout)}
     missing = runner.invoke(app, ["people", "--gallery", g, "--remove", "nobody"])
     assert missing.exit_code == 2 and "no identity named 'nobody'" in missing.output
+
+
+def test_index_show_switch_and_errors(enrolled: Path, tmp_path: Path) -> None:
+    g = str(enrolled)
+    shown = runner.invoke(app, ["index", "--gallery", g, "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["backend"] == "exact"
+    assert json.loads(shown.stdout)["templates"] == 10
+    switched = runner.invoke(
+        app,
+        ["index", "--gallery", g, "--backend", "pq", "--param", "shortlist=64", "--json"],
+    )
+    assert switched.exit_code == 0, switched.output
+    info = json.loads(switched.stdout)
+    assert info["backend"] == "pq" and info["params"]["shortlist"] == 64
+    with Gallery.open(enrolled) as gallery:  # saved in the settings, and still identifies
+        assert gallery.index.name == "pq" and len(gallery.index) == 10
+    group = write_image(tmp_path / "one.png", face_image([(PEOPLE["green"], 10, 10, 50)]))
+    js = runner.invoke(app, ["identify", "--gallery", g, str(group), "--json"])
+    assert json.loads(js.stdout)[0]["faces"][0]["name"] == "green"
+    text = runner.invoke(app, ["index", "--gallery", g])
+    assert "backend    pq" in text.stdout and "templates  10" in text.stdout
+    for bad, message in [
+        (["--backend", "annoy"], "unknown index backend 'annoy'"),
+        (["--backend", "pq", "--param", "nonsense"], "expected NAME=VALUE"),
+        (["--backend", "pq", "--param", "bogus=1"], "bad parameters"),
+        (["--param", "shortlist=3"], "--param needs --backend"),
+    ]:
+        r = runner.invoke(app, ["index", "--gallery", g, *bad])
+        assert r.exit_code == 2 and message in r.output, r.output
+    with Gallery.open(enrolled) as gallery:  # a refused switch changes nothing
+        assert gallery.index.name == "pq" and gallery.index.params["shortlist"] == 64
+    missing = runner.invoke(app, ["index", "--gallery", str(tmp_path / "none")])
+    assert missing.exit_code == 2 and "no gallery in" in missing.output

@@ -1,9 +1,12 @@
-"""``faceprint enroll``, ``identify``, ``search`` and ``people``: the gallery from the shell."""
+"""``faceprint enroll``, ``identify``, ``search``, ``people`` and ``index``: the gallery from the
+shell."""
 
 from __future__ import annotations
 
+import json
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -24,6 +27,7 @@ from faceprint.cli._common import (
 from faceprint.draw import draw_faces, save_image
 from faceprint.errors import FaceprintError, PackMismatchError
 from faceprint.gallery import Aggregate, EnrollReport, Gallery, IdentifiedFace, Match, scan_folders
+from faceprint.gallery.index import list_backends
 from faceprint.imageio import load_image
 from faceprint.packs import DEFAULT_PACK
 from faceprint.pipeline import FaceAnalyzer, FaceChoice
@@ -287,3 +291,68 @@ def people(
         out.print(f"{ident.template_count:>6}  {ident.name}", markup=False)
     total = sum(i.template_count for i in identities)
     print(f"{len(identities)} identities, {total} templates", file=sys.stderr)
+
+
+def _index_params(items: list[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` items (value as JSON when it parses, else a string)."""
+    params: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise fail(f"--param {item!r}: expected NAME=VALUE, e.g. shortlist=512")
+        try:
+            params[name] = json.loads(raw)
+        except ValueError:
+            params[name] = raw
+    return params
+
+
+@app.command("index")
+def index_cmd(
+    gallery_dir: GalleryOption,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="Switch to this index backend and rebuild it from the gallery "
+            f"({', '.join(list_backends())}).",
+            show_default=False,
+        ),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(help="Backend parameter NAME=VALUE (repeatable), with --backend."),
+    ] = None,
+    json_: JsonOption = False,
+) -> None:
+    """Show the gallery's vector index (backend, parameters, size, memory); --backend switches it."""
+    if param and backend is None:
+        raise fail("--param needs --backend (the parameters belong to a backend)")
+    params = _index_params(param or [])
+    with _open(gallery_dir) as gallery, errors_to_exit():
+        if backend is not None:
+            start = time.perf_counter()
+            gallery.set_index(backend, **params)
+            print(
+                f"index rebuilt as {backend!r} in {time.perf_counter() - start:.1f} s",
+                file=sys.stderr,
+            )
+        index = gallery.index
+        info: dict[str, Any] = {
+            "backend": index.name,
+            "params": index.params,
+            "templates": len(index),
+            "ram_bytes": int(index.nbytes),
+            "mapped_bytes": int(getattr(index, "mapped_bytes", 0)),
+        }
+    if json_:
+        print_json(info)
+        return
+    params_text = " ".join(f"{k}={v}" for k, v in info["params"].items())
+    out.print(f"backend    {info['backend']}", markup=False)
+    out.print(f"params     {params_text}", markup=False)
+    out.print(f"templates  {info['templates']}", markup=False)
+    out.print(f"RAM        {info['ram_bytes'] / 1e6:.1f} MB", markup=False)
+    if info["mapped_bytes"]:
+        out.print(
+            f"mapped     {info['mapped_bytes'] / 1e6:.1f} MB (memory-mapped file)", markup=False
+        )
