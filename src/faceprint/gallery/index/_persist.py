@@ -11,9 +11,10 @@ import numpy as np
 
 from faceprint.errors import IndexCorruptError
 from faceprint.gallery.index._files import IndexReader, IndexWriter
+from faceprint.gallery.index._store import FloatStore
 from faceprint.gallery.index.base import IndexManifest, VectorIndex, ids_checksum
 
-__all__ = ["check_ids_loaded", "open_index", "save_index"]
+__all__ = ["check_ids_loaded", "load_ids_and_vectors", "open_index", "save_index"]
 
 #: parameters that describe the machine, not the index: not taken from a saved manifest
 MACHINE_PARAMS = frozenset({"threads"})
@@ -71,3 +72,16 @@ def check_ids_loaded(reader: IndexReader, ids: np.ndarray, dim_rows: int | None 
     fingerprint = str(reader.state.get("fingerprint", ""))
     if ids_checksum(ids, fingerprint=fingerprint) != m.checksum:
         raise IndexCorruptError(f"{reader.path}: ids do not match the manifest checksum")
+
+
+def load_ids_and_vectors(
+    reader: IndexReader, dim: int, *, mmap: bool
+) -> tuple[np.ndarray, FloatStore]:
+    """The verified ``ids.i64`` and a :class:`FloatStore` over ``vectors.f32`` (row i: id i),
+    memory-mapped when ``mmap``: what the re-ranking backends save."""
+    ids = reader.array("ids.i64")
+    check_ids_loaded(reader, ids)
+    vectors = reader.array("vectors.f32", mmap=mmap)
+    if vectors.shape != (len(ids), dim):
+        raise IndexCorruptError(f"{reader.path}: vectors have shape {vectors.shape}")
+    return ids, FloatStore(dim, vectors)

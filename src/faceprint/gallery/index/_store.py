@@ -83,3 +83,12 @@ def rerank(
     acc = TopK(len(queries), k, floor)
     acc.push(scores, np.where(valid, ids, -1))
     return acc.result()
+
+
+def search_rows(
+    store: FloatStore, queries: FloatArray, ids: IdArray, rows: IdArray, k: int, floor: np.float32
+) -> tuple[FloatArray, IdArray]:
+    """Exact top-k over the store ``rows`` whose ids are ``ids`` (untrained indexes)."""
+    acc = TopK(len(queries), k, floor)
+    acc.push(queries @ store.gather(rows).T, ids)
+    return acc.result()

@@ -24,10 +24,9 @@ import numpy.typing as npt
 
 from faceprint.errors import IndexCorruptError
 from faceprint.gallery.index._files import IndexWriter
-from faceprint.gallery.index._persist import check_ids_loaded, open_index, save_index
-from faceprint.gallery.index._store import FloatStore, rerank
+from faceprint.gallery.index._persist import load_ids_and_vectors, open_index, save_index
+from faceprint.gallery.index._store import FloatStore, rerank, search_rows
 from faceprint.gallery.index._util import (
-    FloatArray,
     IdArray,
     IdMap,
     TopK,
@@ -198,7 +197,7 @@ class IVFPQIndex(VectorIndex):
         if len(self) == 0:
             return SearchResult.empty(len(q), k)
         if self._ivf is None:
-            return self._search_stored(q, k, floor)
+            return SearchResult(*search_rows(self._store, q, *self._rows.items(), k, floor))
         s = min(max(self.shortlist, k), len(self)) if self.refine else k
         params = faiss.SearchParametersIVF()
         params.nprobe = self.nprobe
@@ -213,12 +212,6 @@ class IVFPQIndex(VectorIndex):
             return SearchResult(*rerank(self._store, q, rows, ids, k, floor))
         acc = TopK(len(q), k, floor)
         acc.push(np.where(ids >= 0, dist, -np.inf).astype(np.float32), ids)
-        return SearchResult(*acc.result())
-
-    def _search_stored(self, q: FloatArray, k: int, floor: np.float32) -> SearchResult:
-        ids, rows = self._rows.items()
-        acc = TopK(len(q), k, floor)
-        acc.push(q @ self._store.gather(rows).T, ids)
         return SearchResult(*acc.result())
 
     # --- persistence ----------------------------------------------------------------------------
@@ -241,12 +234,7 @@ class IVFPQIndex(VectorIndex):
     def load(cls, path: Path, *, expect: IndexManifest) -> Self:
         reader, params = open_index(cls, path, expect)
         index = cls(expect.dim, **params)
-        ids = reader.array("ids.i64")
-        check_ids_loaded(reader, ids)
-        vectors = reader.array("vectors.f32", mmap=index.mmap)
-        if vectors.shape != (len(ids), expect.dim):
-            raise IndexCorruptError(f"{reader.path}: vectors have shape {vectors.shape}")
-        index._store = FloatStore(expect.dim, vectors)
+        ids, index._store = load_ids_and_vectors(reader, expect.dim, mmap=index.mmap)
         index._rows = IdMap(ids, np.arange(len(ids), dtype=np.int64))
         if reader.state.get("trained"):
             index._ivf = _read_ivf(reader.verify("ivfpq.faiss"), expect.dim, len(ids))

@@ -42,14 +42,13 @@ import numpy.typing as npt
 
 from faceprint.errors import IndexCorruptError
 from faceprint.gallery.index._files import IndexWriter
-from faceprint.gallery.index._persist import check_ids_loaded, open_index, save_index
-from faceprint.gallery.index._store import FloatStore, rerank
+from faceprint.gallery.index._persist import load_ids_and_vectors, open_index, save_index
+from faceprint.gallery.index._store import FloatStore, rerank, search_rows
 from faceprint.gallery.index._util import (
     FloatArray,
     Growable,
     IdArray,
     IdMap,
-    TopK,
     Workers,
     check_add,
     check_ids,
@@ -280,7 +279,7 @@ class PQIndex(VectorIndex):
         if len(self) == 0:
             return SearchResult.empty(len(q), k)
         if not self._shards:
-            return self._search_stored(q, k, floor)
+            return SearchResult(*search_rows(self._store, q, *self._rows.items(), k, floor))
         s = min(max(self.shortlist, k), len(self))
         projected = self._project(q)
         parts = self._workers.map(lambda shard: shard.search(projected, s), self._shards)
@@ -291,12 +290,6 @@ class PQIndex(VectorIndex):
             rows = np.take_along_axis(rows, best, axis=1)
         ids = np.where(rows >= 0, self._row_ids.view[np.maximum(rows, 0)], -1)
         return SearchResult(*rerank(self._store, q, rows, ids, k, floor))
-
-    def _search_stored(self, q: FloatArray, k: int, floor: np.float32) -> SearchResult:
-        ids, rows = self._rows.items()
-        acc = TopK(len(q), k, floor)
-        acc.push(q @ self._store.gather(rows).T, ids)
-        return SearchResult(*acc.result())
 
     # --- persistence ----------------------------------------------------------------------------
     def save(self, path: Path, *, fingerprint: str = "", pack: str = "") -> None:
@@ -326,12 +319,7 @@ class PQIndex(VectorIndex):
     def load(cls, path: Path, *, expect: IndexManifest) -> Self:
         reader, params = open_index(cls, path, expect)
         index = cls(expect.dim, **params)
-        ids = reader.array("ids.i64")
-        check_ids_loaded(reader, ids)
-        vectors = reader.array("vectors.f32", mmap=index.mmap)
-        if vectors.shape != (len(ids), expect.dim):
-            raise IndexCorruptError(f"{reader.path}: vectors have shape {vectors.shape}")
-        index._store = FloatStore(expect.dim, vectors)
+        ids, index._store = load_ids_and_vectors(reader, expect.dim, mmap=index.mmap)
         index._rows = IdMap(ids, np.arange(len(ids), dtype=np.int64))
         index._row_ids = Growable((), np.int64, ids)
         sizes = [int(x) for x in reader.state.get("shards", [])]
