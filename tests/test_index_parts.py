@@ -180,3 +180,15 @@ def test_other_build_parameters_are_stale(
             expect=IndexManifest(**{**m.to_dict(), "params": {**built, search_only: 7}}),
         )
         assert loaded.params[search_only] == 7
+
+
+@pytest.mark.parametrize("backend", ["ivfpq", "pq"])
+@pytest.mark.parametrize("dim", [128, 130, 512, 7])
+def test_default_pq_sizes_divide_any_dim(backend: str, dim: int) -> None:
+    index = create_index(backend, dim)
+    assert dim % index.params["m"] == 0
+    if dim in (128, 512):  # the shipped sizes (ivfpq: 8 bits per sub-quantizer, pq: 4)
+        assert (
+            index.params["m"]
+            == {"ivfpq": {128: 32, 512: 64}, "pq": {128: 64, 512: 64}}[backend][dim]
+        )

@@ -71,10 +71,10 @@ def _read_crcs(path: Path, into: memoryview | None = None) -> tuple[int, list[in
 
         def chunk(off: int) -> int:
             end, crc = min(off + CHUNK, size), 0
-            scratch = memoryview(bytearray(READ_PIECE)) if into is None else None
+            scratch = memoryview(bytearray(READ_PIECE if into is None else 0))
             for pos in range(off, end, READ_PIECE):
                 n = min(READ_PIECE, end - pos)
-                buf = scratch[:n] if scratch is not None else into[pos : pos + n]  # type: ignore[index]
+                buf = into[pos : pos + n] if into is not None else scratch[:n]
                 if os.preadv(fd, [buf], pos) != n:
                     raise IndexCorruptError(f"{path} is truncated")
                 crc = zlib.crc32(buf, crc)

@@ -289,6 +289,14 @@ class Workers:
             self._pool = None
 
 
+def divisor_at_most(n: int, m: int) -> int:
+    """The largest divisor of ``n`` that is at most ``max(m, 1)`` (PQ sub-quantizer counts)."""
+    m = max(1, min(int(m), int(n)))
+    while n % m:
+        m -= 1
+    return m
+
+
 def split_ranges(n: int, parts: int, *, min_rows: int) -> list[tuple[int, int]]:
     """``[lo, hi)`` ranges covering ``range(n)``: ``parts`` of them when each gets ``min_rows``."""
     parts = max(1, min(parts, n // max(1, min_rows)))

@@ -35,6 +35,7 @@ from faceprint.gallery.index._util import (
     check_ids,
     check_queries,
     default_threads,
+    divisor_at_most,
     threshold_floor,
 )
 from faceprint.gallery.index.base import IndexManifest, SearchResult, VectorIndex
@@ -49,7 +50,7 @@ ADD_ROWS = 65536
 def default_m(dim: int) -> int:
     """PQ bytes per vector: ``dim / 4`` up to 256-d (dlib-like embeddings sit in a narrow cone
     where neighbours differ by little), ``dim / 8`` above (64 bytes for 512-d)."""
-    return max(1, dim // 4 if dim <= 256 else dim // 8)
+    return divisor_at_most(dim, dim // 4 if dim <= 256 else dim // 8)
 
 
 def auto_nlist(n: int) -> int:
