@@ -77,3 +77,23 @@ def test_cli_bench_search_json() -> None:
 def test_cli_bench_search_bad_param() -> None:
     result = CliRunner().invoke(app, ["bench", "search", "--n", "100", "--param", "oops"])
     assert result.exit_code == 2 and "BACKEND.NAME=VALUE" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--backend", "exact,nope"], "unknown index backend 'nope'"),
+        (["--backend", "pq", "--param", "pq.m=5"], "m=5 must be a positive divisor"),
+    ],
+)
+def test_cli_bench_search_checks_backends_before_the_data(
+    args: list[str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import faceprint.bench.search as bench_search
+
+    def no_data(*_: object, **__: object) -> None:
+        raise AssertionError("the gallery was generated before the backends were checked")
+
+    monkeypatch.setattr(bench_search, "make_gallery", no_data)
+    result = CliRunner().invoke(app, ["bench", "search", "--n", "1000", "--dim", "64", *args])
+    assert result.exit_code == 2 and message in result.output, result.output

@@ -43,7 +43,13 @@ from faceprint.bench.synth import (
     similarity_stats,
     synth_spec,
 )
-from faceprint.gallery.index import SearchResult, VectorIndex, create_index, load_index
+from faceprint.gallery.index import (
+    SearchResult,
+    VectorIndex,
+    backend_class,
+    create_index,
+    load_index,
+)
 from faceprint.gallery.index._util import default_threads
 
 __all__ = ["BackendResult", "SearchBenchReport", "run_search_bench"]
@@ -384,6 +390,11 @@ def run_search_bench(
             e.g. ``{"hnsw": [{"ef_search": 64}, {"ef_search": 256}]}`` (one result each).
     """
     say = progress or (lambda msg: logger.info("%s", msg))
+    for backend in backends:  # fail on a wrong name or parameter before minutes of set-up
+        if backend == "milvus":  # needs its server: only the name and the extra are checked
+            backend_class(backend)
+        else:
+            create_index(backend, dim, **dict((params or {}).get(backend, {}))).close()
     preset = preset or ("dlib" if dim == 128 else "arcface")
     spec = synth_spec(preset, dim)
     say(f"generating {n} x {dim} synthetic templates ({preset})")
