@@ -133,9 +133,11 @@ class MilvusIndex(VectorIndex):
             metric_type="IP",
             params=self.index_params,
         )
-        c.create_collection(
-            self.collection, schema=schema, index_params=index, consistency_level="Strong"
-        )
+        c.create_collection(self.collection, schema=schema, consistency_level="Strong")
+        # an index on an empty collection is ready at once; sync=False skips pymilvus' wait
+        # loop, whose timestamp call milvus-lite does not implement (it logged a traceback)
+        c.create_index(self.collection, index, sync=False)
+        c.load_collection(self.collection)
         self._ready = True
 
     def _ensure(self) -> None:
