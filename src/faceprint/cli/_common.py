@@ -36,6 +36,15 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
+def param_value(raw: str) -> Any:
+    """A ``NAME=VALUE`` option's value: JSON when it parses (numbers, booleans, lists), else
+    the string itself."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
 def print_json(data: Any) -> None:
     """JSON to stdout (plain, so it can be piped)."""
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")

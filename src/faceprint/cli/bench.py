@@ -11,7 +11,14 @@ import numpy as np
 import typer
 
 from faceprint.cli import app as _root
-from faceprint.cli._common import JsonOption, err, errors_to_exit, out, print_json
+from faceprint.cli._common import (
+    JsonOption,
+    err,
+    errors_to_exit,
+    out,
+    param_value,
+    print_json,
+)
 
 app = typer.Typer(
     help="Benchmarks: index backends on synthetic galleries, and the synthetic data itself.",
@@ -30,11 +37,7 @@ def _parse_params(items: list[str]) -> dict[str, dict[str, Any]]:
             raise ValueError(
                 f"--param {item!r}: expected BACKEND.NAME=VALUE, e.g. hnsw.ef_search=128"
             )
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = raw
-        out_.setdefault(backend, {})[name] = value
+        out_.setdefault(backend, {})[name] = param_value(raw)
     return out_
 
 

@@ -3,7 +3,6 @@ shell."""
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import time
@@ -21,6 +20,7 @@ from faceprint.cli._common import (
     face_choice,
     fail,
     out,
+    param_value,
     print_json,
     progress,
 )
@@ -300,10 +300,7 @@ def _index_params(items: list[str]) -> dict[str, Any]:
         name, sep, raw = item.partition("=")
         if not sep or not name:
             raise fail(f"--param {item!r}: expected NAME=VALUE, e.g. shortlist=512")
-        try:
-            params[name] = json.loads(raw)
-        except ValueError:
-            params[name] = raw
+        params[name] = param_value(raw)
     return params
 
 
