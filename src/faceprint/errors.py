@@ -16,10 +16,24 @@ where faceprint calls them and re-raised ``from`` the original::
     │   ├── IdentityExistsError
     │   └── PackMismatchError            embeddings of another model pack
     ├── IndexCorruptError                a vector index file is corrupt or inconsistent
-    └── EvaluationError                  a protocol file or data set is malformed
+    ├── EvaluationError (ValueError)     a protocol file or data set is malformed
+    ├── InvalidArgumentError (ValueError) a caller's argument is out of range or malformed
+    └── StorageError                     a database or file faceprint writes cannot be used
+
+Errors about one input carry it in ``err.source`` (a path or a name; ``""`` when unknown), so a
+batch run can report which file failed and a server can tell a client's mistake (the
+``ValueError`` branches: 4xx) from a fault (5xx). Third-party exceptions are translated with
+:func:`map_exceptions`, one small context manager used at every call into PIL, OpenCV,
+onnxruntime, dlib, FAISS and SQLite::
+
+    with map_exceptions({cv2.error: ImageError}, source=path):
+        cv2.imwrite(...)
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 __all__ = [
     "AmbiguousFaceError",
@@ -31,15 +45,29 @@ __all__ = [
     "ImageError",
     "ImageTooLargeError",
     "IndexCorruptError",
+    "InvalidArgumentError",
     "MissingDependencyError",
     "ModelError",
     "NoFaceError",
     "PackMismatchError",
+    "StorageError",
+    "map_exceptions",
 ]
 
 
 class FaceprintError(Exception):
-    """Root of every error faceprint raises on purpose."""
+    """Root of every error faceprint raises on purpose.
+
+    Attributes:
+        source: the input the error concerns (a file path, a name), or ``""``.
+    """
+
+    source: str = ""
+
+    def __init__(self, *args: object, source: object = "") -> None:
+        super().__init__(*args)
+        if source:
+            self.source = str(source)
 
 
 class ImageError(FaceprintError, ValueError):
@@ -91,3 +119,50 @@ class IndexCorruptError(FaceprintError):
 
 class EvaluationError(FaceprintError, ValueError):
     """A protocol file or evaluation data set is malformed."""
+
+
+class InvalidArgumentError(FaceprintError, ValueError):
+    """A caller's argument is out of range or malformed (a client's mistake, not a fault)."""
+
+
+class StorageError(FaceprintError):
+    """A database or file that faceprint reads or writes cannot be used (disk full, corrupt,
+    locked, permission denied)."""
+
+
+@contextmanager
+def map_exceptions(
+    mapping: Mapping[type[BaseException], type[FaceprintError]],
+    *,
+    source: object = "",
+    what: str = "",
+) -> Iterator[None]:
+    """Translate third-party exceptions raised inside the block into faceprint's tree.
+
+    Args:
+        mapping: third-party exception class → faceprint error class; the first entry the
+            exception is an instance of wins, so list subclasses before their bases.
+        source: the input concerned (becomes ``err.source`` and prefixes the message).
+        what: what was being done ("decode", "write the index"), put in the message.
+
+    faceprint's own errors pass through unchanged (gaining ``source`` if they had none); the
+    original exception is chained as ``__cause__``.
+    """
+    try:
+        yield
+    except FaceprintError as exc:
+        if source and not exc.source:
+            exc.source = str(source)
+        raise
+    except Exception as exc:
+        for theirs, ours in mapping.items():
+            if isinstance(exc, theirs):
+                raise ours(_message(exc, source, what), source=source) from exc
+        raise
+
+
+def _message(exc: BaseException, source: object, what: str) -> str:
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    where = f"{source}: " if source else ""
+    doing = f"cannot {what} ({detail})" if what else detail
+    return f"{where}{doing}"

@@ -16,21 +16,30 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
 from faceprint.align import align_faces
 from faceprint.compare import verify_embeddings
 from faceprint.detect.base import Detector
-from faceprint.embed.base import Embedder
-from faceprint.errors import AmbiguousFaceError, ModelError, NoFaceError
+from faceprint.embed.base import Embedder, l2_normalize
+from faceprint.errors import AmbiguousFaceError, InvalidArgumentError, ModelError, NoFaceError
 from faceprint.imageio import ImageInput, load_image, source_name
 from faceprint.packs import DEFAULT_PACK, PackSpec, get_pack
 from faceprint.types import Face, Faces, Verification
 
-__all__ = ["FaceAnalyzer", "FaceChoice", "select_face"]
+__all__ = ["AUGMENTS", "DEFAULT_MAX_SIDE", "Augment", "FaceAnalyzer", "FaceChoice", "select_face"]
 
 logger = logging.getLogger(__name__)
+
+#: detection runs on a copy of the image whose longer side is at most this many pixels (boxes,
+#: landmarks and the crops that are embedded stay in full resolution); ``None`` disables it
+DEFAULT_MAX_SIDE: int | None = 2048
+#: test-time augmentation of the embedding: the unit embeddings of the augmented crops are
+#: averaged ("none": one crop; "flip": the crop and its mirror image)
+Augment = Literal["none", "flip"]
+AUGMENTS: tuple[str, ...] = ("none", "flip")
 
 #: which face of an image to use where one is needed: the largest box, the one nearest the image
 #: centre, the only one (an error when there are several), or an index in detection order
@@ -79,6 +88,10 @@ class FaceAnalyzer:
         detector / embedder: ready-made backends to use instead of the pack's.
         detector_options / embedder_options: keyword overrides for the pack's backends
             (e.g. ``{"upsample": 2}``, ``{"batch_size": 64}``).
+        max_side: detect on a copy downscaled so that its longer side is at most this many
+            pixels (``None``: full resolution); boxes and landmarks are mapped back and crops
+            are taken from the full-resolution image. See :data:`DEFAULT_MAX_SIDE`.
+        augment: test-time augmentation of embeddings (see :data:`Augment`).
 
     Not thread-safe (the backends are not): create one analyzer per thread or process.
     """
@@ -91,7 +104,17 @@ class FaceAnalyzer:
         embedder: Embedder | None = None,
         detector_options: dict[str, Any] | None = None,
         embedder_options: dict[str, Any] | None = None,
+        max_side: int | None = DEFAULT_MAX_SIDE,
+        augment: Augment = "none",
     ) -> None:
+        if max_side is not None and not 64 <= int(max_side) <= 100_000:
+            raise InvalidArgumentError(f"max_side must be between 64 and 100000, got {max_side}")
+        if augment not in AUGMENTS:
+            raise InvalidArgumentError(
+                f"augment must be one of {', '.join(AUGMENTS)}, got {augment!r}"
+            )
+        self.max_side = None if max_side is None else int(max_side)
+        self.augment: Augment = augment
         self.pack = get_pack(pack)
         self.detector = detector or self.pack.create_detector(**(detector_options or {}))
         self.embedder = embedder or self.pack.create_embedder(**(embedder_options or {}))
@@ -107,42 +130,76 @@ class FaceAnalyzer:
         return self.pack.threshold
 
     def __repr__(self) -> str:
-        return f"FaceAnalyzer(pack={self.pack.name!r}, {self.detector!r}, {self.embedder!r})"
+        return (
+            f"FaceAnalyzer(pack={self.pack.name!r}, {self.detector!r}, {self.embedder!r}, "
+            f"max_side={self.max_side}, augment={self.augment!r})"
+        )
 
     def detect(self, image: ImageInput) -> Faces:
-        """Every face in ``image`` (boxes, scores, landmarks; no embeddings)."""
-        return self.detector.detect(load_image(image))
+        """Every face in ``image`` (boxes, scores, landmarks in its pixels; no embeddings).
+
+        Images whose longer side exceeds ``max_side`` are searched on a downscaled copy; the
+        boxes and landmarks are mapped back to the full-resolution image.
+        """
+        rgb = load_image(image)
+        longer = max(rgb.shape[0], rgb.shape[1])
+        if self.max_side is None or longer <= self.max_side:
+            return self.detector.detect(rgb)
+        scale = self.max_side / longer
+        size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+        small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        found = self.detector.detect(small)
+        fx, fy = rgb.shape[1] / size[0], rgb.shape[0] / size[1]
+        factor = np.array([fx, fy], np.float32)
+        return Faces(
+            found.boxes * np.tile(factor, 2),
+            found.scores,
+            found.landmarks * factor,
+        )
 
     def align(self, image: npt.NDArray[np.uint8], faces: Faces) -> npt.NDArray[np.uint8]:
         """Aligned crops (N, S, S, 3) of ``faces`` in the RGB ``image`` for this pack's embedder."""
         return align_faces(image, faces.landmarks, self.embedder.crop)
 
+    def embed_crops(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        """(N, D) unit embeddings of aligned crops (N, S, S, 3), with this analyzer's
+        test-time augmentation. The one place crops become embeddings."""
+        if self.augment == "none" or len(crops) == 0:
+            return self.embedder.embed(crops)
+        both = self.embedder.embed(np.concatenate([crops, crops[:, :, ::-1]]))
+        return l2_normalize(both[: len(crops)] + both[len(crops) :])
+
     def embed_faces(self, image: npt.NDArray[np.uint8], faces: Faces) -> Faces:
         """``faces`` with embeddings, all crops of the image in one batched call."""
-        return faces.with_embeddings(self.embedder.embed(self.align(image, faces)))
+        return faces.with_embeddings(self.embed_crops(self.align(image, faces)))
 
     def analyze(self, image: ImageInput) -> Faces:
         """Detect and embed every face of one image."""
         rgb = load_image(image)
-        return self.embed_faces(rgb, self.detector.detect(rgb))
+        return self.embed_faces(rgb, self.detect(rgb))
 
-    def analyze_many(self, images: Iterable[npt.NDArray[np.uint8]]) -> list[Faces]:
-        """Detect in each decoded RGB image, then embed the crops of all of them in one call."""
-        rgbs = list(images)
-        found = [self.detector.detect(img) for img in rgbs]
-        crops = [self.align(img, f) for img, f in zip(rgbs, found)]
+    def embed_many(self, items: Sequence[tuple[npt.NDArray[np.uint8], Faces]]) -> list[Faces]:
+        """Embed the faces of several decoded images, their crops in one batched call."""
+        crops = [self.align(img, f) for img, f in items]
         if not crops:
             return []
-        emb = self.embedder.embed(np.concatenate(crops)) if sum(map(len, found)) else None
-        out, start = [], 0
-        for f in found:
-            stop = start + len(f)
-            part = (
-                emb[start:stop] if emb is not None else np.zeros((0, self.embedder.dim), np.float32)
-            )
-            out.append(f.with_embeddings(part))
-            start = stop
-        return out
+        n = sum(len(f) for _, f in items)
+        emb = self.embed_crops(np.concatenate(crops)) if n else np.zeros((0, self.dim), np.float32)
+        bounds = np.cumsum([0, *(len(f) for _, f in items)])
+        return [f.with_embeddings(emb[a:b]) for (_, f), a, b in zip(items, bounds, bounds[1:])]
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension."""
+        return self.embedder.dim
+
+    def analyze_many(self, images: Iterable[npt.NDArray[np.uint8]]) -> list[Faces]:
+        """Detect in each decoded RGB image, then embed the crops of all of them in one call.
+
+        For many files, or files that may be bad, use :func:`faceprint.batch.analyze_iter`.
+        """
+        rgbs = list(images)
+        return self.embed_many([(img, self.detect(img)) for img in rgbs])
 
     def embed_one(self, image: ImageInput, *, face: FaceChoice = "largest") -> Face:
         """The embedded face ``face`` designates in ``image``.
@@ -151,7 +208,7 @@ class FaceAnalyzer:
             NoFaceError / AmbiguousFaceError: as :func:`select_face`.
         """
         rgb = load_image(image)
-        faces = self.detector.detect(rgb)
+        faces = self.detect(rgb)
         index = select_face(faces, face, image_shape=rgb.shape, name=source_name(image))
         return self.embed_faces(rgb, faces[[index]])[0]
 

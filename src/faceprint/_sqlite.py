@@ -1,0 +1,158 @@
+"""The one way faceprint opens and talks to an SQLite file it writes.
+
+Galleries, photo libraries, video indexes, API keys and the embedding cache all use
+:func:`connect` (WAL, foreign keys, ``secure_delete``, a busy timeout, autocommit so that each
+change is one explicit ``BEGIN IMMEDIATE`` transaction), :func:`transaction` and
+:func:`sqlite_errors`, which translates :mod:`sqlite3` exceptions into faceprint's tree with the
+file they concern. Schemas evolve with :func:`migrate`: stepwise ``user_version`` upgrades, and a
+file written by a newer faceprint is refused with a clear message.
+
+    conn = connect(path, error=StorageError)
+    migrate(conn, path, MIGRATIONS, error=StorageError)   # MIGRATIONS[v] upgrades v -> v + 1
+    with transaction(conn, path) as cur:
+        cur.execute("INSERT ...")
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from faceprint.errors import FaceprintError, StorageError, map_exceptions
+
+__all__ = [
+    "BUSY_TIMEOUT_S",
+    "Migration",
+    "connect",
+    "migrate",
+    "schema_version",
+    "sqlite_errors",
+    "transaction",
+]
+
+BUSY_TIMEOUT_S = 30.0
+#: one upgrade step: runs inside the migration's transaction, given its cursor
+Migration = Callable[[sqlite3.Cursor], None] | str
+
+
+@contextmanager
+def sqlite_errors(
+    path: object, error: type[FaceprintError] = StorageError, what: str = ""
+) -> Iterator[None]:
+    """Translate :mod:`sqlite3` errors raised in the block into ``error`` naming ``path``."""
+    mapping = {
+        sqlite3.IntegrityError: error,
+        sqlite3.OperationalError: error,
+        sqlite3.DatabaseError: error,
+        sqlite3.Error: error,
+    }
+    with map_exceptions(mapping, source=path, what=what or "use the database"):
+        yield
+
+
+def connect(
+    path: str | Path,
+    *,
+    error: type[FaceprintError] = StorageError,
+    readonly: bool = False,
+    page_size: int | None = None,
+    wal: bool = True,
+) -> sqlite3.Connection:
+    """An autocommit connection to ``path`` with faceprint's pragmas.
+
+    Args:
+        error: the faceprint error class raised when the file cannot be opened.
+        readonly: open with ``mode=ro`` (never creates or modifies the file).
+        page_size: for a new file only (SQLite ignores it for an existing one).
+        wal: switch to WAL journaling (readers never block the writer).
+
+    The connection may be used from several threads (``check_same_thread=False``); callers
+    serialise their use of it.
+    """
+    path = Path(path)
+    with sqlite_errors(path, error, "open the database"):
+        if readonly:
+            uri = f"file:{path.resolve().as_posix()}?mode=ro"
+            conn = sqlite3.connect(
+                uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                check_same_thread=False,
+            )  # fmt: skip
+        else:
+            conn = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        if page_size and not readonly:
+            conn.execute(f"PRAGMA page_size = {int(page_size)}")
+        if wal and not readonly:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                conn.close()
+                raise error(f"{path}: the file system does not support SQLite WAL mode")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA secure_delete = ON")
+    return conn
+
+
+@contextmanager
+def transaction(
+    conn: sqlite3.Connection, path: object, *, error: type[FaceprintError] = StorageError
+) -> Iterator[sqlite3.Cursor]:
+    """One ``BEGIN IMMEDIATE`` … ``COMMIT`` (rolled back on any exception), errors translated."""
+    with sqlite_errors(path, error, "change the database"):
+        cur = conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            yield cur
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """``PRAGMA user_version``."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    path: object,
+    migrations: Sequence[Migration],
+    *,
+    error: type[FaceprintError] = StorageError,
+    what: str = "database",
+) -> int:
+    """Bring the schema to ``len(migrations)`` step by step; returns the version found.
+
+    ``migrations[v]`` upgrades version ``v`` to ``v + 1`` (a SQL script or a function of the
+    cursor); version 0 is an empty file, so ``migrations[0]`` creates the first schema. Each step
+    runs in its own transaction with the version bump, so a crash leaves a consistent version.
+
+    Raises:
+        error: the file was written by a newer faceprint (its version is above ours).
+    """
+    found = schema_version(conn)
+    target = len(migrations)
+    if found > target:
+        raise error(
+            f"{path}: this {what} has schema version {found}, newer than this faceprint "
+            f"understands ({target}); upgrade faceprint to open it",
+            source=path,
+        )
+    for version in range(found, target):
+        step = migrations[version]
+        with transaction(conn, path, error=error) as cur:
+            if schema_version(conn) != version:  # another process migrated meanwhile
+                continue
+            if isinstance(step, str):
+                for statement in step.strip().split(";\n"):
+                    if statement.strip():
+                        cur.execute(statement)
+            else:
+                step(cur)
+            cur.execute(f"PRAGMA user_version = {version + 1}")
+    return found
