@@ -17,6 +17,7 @@ from _gallery_fakes import (
     person_image,
     write_image,
 )
+from faceprint.batch import Engine
 from faceprint.cli import app
 from faceprint.gallery import Gallery
 
@@ -25,7 +26,11 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def _fake_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_gallery, "FaceAnalyzer", lambda pack: fake_analyzer())
+    """The fake pack in this process: for the analyzer and for the engine's work."""
+    monkeypatch.setattr(cli_gallery, "FaceAnalyzer", lambda pack, **kw: fake_analyzer())
+    monkeypatch.setattr(
+        cli_gallery, "make_engine", lambda pack, **kw: Engine.from_analyzer(fake_analyzer())
+    )
 
 
 @pytest.fixture
@@ -77,7 +82,7 @@ def test_enroll_names_append_and_errors(tmp_path: Path) -> None:
     img = write_image(tmp_path / "red.png", person_image("red"))
     empty = write_image(tmp_path / "empty.png", face_image([]))
     ok = runner.invoke(app, ["enroll", "--gallery", gdir, "--name", "Red", str(img)])
-    assert ok.exit_code == 0 and "enrolled 'Red': 1 template(s)" in ok.stdout
+    assert ok.exit_code == 0 and "enrolled 'Red': added 1 template(s)" in ok.stdout
     again = runner.invoke(app, ["enroll", "--gallery", gdir, "--name", "Red", str(img)])
     assert again.exit_code == 2 and "exists already" in again.output
     assert len(again.output.strip().splitlines()) == 1
@@ -125,9 +130,13 @@ def test_identify_text_json_and_draw(enrolled: Path, tmp_path: Path) -> None:
     assert faces[0]["box"] == [10, 10, 60, 60] and faces[0]["similarity"] > 0.9
     assert out.stat().st_size > 0
     strict = runner.invoke(
-        app, ["identify", "--gallery", str(enrolled), str(group), "--json", "--threshold", "1.01"]
+        app, ["identify", "--gallery", str(enrolled), str(group), "--json", "--threshold", "1"]
     )
-    assert {f["name"] for f in json.loads(strict.stdout)[0]["faces"]} == {"unknown"}
+    strict_faces = json.loads(strict.stdout)[0]["faces"]
+    assert all(f["threshold"] == 1.0 for f in strict_faces)
+    # the highest threshold there is: only a face identical to a template (cosine 1) passes
+    assert all((f["name"] != "unknown") == (f["similarity"] >= 1.0) for f in strict_faces)
+    assert {f["name"] for f in strict_faces if f["similarity"] < 1.0} == {"unknown"}
 
 
 def test_identify_missing_gallery_is_one_line(tmp_path: Path) -> None:

@@ -10,12 +10,14 @@ True
 """
 
 from faceprint.align import CropSpec, align_faces
+from faceprint.batch import AnalyzerPool, Engine, ImageResult, analyze_iter
 from faceprint.compare import cosine_similarity, similarity_matrix, verify_embeddings
 from faceprint.errors import (
     AmbiguousFaceError,
     FaceprintError,
     GalleryError,
     ImageError,
+    InvalidArgumentError,
     ModelError,
     NoFaceError,
 )
@@ -29,7 +31,9 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_PACK",
     "AmbiguousFaceError",
+    "AnalyzerPool",
     "CropSpec",
+    "Engine",
     "Face",
     "FaceAnalyzer",
     "FaceChoice",
@@ -37,12 +41,15 @@ __all__ = [
     "Faces",
     "GalleryError",
     "ImageError",
+    "ImageResult",
+    "InvalidArgumentError",
     "ModelError",
     "NoFaceError",
     "PackSpec",
     "Verification",
     "__version__",
     "align_faces",
+    "analyze_iter",
     "cosine_similarity",
     "get_pack",
     "list_packs",

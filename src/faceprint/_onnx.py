@@ -18,14 +18,25 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from faceprint.errors import MissingDependencyError, ModelError
+from faceprint._hashing import sha256_file
+from faceprint.errors import (
+    FaceprintError,
+    InvalidArgumentError,
+    MissingDependencyError,
+    ModelError,
+    map_exceptions,
+)
 
 if TYPE_CHECKING:
-    from faceprint.packs.registry import PackSpec
+    from faceprint.packs.spec import PackSpec
 
-__all__ = ["OnnxModel", "TensorInfo", "check_options", "checked_file"]
+__all__ = ["ORT_ERRORS", "OnnxModel", "TensorInfo", "check_options", "checked_file"]
 
 logger = logging.getLogger(__name__)
+
+#: onnxruntime raises its own pybind exception types, which share no base below ``Exception``:
+#: keep the blocks translated with this mapping to the onnxruntime call itself
+ORT_ERRORS: Mapping[type[BaseException], type[FaceprintError]] = {Exception: ModelError}
 
 #: a dimension of a tensor shape: an int when fixed, ``None`` when dynamic
 Dim = int | None
@@ -67,9 +78,9 @@ class OnnxModel:
     def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
         self.path = Path(path)
         if not self.path.is_file():
-            raise ModelError(f"model file not found: {self.path}")
+            raise ModelError(f"model file not found: {self.path}", source=self.path)
         if threads is not None and threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
+            raise InvalidArgumentError(f"threads must be >= 1, got {threads}")
         self.threads = threads
         self._session = self._open(_import_ort())
         self.inputs = [TensorInfo(i.name, _dims(i.shape)) for i in self._session.get_inputs()]
@@ -79,17 +90,14 @@ class OnnxModel:
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if self.threads is not None:
             options.intra_op_num_threads = self.threads
-        try:
+        what = "load the ONNX model; check that it is a complete ONNX file (download it again"
+        with map_exceptions(ORT_ERRORS, source=self.path, what=f"{what} if it was truncated)"):
             return ort.InferenceSession(
                 str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
             )
-        except Exception as exc:  # onnxruntime raises its own pybind exception types
-            raise ModelError(
-                f"cannot load ONNX model {self.path}: {exc}. Check that the file is a complete "
-                "ONNX model (download it again if it was truncated)"
-            ) from exc
 
     @property
     def input(self) -> TensorInfo:
@@ -98,12 +106,8 @@ class OnnxModel:
 
     def run(self, x: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
         """All outputs, in graph order, for ``x`` fed to the first input."""
-        try:
+        with map_exceptions(ORT_ERRORS, source=self.path, what=f"run on an input of {x.shape}"):
             outs = self._session.run(None, {self.input.name: x})
-        except Exception as exc:
-            raise ModelError(
-                f"ONNX model {self.path} failed on an input of shape {x.shape}: {exc}"
-            ) from exc
         return [np.asarray(o, dtype=np.float32) for o in outs]
 
     def __repr__(self) -> str:
@@ -117,8 +121,6 @@ def checked_file(pack: PackSpec, role: str) -> Path:
         ModelError: the pack has no such file, it is missing, or its checksum differs (the
             message names the file).
     """
-    from faceprint.packs.registry import sha256_file
-
     path = pack.file(role)
     want = (pack.sha256.get(role) or "").lower()
     if want:
@@ -139,6 +141,6 @@ def check_options(cls: type, options: Mapping[str, Any]) -> None:
     allowed = [k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{cls.__name__} has no option {', '.join(unknown)}; its options: {', '.join(allowed)}"
         )

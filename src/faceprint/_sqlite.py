@@ -5,7 +5,9 @@ Galleries, photo libraries, video indexes, API keys and the embedding cache all 
 change is one explicit ``BEGIN IMMEDIATE`` transaction), :func:`transaction` and
 :func:`sqlite_errors`, which translates :mod:`sqlite3` exceptions into faceprint's tree with the
 file they concern. Schemas evolve with :func:`migrate`: stepwise ``user_version`` upgrades, and a
-file written by a newer faceprint is refused with a clear message.
+file written by a newer faceprint is refused with a clear message. :func:`probe` reads a file's
+version and tables read-only, so that a file that is not yours (empty, another program's) can be
+refused before :func:`connect` switches it to WAL.
 
     conn = connect(path, error=StorageError)
     migrate(conn, path, MIGRATIONS, error=StorageError)   # MIGRATIONS[v] upgrades v -> v + 1
@@ -17,16 +19,21 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import quote
 
 from faceprint.errors import FaceprintError, StorageError, map_exceptions
 
 __all__ = [
     "BUSY_TIMEOUT_S",
+    "FileProbe",
     "Migration",
+    "check_version",
     "connect",
     "migrate",
+    "probe",
     "schema_version",
     "sqlite_errors",
     "transaction",
@@ -42,12 +49,7 @@ def sqlite_errors(
     path: object, error: type[FaceprintError] = StorageError, what: str = ""
 ) -> Iterator[None]:
     """Translate :mod:`sqlite3` errors raised in the block into ``error`` naming ``path``."""
-    mapping = {
-        sqlite3.IntegrityError: error,
-        sqlite3.OperationalError: error,
-        sqlite3.DatabaseError: error,
-        sqlite3.Error: error,
-    }
+    mapping: dict[type[BaseException], type[FaceprintError]] = {sqlite3.Error: error}
     with map_exceptions(mapping, source=path, what=what or "use the database"):
         yield
 
@@ -57,6 +59,7 @@ def connect(
     *,
     error: type[FaceprintError] = StorageError,
     readonly: bool = False,
+    immutable: bool = False,
     page_size: int | None = None,
     wal: bool = True,
 ) -> sqlite3.Connection:
@@ -64,7 +67,10 @@ def connect(
 
     Args:
         error: the faceprint error class raised when the file cannot be opened.
-        readonly: open with ``mode=ro`` (never creates or modifies the file).
+        readonly: open with ``mode=ro`` (never modifies the file).
+        immutable: with ``readonly``, also promise SQLite that nobody changes the file, so it
+            creates no ``-wal``/``-shm`` files next to a WAL-mode database (only safe when no
+            ``-wal`` file exists: then the main file holds every committed change).
         page_size: for a new file only (SQLite ignores it for an existing one).
         wal: switch to WAL journaling (readers never block the writer).
 
@@ -74,7 +80,8 @@ def connect(
     path = Path(path)
     with sqlite_errors(path, error, "open the database"):
         if readonly:
-            uri = f"file:{path.resolve().as_posix()}?mode=ro"
+            flags = "mode=ro&immutable=1" if immutable else "mode=ro"
+            uri = f"file:{quote(path.resolve().as_posix())}?{flags}"
             conn = sqlite3.connect(
                 uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                 check_same_thread=False,
@@ -107,15 +114,64 @@ def transaction(
         cur.execute("BEGIN IMMEDIATE")
         try:
             yield cur
+            conn.commit()
         except BaseException:
-            conn.rollback()
+            if conn.in_transaction:  # also after a failed COMMIT (disk full, I/O error)
+                conn.rollback()
             raise
-        conn.commit()
+
+
+class FileProbe(NamedTuple):
+    """What an existing SQLite file holds, read without changing it."""
+
+    version: int
+    tables: frozenset[str]
+
+
+def probe(path: str | Path, *, error: type[FaceprintError] = StorageError) -> FileProbe:
+    """The ``user_version`` and table names of the SQLite file ``path``, opened read-only.
+
+    Call it before :func:`connect` to recognise a file that is not yours (an empty file, another
+    program's database) without switching it to WAL or writing to it.
+
+    Raises:
+        error: the file is not an SQLite database (or cannot be read).
+    """
+    with (
+        sqlite_errors(path, error, "read the database"),
+        closing(
+            connect(path, error=error, readonly=True, wal=False, immutable=not _has_wal(path))
+        ) as conn,
+    ):
+        tables = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        return FileProbe(schema_version(conn), frozenset(str(t[0]) for t in tables))
+
+
+def _has_wal(path: str | Path) -> bool:
+    """Whether a ``-wal`` file sits next to ``path`` (changes may live only there)."""
+    return Path(f"{path}-wal").exists()
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
     """``PRAGMA user_version``."""
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def check_version(
+    found: int,
+    target: int,
+    path: object,
+    *,
+    error: type[FaceprintError] = StorageError,
+    what: str = "database",
+) -> None:
+    """Refuse a file whose schema version ``found`` is newer than ``target`` (ours)."""
+    if found > target:
+        raise error(
+            f"{path}: this {what} has schema version {found}, newer than this faceprint "
+            f"understands ({target}); upgrade faceprint to open it",
+            source=path,
+        )
 
 
 def migrate(
@@ -137,12 +193,7 @@ def migrate(
     """
     found = schema_version(conn)
     target = len(migrations)
-    if found > target:
-        raise error(
-            f"{path}: this {what} has schema version {found}, newer than this faceprint "
-            f"understands ({target}); upgrade faceprint to open it",
-            source=path,
-        )
+    check_version(found, target, path, error=error, what=what)
     for version in range(found, target):
         step = migrations[version]
         with transaction(conn, path, error=error) as cur:

@@ -12,7 +12,27 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ARCFACE_112", "DLIB_150", "CropSpec", "align_faces", "similarity_transform"]
+from faceprint.errors import ImageError, InvalidArgumentError, map_exceptions
+
+__all__ = [
+    "ALIGN_REVISION",
+    "ARCFACE_112",
+    "BICUBIC_FROM_SCALE",
+    "DLIB_150",
+    "CropSpec",
+    "align_faces",
+    "interpolation_for",
+    "similarity_transform",
+]
+
+#: a face enlarged at least this many times into its crop (crop pixels per image pixel) is
+#: interpolated bicubically, otherwise bilinearly: bilinear enlargement blurs small faces (LFW
+#: at 150×150, faces of about 63 px enlarged about 2×), which put faceprint behind
+#: face_recognition there; at normal sizes (about 1.2× for LFW at 250×250) bilinear was as good
+#: (``benchmarks/bench_small_faces.py``; README "Small faces")
+BICUBIC_FROM_SCALE = 1.5
+#: changes whenever the crops :func:`align_faces` makes change (part of cache keys)
+ALIGN_REVISION = 2
 
 
 @dataclass(frozen=True)
@@ -68,12 +88,12 @@ def similarity_transform(src: npt.ArrayLike, dst: npt.ArrayLike) -> npt.NDArray[
     s = np.asarray(src, dtype=np.float64)
     d = np.asarray(dst, dtype=np.float64)
     if s.shape != d.shape or s.ndim != 2 or s.shape[1] != 2 or len(s) < 2:
-        raise ValueError(f"need two (K>=2, 2) point sets, got {s.shape} and {d.shape}")
+        raise InvalidArgumentError(f"need two (K>=2, 2) point sets, got {s.shape} and {d.shape}")
     mu_s, mu_d = s.mean(0), d.mean(0)
     sc, dc = s - mu_s, d - mu_d
     var_s = (sc**2).sum() / len(s)
     if var_s <= 0:
-        raise ValueError("source points are all identical")
+        raise InvalidArgumentError("source points are all identical")
     cov = dc.T @ sc / len(s)
     u, sig, vt = np.linalg.svd(cov)
     sign = np.eye(2)
@@ -87,24 +107,33 @@ def similarity_transform(src: npt.ArrayLike, dst: npt.ArrayLike) -> npt.NDArray[
     return m
 
 
+def interpolation_for(m: npt.NDArray[np.float64]) -> int:
+    """OpenCV interpolation flag for warping with the 2×3 similarity ``m``: bicubic when it
+    enlarges at least :data:`BICUBIC_FROM_SCALE` times, else bilinear."""
+    scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    return cv2.INTER_CUBIC if scale >= BICUBIC_FROM_SCALE else cv2.INTER_LINEAR
+
+
 def align_faces(
     image: npt.NDArray[np.uint8], landmarks: npt.ArrayLike, crop: CropSpec
 ) -> npt.NDArray[np.uint8]:
     """Aligned crops ``(N, S, S, 3)`` uint8 for faces with ``landmarks`` (N, 5, 2) in ``image``.
 
     Each face's five landmarks are mapped onto ``crop.template`` by a least-squares similarity
-    transform; pixels come from bilinear interpolation, with the border replicated.
+    transform; pixels come from bilinear interpolation (bicubic for faces enlarged at least
+    :data:`BICUBIC_FROM_SCALE` times: see :func:`interpolation_for`), border replicated.
     """
     pts = np.asarray(landmarks, dtype=np.float64).reshape(-1, 5, 2)
     out = np.empty((len(pts), crop.size, crop.size, 3), np.uint8)
     dst = crop.template_array()
     for i, p in enumerate(pts):
         m = similarity_transform(p, dst)
-        out[i] = cv2.warpAffine(
-            image,
-            m,
-            (crop.size, crop.size),
-            flags=cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
+        with map_exceptions({cv2.error: ImageError}, what="warp the face crop"):
+            out[i] = cv2.warpAffine(
+                image,
+                m,
+                (crop.size, crop.size),
+                flags=interpolation_for(m),
+                borderMode=cv2.BORDER_REPLICATE,
+            )
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -9,10 +10,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from faceprint.errors import ImageError
+from faceprint.errors import ImageError, InvalidArgumentError, map_exceptions
+from faceprint.imageio import printable
 from faceprint.types import Faces
 
-__all__ = ["draw_faces", "save_image"]
+__all__ = ["IMAGE_EXTENSIONS", "check_image_path", "draw_faces", "save_image"]
 
 _GREEN = (40, 200, 40)
 _RED = (220, 40, 40)
@@ -59,9 +61,60 @@ def _label(
     )
 
 
-def save_image(path: str | Path, image: npt.NDArray[np.uint8]) -> None:
-    """Write an RGB image; the format follows the extension (``.png``, ``.jpg``, ...)."""
+#: extensions ``save_image`` writes, and the OpenCV encoder each uses
+IMAGE_EXTENSIONS = {
+    ".png": ".png",
+    ".jpg": ".jpg",
+    ".jpeg": ".jpg",
+    ".webp": ".webp",
+    ".bmp": ".bmp",
+    ".tif": ".tiff",
+    ".tiff": ".tiff",
+}
+
+
+def check_image_path(path: str | Path) -> Path:
+    """``path`` if its extension is one :func:`save_image` writes.
+
+    Raises:
+        InvalidArgumentError: no or an unknown extension.
+    """
     path = Path(path)
-    ok = cv2.imwrite(str(path), np.ascontiguousarray(image[:, :, ::-1]))
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        known = ", ".join(sorted(IMAGE_EXTENSIONS))
+        got = f"{path.suffix!r}" if path.suffix else "no extension"
+        raise InvalidArgumentError(
+            f"{printable(str(path))}: cannot tell the image format from {got}; use one of {known}"
+        )
+    return path
+
+
+def save_image(path: str | Path, image: npt.NDArray[np.uint8]) -> None:
+    """Write an RGB image; the format follows the extension (``.png``, ``.jpg``, ...).
+
+    The image is encoded in memory and written through a temporary file renamed into place, so
+    any path the file system accepts works (OpenCV's own writer cannot take every name) and a
+    failed write leaves no partial file.
+
+    Raises:
+        InvalidArgumentError: unknown extension; ImageError: the image cannot be encoded or
+        the file cannot be written.
+    """
+    path = check_image_path(path)
+    bgr = np.ascontiguousarray(image[:, :, ::-1])
+    with map_exceptions(
+        {cv2.error: ImageError}, source=printable(str(path)), what="encode the image"
+    ):
+        ok, buf = cv2.imencode(IMAGE_EXTENSIONS[path.suffix.lower()], bgr)
     if not ok:
-        raise ImageError(f"{path}: cannot write image (unknown extension or unwritable folder)")
+        raise ImageError(f"{printable(str(path))}: cannot encode the image", source=path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(buf.tobytes())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        cause = (exc.strerror or str(exc)).lower()
+        raise ImageError(
+            f"{printable(str(path))}: cannot write the image ({cause})", source=path
+        ) from exc

@@ -7,6 +7,7 @@ where faceprint calls them and re-raised ``from`` the original::
     FaceprintError
     ├── ImageError (ValueError)          an input image cannot be read or is not acceptable
     │   └── ImageTooLargeError           pixel count or file size over the configured limit
+    ├── VideoError (ValueError)          an input video cannot be read or is not acceptable
     ├── NoFaceError (ValueError)         an operation needs a face and the image has none
     ├── AmbiguousFaceError (ValueError)  several faces and no rule says which one to use
     ├── ModelError                       a model pack or model file is unknown, missing or broken
@@ -51,6 +52,7 @@ __all__ = [
     "NoFaceError",
     "PackMismatchError",
     "StorageError",
+    "VideoError",
     "map_exceptions",
 ]
 
@@ -69,6 +71,18 @@ class FaceprintError(Exception):
         if source:
             self.source = str(source)
 
+    def __reduce__(self) -> tuple[object, ...]:  # keep ``source`` across process boundaries
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(
+    cls: type[FaceprintError], args: tuple[object, ...], state: dict[str, object]
+) -> FaceprintError:
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
 
 class ImageError(FaceprintError, ValueError):
     """An input image cannot be decoded or is not acceptable (names the file and the cause)."""
@@ -76,6 +90,11 @@ class ImageError(FaceprintError, ValueError):
 
 class ImageTooLargeError(ImageError):
     """The image has more pixels, or the file more bytes, than the configured limit."""
+
+
+class VideoError(FaceprintError, ValueError):
+    """An input video cannot be opened or decoded, has no video stream or no frame, or its
+    resolution is out of range (names the file and the cause)."""
 
 
 class NoFaceError(FaceprintError, ValueError):
@@ -162,7 +181,10 @@ def map_exceptions(
 
 
 def _message(exc: BaseException, source: object, what: str) -> str:
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:  # "no space left on device", not "[Errno 28]"
+        detail = exc.strerror.lower()
+    else:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     where = f"{source}: " if source else ""
     doing = f"cannot {what} ({detail})" if what else detail
     return f"{where}{doing}"

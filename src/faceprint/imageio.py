@@ -2,15 +2,22 @@
 
 :func:`load_image` accepts a file path, raw bytes, a NumPy array or a PIL image and returns an
 ``(H, W, 3)`` uint8 **RGB** array with EXIF orientation applied. Grayscale, RGBA, palette, CMYK
-and 16-bit images become 8-bit RGB. Pixel count and file size are bounded; anything that cannot be
-decoded raises :class:`~faceprint.errors.ImageError` naming the source and the cause.
+and 16-bit images become 8-bit RGB. HEIF/HEIC/AVIF files are decoded with ``pillow-heif`` when it
+is installed (PIL itself is left unpatched). Pixel count and file size are bounded; only regular
+files are read (a FIFO or ``/dev/zero`` is refused before reading), and the read is capped.
+Anything that cannot be decoded raises :class:`~faceprint.errors.ImageError` naming the source
+(file names that are not UTF-8 escaped, see :func:`printable`) and the cause, on one line.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
+import stat
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -20,7 +27,15 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from faceprint.errors import ImageError, ImageTooLargeError
 
-__all__ = ["MAX_FILE_BYTES", "MAX_PIXELS", "ImageInput", "load_image", "source_name"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_PIXELS",
+    "ImageInput",
+    "load_image",
+    "printable",
+    "read_image_file",
+    "source_name",
+]
 
 #: largest accepted image, in pixels (width × height); 50 megapixels by default
 MAX_PIXELS = 50_000_000
@@ -30,10 +45,18 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 ImageInput = str | os.PathLike[str] | bytes | bytearray | memoryview | npt.NDArray | Image.Image
 
 
+def printable(text: object) -> str:
+    """``text`` as valid Unicode for messages and JSON: bytes of a file name that are not
+    UTF-8 (kept by Python as lone surrogates) become ``\\xNN`` escapes."""
+    value = os.fsdecode(text) if isinstance(text, (bytes, os.PathLike)) else str(text)
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def source_name(source: object) -> str:
-    """Short human name of an input for messages: the path, or the kind of object."""
+    """Short human name of an input for messages: the path (always valid Unicode, see
+    :func:`printable`), or the kind of object."""
     if isinstance(source, (str, os.PathLike)):
-        return str(source)
+        return _shorten(printable(source))
     if isinstance(source, (bytes, bytearray, memoryview)):
         return f"<{len(source)} bytes>"
     if isinstance(source, np.ndarray):
@@ -43,12 +66,24 @@ def source_name(source: object) -> str:
     return f"<{type(source).__name__}>"
 
 
+#: longest file name shown whole in messages; longer ones keep their start and end
+_MAX_SHOWN = 400
+
+
+def _shorten(text: str) -> str:
+    if len(text) <= _MAX_SHOWN:
+        return text
+    half = _MAX_SHOWN // 2
+    return f"{text[:half]}...{text[-half:]}"
+
+
 def load_image(
     source: ImageInput,
     *,
     channels: Literal["rgb", "bgr"] = "rgb",
     max_pixels: int = MAX_PIXELS,
     max_file_bytes: int = MAX_FILE_BYTES,
+    name: str | None = None,
 ) -> npt.NDArray[np.uint8]:
     """Decode ``source`` into an ``(H, W, 3)`` uint8 RGB array.
 
@@ -59,12 +94,13 @@ def load_image(
             Ignored for files, bytes and PIL images, whose order is known.
         max_pixels: refuse images with more pixels (decompression-bomb guard).
         max_file_bytes: refuse encoded inputs larger than this.
+        name: how messages name the input (default: the path, or the kind of object).
 
     Raises:
         ImageError: unreadable, empty, truncated, corrupt, or not an image.
         ImageTooLargeError: over ``max_pixels`` or ``max_file_bytes``.
     """
-    name = source_name(source)
+    name = name or source_name(source)
     if isinstance(source, np.ndarray):
         return _from_array(source, name, channels, max_pixels)
     if isinstance(source, Image.Image):
@@ -72,30 +108,92 @@ def load_image(
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     elif isinstance(source, (str, os.PathLike)):
-        data = _read_file(Path(source), max_file_bytes)
+        data = _read_file(Path(source), name, max_file_bytes)
     else:
         raise ImageError(f"{name}: unsupported image input type {type(source).__name__}")
     if len(data) > max_file_bytes:
-        raise ImageTooLargeError(f"{name}: {len(data)} bytes is over the limit of {max_file_bytes}")
+        raise ImageTooLargeError(
+            f"{name}: {len(data)} bytes is over the limit of {max_file_bytes}", source=name
+        )
     if not data:
-        raise ImageError(f"{name}: empty file")
-    return _decode(data, name, max_pixels)
+        raise ImageError(f"{name}: empty file", source=name)
+    with _as_source(name):
+        return _decode(data, name, max_pixels)
 
 
-def _read_file(path: Path, max_file_bytes: int) -> bytes:
+def read_image_file(path: str | os.PathLike[str], max_file_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of an image file, with the checks :func:`load_image` applies to paths.
+
+    Raises:
+        ImageError: missing, a directory, unreadable; ImageTooLargeError: over the limit.
+    """
+    return _read_file(Path(path), source_name(path), max_file_bytes)
+
+
+def _read_file(path: Path, name: str, max_file_bytes: int) -> bytes:
+    """The bytes of the regular file ``path``, at most ``max_file_bytes + 1`` of them.
+
+    Devices, FIFOs and sockets are refused before reading (``/dev/zero`` never ends, a FIFO
+    blocks): the file is opened non-blocking and checked with ``fstat`` on the open descriptor,
+    so a path swapped after a check cannot slip through, and the read is capped whatever
+    ``stat`` said (a file that grows while it is read is still refused).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        size = path.stat().st_size
-        if size > max_file_bytes:
-            raise ImageTooLargeError(f"{path}: {size} bytes is over the limit of {max_file_bytes}")
-        return path.read_bytes()
+        fd = os.open(path, flags)
     except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ImageError(f"{path}: is a directory, not an image") from None
+        raise ImageError(f"{name}: no such file", source=name) from None
     except PermissionError:
-        raise ImageError(f"{path}: permission denied") from None
+        raise ImageError(f"{name}: permission denied", source=name) from None
     except OSError as exc:
-        raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+        raise ImageError(f"{name}: cannot read ({exc.strerror or exc})", source=name) from exc
+    try:
+        _check_regular(os.fstat(fd), name, max_file_bytes)
+        with os.fdopen(os.dup(fd), "rb", buffering=0) as f:
+            return _read_capped(f, max_file_bytes + 1)
+    except OSError as exc:
+        raise ImageError(f"{name}: cannot read ({exc.strerror or exc})", source=name) from exc
+    finally:
+        os.close(fd)
+
+
+def _check_regular(info: os.stat_result, name: str, max_file_bytes: int) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageError(f"{name}: is a directory, not an image", source=name)
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageError(
+            f"{name}: not a regular file (a device, FIFO or socket); save the image to a file "
+            "first",
+            source=name,
+        )
+    if info.st_size > max_file_bytes:
+        raise ImageTooLargeError(
+            f"{name}: {info.st_size} bytes is over the limit of {max_file_bytes}", source=name
+        )
+
+
+def _read_capped(f: io.RawIOBase, limit: int) -> bytes:
+    """Up to ``limit`` bytes of ``f`` (fewer at the end of the file)."""
+    chunks: list[bytes] = []
+    left = limit
+    while left > 0:
+        chunk = f.read(min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+@contextmanager
+def _as_source(name: str) -> Iterator[None]:
+    """Give image errors raised in the block ``source = name`` (when they have none)."""
+    try:
+        yield
+    except ImageError as exc:
+        if not exc.source:
+            exc.source = name
+        raise
 
 
 def _decode(data: bytes, name: str, max_pixels: int) -> npt.NDArray[np.uint8]:
@@ -112,12 +210,56 @@ def _decode(data: bytes, name: str, max_pixels: int) -> npt.NDArray[np.uint8]:
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLargeError(f"{name}: {exc}") from exc
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{found.group(1)} pixels" if found else "its size"
+        raise ImageTooLargeError(
+            f"{name}: {size} is over the limit of {max_pixels} (a decompression bomb?)"
+        ) from exc
     except UnidentifiedImageError:
+        if _is_heif(data):
+            return _from_pil(_decode_heif(data, name, max_pixels), name, max_pixels)
         raise ImageError(f"{name}: not an image file (unknown format)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{name}: corrupt or truncated image ({exc})") from exc
+    except MemoryError as exc:
+        raise ImageTooLargeError(f"{name}: not enough memory to decode it") from exc
+    except Exception as exc:  # whatever a decoder raises on untrusted bytes means "corrupt"
+        raise ImageError(f"{name}: corrupt or truncated image ({_detail(exc)})") from exc
     return _from_pil(img, name, max_pixels)
+
+
+def _detail(exc: BaseException) -> str:
+    """The first line of a library's message (some end in a newline or hold several)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+#: ISO-BMFF brands of HEIF/HEIC (iPhone photos) and AVIF files
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif"}
+
+
+def _is_heif(data: bytes) -> bool:
+    return data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
+
+
+def _decode_heif(data: bytes, name: str, max_pixels: int) -> Image.Image:
+    """A HEIF/HEIC/AVIF image decoded with pillow-heif (optional; PIL is left unpatched)."""
+    try:
+        import pillow_heif
+    except ImportError:
+        raise ImageError(
+            f"{name}: a HEIF/HEIC image; pip install pillow-heif to read it, or convert it to JPEG"
+        ) from None
+    try:
+        heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
+        w, h = heif.size
+        if w * h > max_pixels:
+            raise ImageTooLargeError(f"{name}: {w}x{h} pixels is over the limit of {max_pixels}")
+        return heif.to_pillow()
+    except ImageError:
+        raise
+    except MemoryError as exc:
+        raise ImageTooLargeError(f"{name}: not enough memory to decode it") from exc
+    except Exception as exc:  # pillow-heif raises ValueError, RuntimeError, SyntaxError ...
+        raise ImageError(f"{name}: corrupt or truncated HEIF image ({_detail(exc)})") from exc
 
 
 def _from_pil(img: Image.Image, name: str, max_pixels: int) -> npt.NDArray[np.uint8]:
@@ -138,8 +280,10 @@ def _from_pil(img: Image.Image, name: str, max_pixels: int) -> npt.NDArray[np.ui
             bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
             img = Image.alpha_composite(bg, img)
         return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
-    except (OSError, ValueError) as exc:
-        raise ImageError(f"{name}: cannot convert image to RGB ({exc})") from exc
+    except MemoryError as exc:
+        raise ImageTooLargeError(f"{name}: not enough memory to convert it") from exc
+    except Exception as exc:  # malformed EXIF or an odd mode, from untrusted bytes
+        raise ImageError(f"{name}: cannot convert image to RGB ({_detail(exc)})") from exc
 
 
 def _from_array(

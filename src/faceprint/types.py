@@ -12,16 +12,21 @@ Coordinate conventions (all stages, all backends):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
 
+from faceprint.errors import InvalidArgumentError
+
 __all__ = ["Face", "Faces", "Verification"]
 
+_OPTIONAL = ("embeddings", "track_id", "source_index")
+
 FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
 
 
 def _as_f32(name: str, value: Any, shape: tuple[int | None, ...]) -> FloatArray:
@@ -29,11 +34,36 @@ def _as_f32(name: str, value: Any, shape: tuple[int | None, ...]) -> FloatArray:
     ok = arr.ndim == len(shape) and all(s is None or s == a for s, a in zip(shape, arr.shape))
     if not ok:
         want = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ")"
-        raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
+        raise InvalidArgumentError(f"{name} must have shape {want}, got {arr.shape}")
     return arr
 
 
-@dataclass(frozen=True)
+def _as_i64(name: str, value: Any, n: int, *, minimum: int | None = None) -> IntArray | None:
+    """``value`` as an (n,) int64 array (a scalar is repeated), or ``None`` for ``None``."""
+    if value is None:
+        return None
+    raw = np.asarray(value)
+    if raw.ndim == 0:
+        raw = np.full(n, raw)
+    if raw.shape != (n,):
+        raise InvalidArgumentError(f"{name} must have shape ({n},), got {raw.shape}")
+    if n and raw.dtype.kind not in "iu":
+        raise InvalidArgumentError(f"{name} must hold integers, got dtype {raw.dtype}")
+    arr = np.ascontiguousarray(raw, dtype=np.int64)
+    if minimum is not None and n and int(arr.min()) < minimum:
+        raise InvalidArgumentError(f"{name} must be >= {minimum}, got {int(arr.min())}")
+    return arr
+
+
+def _same_presence(name: str, values: Sequence[object | None]) -> bool:
+    """Whether every value is set (``True``) or none is (``False``); mixed is an error."""
+    present = [v is not None for v in values]
+    if any(present) and not all(present):
+        raise InvalidArgumentError(f"either every face has {name} or none has")
+    return bool(present) and all(present)
+
+
+@dataclass(frozen=True, eq=False)
 class Face:
     """One detected face.
 
@@ -42,12 +72,16 @@ class Face:
         score: detector confidence; its scale depends on the detector (HOG margins, probabilities).
         landmarks: (5, 2) points in input-image pixels, order documented in this module.
         embedding: (D,) L2-normalised float32, or ``None`` before embedding.
+        track_id: the track the face belongs to (video), or ``None``.
+        source_index: position of the face's image in a batch of inputs, or ``None``.
     """
 
     box: FloatArray
     score: float
     landmarks: FloatArray
     embedding: FloatArray | None = None
+    track_id: int | None = None
+    source_index: int | None = None
 
     @property
     def area(self) -> float:
@@ -63,10 +97,14 @@ class Face:
         }
         if self.embedding is not None:
             out["embedding"] = [float(v) for v in self.embedding]
+        if self.track_id is not None:
+            out["track_id"] = int(self.track_id)
+        if self.source_index is not None:
+            out["source_index"] = int(self.source_index)
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Faces:
     """All faces of one image as a struct of arrays (``N`` faces, ``D``-dim embeddings).
 
@@ -75,15 +113,21 @@ class Faces:
         scores: (N,) detector confidences.
         landmarks: (N, 5, 2) five points per face, order documented in this module.
         embeddings: (N, D) L2-normalised float32, or ``None`` before embedding.
+        track_id: (N,) int64 track of each face (video: the same person across frames), or
+            ``None``.
+        source_index: (N,) int64 position (>= 0) of each face's image among a batch's inputs
+            (set when faces of several images are concatenated), or ``None``.
 
     Index with an int for a :class:`Face`, or with a slice, boolean mask or index array for a new
-    :class:`Faces`. Shapes are validated on creation.
+    :class:`Faces`; :meth:`concat` joins several. Shapes are validated on creation.
     """
 
     boxes: FloatArray
     scores: FloatArray
     landmarks: FloatArray
     embeddings: FloatArray | None = field(default=None)
+    track_id: IntArray | None = field(default=None, kw_only=True)
+    source_index: IntArray | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         boxes = _as_f32("boxes", self.boxes, (None, 4))
@@ -95,6 +139,9 @@ class Faces:
             object.__setattr__(
                 self, "embeddings", _as_f32("embeddings", self.embeddings, (n, None))
             )
+        object.__setattr__(self, "track_id", _as_i64("track_id", self.track_id, n))
+        source = _as_i64("source_index", self.source_index, n, minimum=0)
+        object.__setattr__(self, "source_index", source)
 
     @classmethod
     def empty(cls, dim: int | None = None) -> Faces:
@@ -108,15 +155,42 @@ class Faces:
         """Stack single faces (all with or all without embeddings)."""
         if not faces:
             return cls.empty()
-        with_emb = [f.embedding is not None for f in faces]
-        if any(with_emb) and not all(with_emb):
-            raise ValueError("either every face has an embedding or none has")
-        emb = np.stack([f.embedding for f in faces]) if all(with_emb) else None  # type: ignore[misc]
+        emb = [f.embedding for f in faces]
+        tracks, sources = [f.track_id for f in faces], [f.source_index for f in faces]
         return cls(
             np.stack([f.box for f in faces]).astype(np.float32),
             np.array([f.score for f in faces], np.float32),
             np.stack([f.landmarks for f in faces]).astype(np.float32),
-            emb,
+            np.stack(emb) if _same_presence("an embedding", emb) else None,  # type: ignore[arg-type]
+            track_id=np.array(tracks, np.int64) if _same_presence("a track_id", tracks) else None,
+            source_index=(
+                np.array(sources, np.int64) if _same_presence("a source_index", sources) else None
+            ),
+        )
+
+    @classmethod
+    def concat(cls, parts: Sequence[Faces]) -> Faces:
+        """The faces of ``parts`` one after the other (e.g. every frame of a video).
+
+        Parts without faces are skipped; the others must agree on embeddings (all with, of one
+        size, or all without), ``track_id`` and ``source_index`` (all set or none).
+        """
+        full = [p for p in parts if len(p)]
+        if not full:
+            return cls.empty()
+        emb, tracks, sources = ([getattr(p, a) for p in full] for a in _OPTIONAL)
+        dims = {e.shape[1] for e in emb if e is not None}
+        if len(dims) > 1:
+            raise InvalidArgumentError(f"cannot concatenate embeddings of sizes {sorted(dims)}")
+        return cls(
+            np.concatenate([p.boxes for p in full]),
+            np.concatenate([p.scores for p in full]),
+            np.concatenate([p.landmarks for p in full]),
+            np.concatenate(emb) if _same_presence("embeddings", emb) else None,
+            track_id=np.concatenate(tracks) if _same_presence("track_id", tracks) else None,
+            source_index=(
+                np.concatenate(sources) if _same_presence("source_index", sources) else None
+            ),
         )
 
     def __len__(self) -> int:
@@ -130,11 +204,27 @@ class Faces:
     @overload
     def __getitem__(self, index: slice | npt.ArrayLike) -> Faces: ...
     def __getitem__(self, index: Any) -> Face | Faces:
+        emb, track, source = (None if a is None else a[index] for a in self._optional())
         if isinstance(index, (int, np.integer)):
-            emb = None if self.embeddings is None else self.embeddings[index]
-            return Face(self.boxes[index], float(self.scores[index]), self.landmarks[index], emb)
-        emb = None if self.embeddings is None else self.embeddings[index]
-        return Faces(self.boxes[index], self.scores[index], self.landmarks[index], emb)
+            return Face(
+                self.boxes[index],
+                float(self.scores[index]),
+                self.landmarks[index],
+                emb,
+                track_id=None if track is None else int(track),
+                source_index=None if source is None else int(source),
+            )
+        return Faces(
+            self.boxes[index],
+            self.scores[index],
+            self.landmarks[index],
+            emb,
+            track_id=track,
+            source_index=source,
+        )
+
+    def _optional(self) -> tuple[Any, Any, Any]:
+        return self.embeddings, self.track_id, self.source_index
 
     @property
     def areas(self) -> FloatArray:
@@ -144,7 +234,33 @@ class Faces:
 
     def with_embeddings(self, embeddings: FloatArray) -> Faces:
         """A copy with ``embeddings`` set (the original is left unchanged)."""
-        return Faces(self.boxes, self.scores, self.landmarks, embeddings)
+        return Faces(
+            self.boxes,
+            self.scores,
+            self.landmarks,
+            embeddings,
+            track_id=self.track_id,
+            source_index=self.source_index,
+        )
+
+    def with_ids(
+        self, *, track_id: npt.ArrayLike | None = None, source_index: npt.ArrayLike | None = None
+    ) -> Faces:
+        """A copy with ``track_id`` and/or ``source_index`` set (an int applies to every face;
+        ``None`` keeps the current value)."""
+        n = len(self)
+        return Faces(
+            self.boxes,
+            self.scores,
+            self.landmarks,
+            self.embeddings,
+            track_id=self.track_id if track_id is None else _as_i64("track_id", track_id, n),
+            source_index=(
+                self.source_index
+                if source_index is None
+                else _as_i64("source_index", source_index, n, minimum=0)
+            ),
+        )
 
     def largest(self) -> Face:
         """The face with the largest box; raises ``IndexError`` when there is none."""

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from faceprint.cli import app as _root
+from faceprint.cli._app import app as _root
 from faceprint.cli._common import (
     JsonOption,
     err,

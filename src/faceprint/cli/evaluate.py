@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
-from faceprint.cli import app
+from faceprint.cli._app import app
 from faceprint.cli._common import (
+    AugmentOption,
     JsonOption,
     PackOption,
     QuietOption,
@@ -31,6 +33,7 @@ from faceprint.evaluate.lfw import save_embeddings as write_npz
 from faceprint.evaluate.metrics import TarAtFar, roc_curve, split_scores
 from faceprint.evaluate.plots import plot_verification
 from faceprint.packs import DEFAULT_PACK
+from faceprint.pipeline import AUGMENTS
 
 evaluate_app = typer.Typer(
     name="evaluate", help="Measure accuracy on benchmarks.", no_args_is_help=True
@@ -98,7 +101,7 @@ def _print_lfw(r: LfwReport) -> None:
     s = t.extraction
     out.print(
         f"pack {r.pack} on {r.images}; face {r.config.face}, fallbacks "
-        f"{', '.join(r.config.fallbacks) or 'none'}"
+        f"{', '.join(r.config.fallbacks) or 'none'}, augment {r.config.augment}"
     )
     out.print(
         f"images: {s.images}; subject found by the detector in {s.detected} (several faces in "
@@ -213,6 +216,7 @@ def lfw(
         ),
     ] = None,
     upsample: Annotated[int | None, typer.Option(help="Detector upsampling override.")] = None,
+    augment: AugmentOption = "none",
     far: Annotated[list[float], typer.Option(help="TAR is reported at these FARs.")] = [1e-2, 1e-3],  # noqa: B006
     all_pairs: Annotated[
         bool, typer.Option("--all-pairs", help="Also score every pair of all 13,233 images.")
@@ -231,12 +235,15 @@ def lfw(
     quiet: QuietOption = False,
 ) -> None:
     """LFW pair matching (View 2, 10-fold), plus all-pairs TAR at low FAR and identification."""
+    if augment not in AUGMENTS:
+        raise fail(f"--augment must be one of {', '.join(AUGMENTS)}, got {augment!r}")
     with errors_to_exit():
         config = lfw_config(
             pack,
             face=_eval_face(face),
             embedder=embedder,
             upsample=upsample,
+            augment=augment,
             workers=workers or _cores(),
             **({} if fallback is None else {"fallbacks": _fallbacks(fallback)}),
         )
@@ -336,7 +343,7 @@ def calibrate(
     else:
         _print_calibration(result)
     if result.warning:
-        err.print(f"[yellow]warning:[/yellow] {result.warning}", markup=True)
+        err.print(Text.assemble(("warning:", "yellow"), " ", result.warning))
     if plot is not None:
         s = result.scores
         with errors_to_exit():

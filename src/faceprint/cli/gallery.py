@@ -4,33 +4,44 @@ shell."""
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Annotated, Any, cast
 
 import typer
 
-from faceprint.cli import app
+from faceprint.batch import Engine, ImageResult
+from faceprint.cli._app import app
 from faceprint.cli._common import (
     JsonOption,
     QuietOption,
-    draw_target,
+    ThresholdOption,
+    WorkersOption,
+    analyze_paths,
+    draw_paths,
     errors_to_exit,
     face_choice,
     fail,
+    make_engine,
     out,
     param_value,
     print_json,
     progress,
+    report_error,
 )
 from faceprint.draw import draw_faces, save_image
-from faceprint.errors import FaceprintError, PackMismatchError
+from faceprint.errors import FaceprintError, InvalidArgumentError, PackMismatchError
 from faceprint.gallery import Aggregate, EnrollReport, Gallery, IdentifiedFace, Match, scan_folders
 from faceprint.gallery.index import list_backends
-from faceprint.imageio import load_image
+from faceprint.gallery.live import INDEX_NAME
+from faceprint.gallery.store import DB_NAME
+from faceprint.imageio import load_image, printable
 from faceprint.packs import DEFAULT_PACK
-from faceprint.pipeline import FaceAnalyzer, FaceChoice
+from faceprint.pipeline import AUGMENTS, FaceAnalyzer, FaceChoice
 
 GalleryOption = Annotated[
     Path, typer.Option("--gallery", help="Gallery directory.", show_default=False)
@@ -52,10 +63,10 @@ def _open(directory: Path) -> Gallery:
         return Gallery.open(directory)
 
 
-def _open_or_create(directory: Path, pack: str | None) -> Gallery:
+def _open_or_create(directory: Path, pack: str | None, augment: str | None = None) -> Gallery:
     with errors_to_exit():
         if not Gallery.exists(directory):
-            return Gallery.create(directory, pack or DEFAULT_PACK)
+            return Gallery.create(directory, pack or DEFAULT_PACK, augment=augment or "none")  # type: ignore[arg-type]
         gallery = Gallery.open(directory)
         if pack is not None and pack != gallery.pack:
             gallery.close()
@@ -66,9 +77,20 @@ def _open_or_create(directory: Path, pack: str | None) -> Gallery:
         return gallery
 
 
-def _analyzer(gallery: Gallery) -> FaceAnalyzer:
+def _analyzer(gallery: Gallery, augment: str | None = None) -> FaceAnalyzer:
+    """An in-process analyzer for the gallery's pack (and its augmentation unless given)."""
     with errors_to_exit():
-        return FaceAnalyzer(gallery.pack)
+        chosen = augment or _gallery_augment(gallery)
+        if chosen not in AUGMENTS:
+            raise InvalidArgumentError(
+                f"--augment must be one of {', '.join(AUGMENTS)}, got {chosen!r}"
+            )
+        return FaceAnalyzer(gallery.pack, augment=chosen)  # type: ignore[arg-type]
+
+
+def _gallery_augment(gallery: Gallery) -> str:
+    """The test-time augmentation the gallery's templates were made with."""
+    return str(getattr(gallery, "augment", "none"))
 
 
 def _aggregate(value: str) -> Aggregate:
@@ -90,8 +112,24 @@ def enroll(
     pack: Annotated[
         str | None, typer.Option(help="Model pack of a new gallery (default: dlib).")
     ] = None,
-    append: Annotated[bool, typer.Option(help="Add to identities that exist already.")] = False,
+    append: Annotated[
+        bool,
+        typer.Option(
+            help="Add the templates to the identity of exactly this name when it exists "
+            "(without it, an existing name is refused; a different spelling is a new identity)."
+        ),
+    ] = False,
     face: FaceOption = "largest",
+    augment: Annotated[
+        str | None,
+        typer.Option(
+            "--augment",
+            help="Test-time augmentation of a new gallery: none or flip (2x embed cost); "
+            "an existing gallery keeps its own.",
+            show_default=False,
+        ),
+    ] = None,
+    workers: WorkersOption = None,
     json_: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -106,22 +144,70 @@ def enroll(
         raise fail("--name needs at least one IMAGE")
     if folders is not None and images:
         raise fail("--folders takes no IMAGE arguments")
-    with _open_or_create(gallery_dir, pack) as gallery:
-        fa = _analyzer(gallery)
+    with _discard_if_unused(gallery_dir), _open_or_create(gallery_dir, pack, augment) as gallery:
+        augment = augment or _gallery_augment(gallery)
         if folders is not None:
-            _enroll_folders(gallery, fa, folders, choice, append, json_, quiet)
+            engine = make_engine(gallery.pack, workers=workers, augment=augment)
+            with engine:
+                _enroll_folders(gallery, engine, folders, choice, append, json_, quiet)
             return
+        fa = _analyzer(gallery, augment)
         with errors_to_exit():
             ident = gallery.enroll(name or "", images or [], fa, face=choice, append=append)
+    added = len(images or [])
     if json_:
-        print_json(ident.to_dict())
+        print_json({**ident.to_dict(), "added": added})
     else:
-        out.print(f"enrolled {ident.name!r}: {ident.template_count} template(s) in {gallery_dir}")
+        out.print(
+            f"enrolled {ident.name!r}: added {added} template(s) "
+            f"({ident.template_count} in all) in {gallery_dir}",
+            markup=False,
+        )
+
+
+@contextmanager
+def _discard_if_unused(directory: Path) -> Iterator[None]:
+    """Remove a gallery this command created when it ends holding no identity (a failed or
+    empty enrolment leaves the disk as it was, folders it created included)."""
+    new_dirs = _missing_dirs(directory)
+    created = not Gallery.exists(directory)
+    try:
+        yield
+    finally:
+        if created and Gallery.exists(directory):
+            _remove_if_empty(directory, new_dirs)
+
+
+def _missing_dirs(directory: Path) -> list[Path]:
+    """``directory`` and those of its parents that do not exist yet, deepest first."""
+    missing: list[Path] = []
+    path = directory.absolute()
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _remove_if_empty(directory: Path, new_dirs: list[Path]) -> None:
+    try:
+        with Gallery.open(directory) as g:
+            if len(g):
+                return
+    except FaceprintError:
+        return  # not ours to judge: leave it
+    for path in [*sorted(directory.glob(f"{DB_NAME}*")), directory / INDEX_NAME]:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    for folder in new_dirs:  # only the folders this command made, and only when empty
+        with suppress(OSError):
+            folder.rmdir()
 
 
 def _enroll_folders(
     gallery: Gallery,
-    fa: FaceAnalyzer,
+    engine: Engine,
     root: Path,
     choice: FaceChoice,
     append: bool,
@@ -130,7 +216,7 @@ def _enroll_folders(
 ) -> None:
     with errors_to_exit():
         total = len(scan_folders(root))
-        outcomes = gallery.iter_enroll_folders(root, fa, face=choice, append=append)
+        outcomes = gallery.iter_enroll_folders(root, engine, face=choice, append=append)
         report = EnrollReport(
             tuple(progress(outcomes, total=total, description="enrol", quiet=quiet))
         )
@@ -164,43 +250,44 @@ def identify(
     gallery_dir: GalleryOption,
     images: Annotated[list[Path], typer.Argument(help="Query images.", show_default=False)],
     top_k: TopKOption = 1,
-    threshold: Annotated[
-        float | None,
-        typer.Option(help="Cosine threshold (default: the gallery's saved one, else the pack's)."),
-    ] = None,
+    threshold: ThresholdOption = None,
     aggregate: AggregateOption = "max",
     draw: Annotated[
         Path | None,
         typer.Option(help="Write the image with labelled faces (a folder for several images)."),
     ] = None,
+    workers: WorkersOption = None,
     json_: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Name every face in each image (or `unknown` below the threshold)."""
     agg = _aggregate(aggregate)
+    targets = draw_paths(draw, images)
     with _open(gallery_dir) as gallery:
-        fa = _analyzer(gallery)
-        target = draw_target(draw, len(images))
+        engine = make_engine(gallery.pack, workers=workers, augment=_gallery_augment(gallery))
         results: list[dict[str, Any]] = []
         failed = 0
-        for path in progress(images, total=len(images), description="identify", quiet=quiet):
-            try:
-                rgb = load_image(path)
-                found = gallery.identify(
-                    fa.analyze(rgb), threshold=threshold, top_k=top_k, aggregate=agg
-                )
-                if target is not None:
-                    _draw(rgb, found, target if len(images) == 1 else target / f"{path.stem}.png")
-            except FaceprintError as exc:
-                failed += 1
-                results.append({"file": str(path), "error": str(exc)})
-                print(f"error: {exc}", file=sys.stderr)
-                continue
-            results.append({"file": str(path), "faces": [f.to_dict() for f in found]})
-            if not json_:
-                out.print(f"{path}: {len(found)} face(s)")
-                for i, f in enumerate(found):
-                    out.print("\n".join(_face_lines(f, i, top_k)), markup=False)
+        with engine:
+            for r in analyze_paths(engine, images, description="identify", quiet=quiet):
+                try:
+                    if r.error is not None or r.faces is None:
+                        raise r.error or FaceprintError(f"{r.source}: not analysed")
+                    found = gallery.identify(
+                        r.faces, threshold=threshold, top_k=top_k, aggregate=agg
+                    )
+                    target = targets[r.index]
+                    if target is not None:
+                        _draw(load_image(images[r.index]), found, target)
+                except FaceprintError as exc:
+                    failed += 1
+                    results.append({"file": r.source, "error": str(exc)})
+                    report_error(ImageResult(r.index, r.source, error=exc))
+                    continue
+                results.append({"file": r.source, "faces": [f.to_dict() for f in found]})
+                if not json_:
+                    out.print(f"{printable(r.source)}: {len(found)} face(s)")
+                    for i, f in enumerate(found):
+                        out.print("\n".join(_face_lines(f, i, top_k)), markup=False)
     if json_:
         print_json(results)
     if failed:
@@ -253,6 +340,8 @@ def search(
 
 
 def _write_thumbnails(matches: tuple[Match, ...], folder: Path) -> dict[int, str]:
+    if folder.exists() and not folder.is_dir():
+        raise fail(f"--thumbnails {folder}: is a file, not a folder")
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[int, str] = {}
     for rank, m in enumerate(matches, 1):

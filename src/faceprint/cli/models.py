@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from faceprint.cli import app
+from faceprint.cli._app import app
 from faceprint.cli._common import JsonOption, errors_to_exit, out, print_json
 from faceprint.errors import ModelError
 from faceprint.packs import get_pack, list_packs

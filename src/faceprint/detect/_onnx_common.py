@@ -13,7 +13,8 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint._onnx import OnnxModel
-from faceprint.detect.base import Detector
+from faceprint.detect.base import Detector, check_image
+from faceprint.errors import ImageError, InvalidArgumentError, ModelError, map_exceptions
 from faceprint.types import Faces
 
 __all__ = ["Letterbox", "OnnxDetector", "letterbox", "nms_faces", "resolve_input_size"]
@@ -76,7 +77,7 @@ def resolve_input_size(
     gh, gw = graph_hw
     if gh is not None and gw is not None:
         if requested is not None and tuple(requested) != (gw, gh):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{model} has a fixed {gw}x{gh} input; input_size={requested} cannot be used "
                 f"(leave it out or pass ({gw}, {gh}))"
             )
@@ -85,7 +86,9 @@ def resolve_input_size(
         return None
     w, h = requested
     if w <= 0 or h <= 0 or w % stride or h % stride:
-        raise ValueError(f"input_size must be positive multiples of {stride}, got {requested}")
+        raise InvalidArgumentError(
+            f"input_size must be positive multiples of {stride}, got {requested}"
+        )
     return (int(w), int(h))
 
 
@@ -121,11 +124,18 @@ def nms_faces(
     )
 
 
-class OnnxDetector(Detector):
-    """Set-up shared by the ONNX detectors: the session, the input size and the options.
+Decoded = tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]
 
-    A backend checks its graph in :meth:`_check_model` (raising ``ModelError`` for a file that is
-    not its kind of model) and returns the largest stride, to which input sizes are rounded.
+
+class OnnxDetector(Detector):
+    """What the ONNX detectors share: the session, the options and the whole of :meth:`detect`.
+
+    :meth:`detect` is a template: it checks the image, letterboxes it into the input size, runs
+    the graph on the backend's :meth:`_preprocess` of the canvas, lets the backend
+    :meth:`_decode` the outputs into candidates above the score threshold, and applies NMS and
+    the mapping back to image pixels. A backend supplies only those two steps and
+    :meth:`_check_model`, which raises ``ModelError`` for a file that is not its kind of model
+    and returns the largest stride, to which input sizes are rounded.
     """
 
     def __init__(
@@ -139,8 +149,10 @@ class OnnxDetector(Detector):
         upscale: bool,
         threads: int | None,
     ) -> None:
+        _check_detector_options(score_threshold, nms_threshold, max_faces)
         self.model = OnnxModel(model_path, threads=threads)
         stride = self._check_model()
+        self._stride = stride
         shape = self.model.input.shape
         self.input_size = resolve_input_size(
             input_size, (shape[2], shape[3]), stride=stride, model=str(model_path)
@@ -154,3 +166,40 @@ class OnnxDetector(Detector):
     @abstractmethod
     def _check_model(self) -> int:
         """Raise ``ModelError`` unless ``self.model`` is this backend's model; the largest stride."""
+
+    @abstractmethod
+    def _preprocess(self, canvas: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        """The graph's input (1, 3, H, W) for the letterboxed RGB ``canvas`` (H, W, 3)."""
+
+    @abstractmethod
+    def _decode(self, outputs: list[npt.NDArray[np.float32]], height: int, width: int) -> Decoded:
+        """Candidates above ``score_threshold`` from the outputs for a ``height`` × ``width``
+        canvas: boxes (K, 4), scores (K,) and landmarks (K, 5, 2), in canvas pixels."""
+
+    def detect(self, image: npt.NDArray[np.uint8]) -> Faces:
+        """Every face in the RGB ``image``, best first (see the class docstring)."""
+        image = check_image(image)
+        with map_exceptions({cv2.error: ImageError}, what="letterbox the image"):
+            lb = letterbox(
+                image, self.input_size, stride=self._stride, upscale=self.upscale, fill=self._fixed
+            )
+        outputs = self.model.run(np.ascontiguousarray(self._preprocess(lb.canvas)))
+        boxes, scores, points = self._decode(outputs, *lb.canvas.shape[:2])
+        with map_exceptions({cv2.error: ModelError}, what="suppress overlapping boxes"):
+            return nms_faces(
+                boxes,
+                scores,
+                points,
+                iou_threshold=self.nms_threshold,
+                scale=lb.scale,
+                max_faces=self.max_faces,
+            )
+
+
+def _check_detector_options(score_threshold: float, nms_threshold: float, max_faces: int) -> None:
+    if not 0.0 <= score_threshold <= 1.0:
+        raise InvalidArgumentError(f"score_threshold must be in [0, 1], got {score_threshold}")
+    if not 0.0 < nms_threshold <= 1.0:
+        raise InvalidArgumentError(f"nms_threshold must be in (0, 1], got {nms_threshold}")
+    if max_faces < 0:
+        raise InvalidArgumentError(f"max_faces must be >= 0 (0: all), got {max_faces}")

@@ -7,9 +7,37 @@ from abc import ABC, abstractmethod
 import numpy as np
 import numpy.typing as npt
 
+from faceprint.errors import ImageError
 from faceprint.types import Faces
 
-__all__ = ["Detector"]
+__all__ = ["Detector", "check_image"]
+
+
+def check_image(image: object) -> npt.NDArray[np.uint8]:
+    """``image`` if it is what detectors take: a non-empty ``(H, W, 3)`` uint8 RGB array.
+
+    Raises:
+        ImageError: anything else (the message says what was given and what to use).
+    """
+    ok = (
+        isinstance(image, np.ndarray)
+        and image.ndim == 3
+        and image.shape[2] == 3
+        and image.shape[0] > 0
+        and image.shape[1] > 0
+        and image.dtype == np.uint8
+    )
+    if not ok:
+        got = (
+            f"{image.dtype} array of shape {image.shape}"
+            if isinstance(image, np.ndarray)
+            else type(image).__name__
+        )
+        raise ImageError(
+            f"a detector takes an (H, W, 3) uint8 RGB array (see faceprint.imageio.load_image), "
+            f"got {got}"
+        )
+    return image  # type: ignore[return-value]
 
 
 class Detector(ABC):

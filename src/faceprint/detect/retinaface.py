@@ -17,12 +17,11 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint._onnx import check_options, checked_file
-from faceprint.detect._onnx_common import OnnxDetector, Size, letterbox, nms_faces
+from faceprint.detect._onnx_common import Decoded, OnnxDetector, Size
 from faceprint.errors import ModelError
-from faceprint.types import Faces
 
 if TYPE_CHECKING:
-    from faceprint.packs.registry import PackSpec
+    from faceprint.packs.spec import PackSpec
 
 __all__ = ["RetinaFaceDetector", "create", "priors"]
 
@@ -93,27 +92,18 @@ class RetinaFaceDetector(OnnxDetector):
             )
         return 32
 
-    def detect(self, image: npt.NDArray[np.uint8]) -> Faces:
-        lb = letterbox(image, self.input_size, upscale=self.upscale, fill=self._fixed)
-        blob = lb.canvas[:, :, ::-1].astype(np.float32) - BGR_MEAN
-        loc, conf, landms = (
-            o.reshape(o.shape[-2], o.shape[-1])
-            for o in self.model.run(np.ascontiguousarray(blob.transpose(2, 0, 1)[None]))
-        )
-        height, width = lb.canvas.shape[:2]
+    def _preprocess(self, canvas: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        blob = canvas[:, :, ::-1].astype(np.float32) - BGR_MEAN
+        return blob.transpose(2, 0, 1)[None]
+
+    def _decode(self, outputs: list[npt.NDArray[np.float32]], height: int, width: int) -> Decoded:
+        loc, conf, landms = (o.reshape(o.shape[-2], o.shape[-1]) for o in outputs)
         pri = self._priors(height, width)
         if len(pri) != len(loc):
             raise ModelError(f"{self.model.path}: {len(loc)} predictions for {len(pri)} priors")
         keep = np.flatnonzero(conf[:, 1] >= self.score_threshold)
         boxes, points = _decode(loc[keep], landms[keep], pri[keep])
-        return nms_faces(
-            boxes,
-            conf[keep, 1],
-            points,
-            iou_threshold=self.nms_threshold,
-            scale=lb.scale,
-            max_faces=self.max_faces,
-        )
+        return boxes, conf[keep, 1], points
 
     def _priors(self, height: int, width: int) -> npt.NDArray[np.float32]:
         if (height, width) not in self._prior_cache:

@@ -22,12 +22,11 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint._onnx import check_options, checked_file
-from faceprint.detect._onnx_common import OnnxDetector, Size, letterbox, nms_faces
+from faceprint.detect._onnx_common import Decoded, OnnxDetector, Size
 from faceprint.errors import ModelError
-from faceprint.types import Faces
 
 if TYPE_CHECKING:
-    from faceprint.packs.registry import PackSpec
+    from faceprint.packs.spec import PackSpec
 
 __all__ = ["ScrfdDetector", "create", "distance2bbox", "distance2kps"]
 
@@ -119,30 +118,11 @@ class ScrfdDetector(OnnxDetector):
             )
         return _STRIDES[n]
 
-    def detect(self, image: npt.NDArray[np.uint8]) -> Faces:
-        lb = letterbox(
-            image,
-            self.input_size,
-            stride=max(self._strides),
-            upscale=self.upscale,
-            fill=self._fixed,
-        )
-        blob = (lb.canvas.astype(np.float32) - 127.5) / 128.0
-        outputs = self.model.run(blob.transpose(2, 0, 1)[None])
-        height, width = lb.canvas.shape[:2]
-        boxes, scores, kps = self._decode(outputs, height, width)
-        return nms_faces(
-            boxes,
-            scores,
-            kps,
-            iou_threshold=self.nms_threshold,
-            scale=lb.scale,
-            max_faces=self.max_faces,
-        )
+    def _preprocess(self, canvas: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        blob = (canvas.astype(np.float32) - 127.5) / 128.0
+        return blob.transpose(2, 0, 1)[None]
 
-    def _decode(
-        self, outputs: list[npt.NDArray[np.float32]], height: int, width: int
-    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    def _decode(self, outputs: list[npt.NDArray[np.float32]], height: int, width: int) -> Decoded:
         fmc = len(self._strides)
         all_boxes, all_scores, all_kps = [], [], []
         for i, stride in enumerate(self._strides):

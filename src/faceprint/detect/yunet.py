@@ -24,12 +24,11 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint._onnx import check_options, checked_file
-from faceprint.detect._onnx_common import OnnxDetector, Size, letterbox, nms_faces
+from faceprint.detect._onnx_common import Decoded, OnnxDetector, Size
 from faceprint.errors import ModelError
-from faceprint.types import Faces
 
 if TYPE_CHECKING:
-    from faceprint.packs.registry import PackSpec
+    from faceprint.packs.spec import PackSpec
 
 __all__ = ["YuNetDetector", "create"]
 
@@ -86,21 +85,13 @@ class YuNetDetector(OnnxDetector):
             )
         return 32
 
-    def detect(self, image: npt.NDArray[np.uint8]) -> Faces:
-        lb = letterbox(image, self.input_size, upscale=self.upscale, fill=self._fixed)
-        blob = lb.canvas[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32)
-        outputs = self.model.run(blob)
-        width = lb.canvas.shape[1]
+    def _preprocess(self, canvas: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        return canvas[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32)
+
+    def _decode(self, outputs: list[npt.NDArray[np.float32]], height: int, width: int) -> Decoded:
         parts = [self._decode_stride(outputs, i, width) for i in range(len(STRIDES))]
         boxes, scores, kps = (np.concatenate(p) for p in zip(*parts))
-        return nms_faces(
-            boxes,
-            scores,
-            kps,
-            iou_threshold=self.nms_threshold,
-            scale=lb.scale,
-            max_faces=self.max_faces,
-        )
+        return boxes, scores, kps
 
     def _decode_stride(
         self, outputs: list[npt.NDArray[np.float32]], i: int, width: int

@@ -22,51 +22,23 @@ call padded, all in one session.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from faceprint._onnx import OnnxModel, check_options, checked_file
+from faceprint._onnx_graph import graph_normalisation, input_layout
 from faceprint.align import ARCFACE_112
 from faceprint.embed.base import Embedder
-from faceprint.errors import ModelError
+from faceprint.errors import InvalidArgumentError, ModelError
 
 if TYPE_CHECKING:
-    from faceprint.packs.registry import PackSpec
+    from faceprint.packs.spec import PackSpec
 
 __all__ = ["ArcFaceOnnxEmbedder", "create", "graph_normalisation"]
 
 logger = logging.getLogger(__name__)
-
-Layout = Literal["nchw", "nhwc"]
-
-
-def graph_normalisation(path: str | Path) -> tuple[float, float]:
-    """``(mean, std)`` for a model that declares none, by insightface's rule (module docstring)."""
-    import onnx
-
-    try:
-        nodes = onnx.load(str(path), load_external_data=False).graph.node[:8]
-    except Exception as exc:
-        raise ModelError(f"cannot read ONNX graph {path}: {exc}") from exc
-    has_sub = any(n.op_type == "Sub" or n.name.startswith(("Sub", "_minus")) for n in nodes)
-    has_mul = any(n.op_type == "Mul" or n.name.startswith(("Mul", "_mul")) for n in nodes)
-    return (0.0, 1.0) if has_sub and has_mul else (127.5, 127.5)
-
-
-def input_layout(shape: tuple[int | None, ...], path: Path) -> Layout:
-    """``"nchw"`` or ``"nhwc"`` from a rank-4 input shape with 112×112 spatial size."""
-    size = ARCFACE_112.size
-    if len(shape) == 4 and shape[1] == 3 and shape[2] in (size, None) and shape[3] in (size, None):
-        return "nchw"
-    if len(shape) == 4 and shape[3] == 3 and shape[1] in (size, None) and shape[2] in (size, None):
-        return "nhwc"
-    raise ModelError(
-        f"{path}: input shape {shape} is not an ArcFace-style 112x112x3 image "
-        "(expected (N, 3, 112, 112) or (N, 112, 112, 3))"
-    )
 
 
 class ArcFaceOnnxEmbedder(Embedder):
@@ -103,7 +75,7 @@ class ArcFaceOnnxEmbedder(Embedder):
         self.layout = input_layout(self.model.input.shape, self.model.path)
         self.mean, self.std = self._normalisation(input_mean, input_std)
         if color not in ("rgb", "bgr"):
-            raise ValueError(f"color must be 'rgb' or 'bgr', got {color!r}")
+            raise InvalidArgumentError(f"color must be 'rgb' or 'bgr', got {color!r}")
         self.color = color
         self.fixed_batch = self.model.input.shape[0]
         if self.fixed_batch is not None:
@@ -113,10 +85,10 @@ class ArcFaceOnnxEmbedder(Embedder):
 
     def _normalisation(self, mean: float | None, std: float | None) -> tuple[float, float]:
         if (mean is None) != (std is None):
-            raise ValueError("declare both input_mean and input_std, or neither")
+            raise InvalidArgumentError("declare both input_mean and input_std, or neither")
         if mean is not None and std is not None:
             if std <= 0:
-                raise ValueError(f"input_std must be > 0, got {std}")
+                raise InvalidArgumentError(f"input_std must be > 0, got {std}")
             return float(mean), float(std)
         found = graph_normalisation(self.model.path)
         logger.info("%s: normalisation from the graph: mean %s, std %s", self.model.path, *found)

@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint.align import CropSpec
+from faceprint.errors import InvalidArgumentError
 
 __all__ = ["Embedder", "l2_normalize"]
 
@@ -38,7 +39,7 @@ class Embedder(ABC):
 
     def __init__(self, *, batch_size: int = 32) -> None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise InvalidArgumentError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = batch_size
 
     def embed(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
@@ -46,7 +47,9 @@ class Embedder(ABC):
         crops = np.asarray(crops)
         size = self.crop.size
         if crops.ndim != 4 or crops.shape[1:] != (size, size, 3):
-            raise ValueError(f"crops must have shape (N, {size}, {size}, 3), got {crops.shape}")
+            raise InvalidArgumentError(
+                f"crops must have shape (N, {size}, {size}, 3), got {crops.shape}"
+            )
         if len(crops) == 0:
             return np.zeros((0, self.dim), np.float32)
         parts = [

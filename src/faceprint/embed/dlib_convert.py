@@ -50,9 +50,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._hashing import sha256_file
 from faceprint._home import faceprint_home
 from faceprint.errors import ModelError
-from faceprint.packs.registry import dlib_model_path, sha256_file
+from faceprint.packs.registry import dlib_model_path
 
 if TYPE_CHECKING:
     from onnx import ModelProto

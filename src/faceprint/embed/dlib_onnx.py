@@ -17,19 +17,31 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._onnx import ORT_ERRORS
 from faceprint.align import DLIB_150
 from faceprint.embed.base import Embedder
 from faceprint.embed.dlib_convert import INPUT_NAME, OUTPUT_NAME, cached_onnx_model
-from faceprint.errors import MissingDependencyError, ModelError
+from faceprint.errors import (
+    InvalidArgumentError,
+    MissingDependencyError,
+    ModelError,
+    map_exceptions,
+)
 
 if TYPE_CHECKING:
     import onnxruntime
 
-    from faceprint.packs.registry import PackSpec
+    from faceprint.packs.spec import PackSpec
 
 __all__ = ["DlibOnnxEmbedder", "create"]
 
 logger = logging.getLogger(__name__)
+
+
+_LOAD = (
+    "load the converted dlib model in onnxruntime; delete the file and retry, or use the "
+    "'dlib-reference' pack"
+)
 
 
 def _session_options(threads: int) -> onnxruntime.SessionOptions:
@@ -41,6 +53,9 @@ def _session_options(threads: int) -> onnxruntime.SessionOptions:
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3
+    # idle intra-op threads sleep instead of spinning: spinning burns a core per thread between
+    # batches, which costs CPU time (and wall time when other processes need the cores)
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return so
 
 
@@ -51,9 +66,10 @@ def _open_session(path: Path, threads: int) -> onnxruntime.InferenceSession:
         raise MissingDependencyError(
             "the dlib-onnx embedder needs onnxruntime: pip install onnxruntime"
         ) from e
-    return ort.InferenceSession(
-        str(path), _session_options(threads), providers=["CPUExecutionProvider"]
-    )
+    with map_exceptions(ORT_ERRORS, source=path, what=_LOAD):
+        return ort.InferenceSession(
+            str(path), _session_options(threads), providers=["CPUExecutionProvider"]
+        )
 
 
 class DlibOnnxEmbedder(Embedder):
@@ -80,31 +96,26 @@ class DlibOnnxEmbedder(Embedder):
         super().__init__(batch_size=batch_size)
         threads = (os.cpu_count() or 1) if threads is None else threads
         if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
+            raise InvalidArgumentError(f"threads must be >= 1, got {threads}")
         self.threads = threads
         self._session = self._load(model_path)
 
     def _load(self, model_path: str | Path | None) -> onnxruntime.InferenceSession:
-        path = cached_onnx_model(model_path)
+        with map_exceptions({}, source=model_path or ""):  # names the file in its errors
+            path = cached_onnx_model(model_path)
         try:
             return _open_session(path, self.threads)
         except MissingDependencyError:
             raise
-        except Exception as first:  # onnxruntime raises its own untyped errors
+        except ModelError as first:
             logger.warning("cached ONNX model %s does not load (%s); rebuilding", path, first)
-        path = cached_onnx_model(model_path, rebuild=True)
-        try:
-            return _open_session(path, self.threads)
-        except Exception as e:
-            raise ModelError(
-                f"onnxruntime cannot load the converted dlib model {path}: {e}; "
-                "delete the file and retry, or use the 'dlib-reference' pack"
-            ) from e
+        return _open_session(cached_onnx_model(model_path, rebuild=True), self.threads)
 
     def _embed_batch(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         if crops.dtype != np.uint8:
-            raise ValueError(f"crops must be uint8 RGB, got dtype {crops.dtype}")
-        out = self._session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(crops)})
+            raise InvalidArgumentError(f"crops must be uint8 RGB, got dtype {crops.dtype}")
+        with map_exceptions(ORT_ERRORS, what=f"run the dlib ResNet on crops of {crops.shape}"):
+            out = self._session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(crops)})
         return np.asarray(out[0], dtype=np.float32)
 
     def __repr__(self) -> str:

@@ -9,9 +9,10 @@ import numpy.typing as npt
 
 from faceprint.align import DLIB_150
 from faceprint.embed.base import Embedder
+from faceprint.errors import ModelError, map_exceptions
 
 if TYPE_CHECKING:
-    from faceprint.packs.registry import PackSpec
+    from faceprint.packs.spec import PackSpec
 
 __all__ = ["DlibResnetEmbedder", "create"]
 
@@ -27,11 +28,13 @@ class DlibResnetEmbedder(Embedder):
         import dlib
 
         super().__init__(batch_size=batch_size)
-        self._model = dlib.face_recognition_model_v1(str(model_path))
+        with map_exceptions({RuntimeError: ModelError}, source=model_path, what="load the model"):
+            self._model = dlib.face_recognition_model_v1(str(model_path))
 
     def _embed_batch(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         chips = [np.ascontiguousarray(c) for c in crops]
-        return np.asarray(self._model.compute_face_descriptor(chips), dtype=np.float32)
+        with map_exceptions({RuntimeError: ModelError}, what="compute face descriptors"):
+            return np.asarray(self._model.compute_face_descriptor(chips), dtype=np.float32)
 
 
 def create(pack: PackSpec, **options: Any) -> DlibResnetEmbedder:

@@ -11,17 +11,19 @@ Two levels, both keyed by the *content* of the image file (sha256 of its bytes),
   exact five points it was aligned with, so a change of detector or face choice never returns a
   stale vector.
 
-Storage is one SQLite file (``faceprint_home()/cache/evaluate.sqlite`` by default) in WAL mode
-with a busy timeout: several processes may read and write it at the same time (SQLite serialises
-the writers); every write is one short transaction, so an interrupted run keeps what it finished.
+Storage is one SQLite file (``faceprint_home()/cache/evaluate.sqlite`` by default) opened with
+:func:`faceprint._sqlite.connect` (WAL mode, a busy timeout): several processes may read and
+write it at the same time (SQLite serialises the writers); every write is one short transaction,
+so an interrupted run keeps what it finished. Its schema is versioned (:data:`MIGRATIONS`), and
+every sqlite3 error becomes a :class:`~faceprint.errors.StorageError` naming the file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,12 +31,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._hashing import sha256_file
 from faceprint._home import faceprint_home
-from faceprint.errors import EvaluationError
-from faceprint.packs.registry import PackSpec, sha256_file
+from faceprint._sqlite import Migration, connect, migrate, sqlite_errors, transaction
+from faceprint.align import ALIGN_REVISION
+from faceprint.errors import StorageError
+from faceprint.packs.spec import PackSpec
 from faceprint.types import Faces
 
 __all__ = [
+    "MIGRATIONS",
     "Detections",
     "EmbeddingCache",
     "default_cache_path",
@@ -55,6 +61,9 @@ CREATE TABLE IF NOT EXISTS embeddings (
     PRIMARY KEY (emb_key, face)
 );
 """
+#: ``MIGRATIONS[v]`` upgrades version ``v`` to ``v + 1``; version 1 is the first schema (caches
+#: written before it was versioned have version 0 and the same tables: ``IF NOT EXISTS`` adopts them)
+MIGRATIONS: tuple[Migration, ...] = (_SCHEMA,)
 _CHUNK = 500  # parameters per SELECT ... IN (...)
 
 
@@ -113,6 +122,7 @@ def embedder_key(pack: PackSpec, options: Mapping[str, Any]) -> str:
         "options": opts,
         "model": model,
         "crop": [pack.crop.size, pack.crop.template],
+        "align": ALIGN_REVISION,  # the crops changed (bicubic enlargement of small faces)
     }
     return f"emb-{pack.name}-" + _digest(parts)
 
@@ -141,18 +151,24 @@ class EmbeddingCache:
         self.path = Path(path) if path is not None else default_cache_path()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=60.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise EvaluationError(
+            self._db = connect(self.path, error=StorageError)
+            try:
+                migrate(self._db, self.path, MIGRATIONS, what="evaluation cache")
+            except BaseException:
+                self._db.close()
+                raise
+        except (OSError, StorageError) as exc:
+            raise StorageError(
                 f"cannot open the evaluation cache {self.path}: {exc} "
-                "(set FACEPRINT_HOME to a writable folder, or pass no_cache)"
+                "(set FACEPRINT_HOME to a writable folder, or pass no_cache)",
+                source=self.path,
             ) from exc
 
     def close(self) -> None:
         self._db.close()
+
+    def _errors(self, what: str) -> AbstractContextManager[None]:
+        return sqlite_errors(self.path, StorageError, f"{what} the evaluation cache")
 
     def __enter__(self) -> EmbeddingCache:
         return self
@@ -165,11 +181,12 @@ class EmbeddingCache:
         out: dict[str, Detections] = {}
         for part in _chunks(sorted(set(shas))):
             marks = ",".join("?" * len(part))
-            rows = self._db.execute(
-                "SELECT sha, height, width, n, boxes, scores, landmarks FROM detections "
-                f"WHERE det_key = ? AND sha IN ({marks})",
-                (det_key, *part),
-            )
+            with self._errors("read"):
+                rows = self._db.execute(
+                    "SELECT sha, height, width, n, boxes, scores, landmarks FROM detections "
+                    f"WHERE det_key = ? AND sha IN ({marks})",
+                    (det_key, *part),
+                ).fetchall()
             for sha, height, width, n, boxes, scores, landmarks in rows:
                 faces = Faces(
                     np.frombuffer(boxes, np.float32).reshape(n, 4),
@@ -193,8 +210,8 @@ class EmbeddingCache:
             )
             for sha, d in items.items()
         ]
-        with self._db:
-            self._db.executemany(
+        with transaction(self._db, self.path) as cur:
+            cur.executemany(
                 "INSERT OR REPLACE INTO detections VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
             )
 
@@ -205,10 +222,11 @@ class EmbeddingCache:
         out: dict[str, npt.NDArray[np.float32]] = {}
         for part in _chunks(sorted(set(faces))):
             marks = ",".join("?" * len(part))
-            rows = self._db.execute(
-                f"SELECT face, dim, vec FROM embeddings WHERE emb_key = ? AND face IN ({marks})",
-                (emb_key, *part),
-            )
+            with self._errors("read"):
+                rows = self._db.execute(
+                    f"SELECT face, dim, vec FROM embeddings WHERE emb_key = ? AND face IN ({marks})",
+                    (emb_key, *part),
+                ).fetchall()
             for face, dim, vec in rows:
                 out[face] = np.frombuffer(vec, np.float32).reshape(dim).copy()
         return out
@@ -219,5 +237,5 @@ class EmbeddingCache:
             (emb_key, face, int(v.shape[0]), np.ascontiguousarray(v, np.float32).tobytes())
             for face, v in items.items()
         ]
-        with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
+        with transaction(self._db, self.path) as cur:
+            cur.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)

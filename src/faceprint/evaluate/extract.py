@@ -10,7 +10,6 @@ worker's initializer.
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -21,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint.align import align_faces
+from faceprint.batch import Engine
 from faceprint.errors import FaceprintError
 from faceprint.evaluate.cache import (
     Detections,
@@ -37,9 +37,9 @@ from faceprint.evaluate.fallback import (
     fallback_config,
     subject_face,
 )
-from faceprint.imageio import load_image
+from faceprint.imageio import load_image, printable
 from faceprint.packs import DEFAULT_PACK, PackSpec, get_pack
-from faceprint.pipeline import FaceAnalyzer, FaceChoice, select_face
+from faceprint.pipeline import Augment, FaceAnalyzer, FaceChoice, select_face
 
 __all__ = [
     "EvalFaceChoice",
@@ -85,6 +85,8 @@ class ExtractionConfig:
             (see :mod:`faceprint.evaluate.fallback`).
         workers: worker processes (default: every core).
         batch_size: images per task sent to a worker.
+        augment: test-time augmentation of the embeddings (``"none"`` or ``"flip"``); part of
+            the cache key, so plain and augmented embeddings never mix.
     """
 
     pack: str = DEFAULT_PACK
@@ -94,6 +96,7 @@ class ExtractionConfig:
     fallbacks: tuple[Fallback, ...] = ()
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     batch_size: int = 16
+    augment: Augment = "none"
 
     def detector_options(self) -> dict[str, Any]:
         return {} if self.upsample is None else {"upsample": self.upsample}
@@ -168,116 +171,81 @@ class ImageEmbeddings:
         return np.array([s != "" and not s.startswith("error:") for s in self.sources])
 
 
-# --- worker processes -------------------------------------------------------------------------
+# --- work done in the engine's workers ------------------------------------------------------
 
-_WORKER: _Worker | None = None
-
-
-class _Worker:
-    """Per-process models: one FaceAnalyzer, plus fallback detectors made on first use."""
-
-    def __init__(self, pack: PackSpec, detector_options: dict[str, Any], threads: int) -> None:
-        threaded = {"threads": threads}
-        self.analyzer = FaceAnalyzer(
-            pack,
-            detector_options={**detector_options, **_if_onnx(pack.detector, threaded)},
-            embedder_options=_if_onnx(pack.embedder, threaded),
-        )
-        self.detector_options = {**pack.detector_options, **detector_options}
-        self._fallbacks: dict[str, Any] = {}
-
-    def detector(self, stage: str) -> Any:
-        if stage == PRIMARY:
-            return self.analyzer.detector
-        if stage not in self._fallbacks:
-            pack, options = self.analyzer.pack, self.detector_options
-            self._fallbacks[stage] = create_fallback(pack, stage, options)  # type: ignore[arg-type]
-        return self._fallbacks[stage]
+#: fallback detectors of this process, made on first use: (stage, options) -> detector
+_FALLBACKS: dict[tuple[str, str], Any] = {}
 
 
-#: backends run by onnxruntime, which take a ``threads`` option
-_ONNX_BACKENDS = frozenset({"dlib-onnx", "arcface-onnx", "scrfd", "retinaface", "yunet"})
+def _stage_detect(analyzer: FaceAnalyzer, stage: str, options: dict[str, Any], rgb: Any) -> Any:
+    """The faces stage ``stage`` finds in ``rgb`` (the analyzer's detector, or a fallback)."""
+    if stage == PRIMARY:
+        return analyzer.detect(rgb)
+    key = (stage, repr(sorted(options.items())))
+    if key not in _FALLBACKS:
+        _FALLBACKS[key] = create_fallback(analyzer.pack, stage, options)  # type: ignore[arg-type]
+    return _FALLBACKS[key].detect(rgb)
 
 
-def _if_onnx(backend: str, options: dict[str, Any]) -> dict[str, Any]:
-    return options if backend in _ONNX_BACKENDS else {}
-
-
-def _init_worker(pack: PackSpec, detector_options: dict[str, Any]) -> None:
-    global _WORKER
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    _WORKER = _Worker(pack, detector_options, threads=1)
-
-
-def _worker() -> _Worker:
-    if _WORKER is None:
-        raise RuntimeError("evaluation worker used before its initializer ran")
-    return _WORKER
-
-
-def _detect_task(task: tuple[str, list[tuple[int, str]]]) -> list[tuple[int, Detections | str]]:
-    stage, items = task
-    detector = _worker().detector(stage)
+def _detect_task(
+    analyzer: FaceAnalyzer, task: tuple[str, dict[str, Any], list[tuple[int, str]]]
+) -> list[tuple[int, Detections | str]]:
+    stage, options, items = task
     out: list[tuple[int, Detections | str]] = []
     for index, path in items:
         try:
             rgb = load_image(path)
+            faces = _stage_detect(analyzer, stage, options, rgb)
         except FaceprintError as exc:
             out.append((index, f"error: {exc}"))
             continue
-        out.append((index, Detections(detector.detect(rgb), (rgb.shape[0], rgb.shape[1]))))
+        out.append((index, Detections(faces, (rgb.shape[0], rgb.shape[1]))))
     return out
 
 
-def _embed_task(items: list[tuple[int, str, npt.NDArray[np.float32]]]) -> list[tuple[int, Any]]:
-    analyzer = _worker().analyzer
+def _embed_task(
+    analyzer: FaceAnalyzer, items: list[tuple[int, str, npt.NDArray[np.float32]]]
+) -> list[tuple[int, Any]]:
     crops, done = [], []
     for index, path, landmarks in items:
-        rgb = load_image(path)
+        try:
+            rgb = load_image(path)
+        except FaceprintError as exc:  # the file changed or vanished since detection
+            logger.warning("%s", exc)
+            continue
         crops.append(align_faces(rgb, landmarks[None], analyzer.embedder.crop))
         done.append(index)
-    emb = analyzer.embedder.embed(np.concatenate(crops))
+    if not crops:
+        return []
+    emb = analyzer.embed_crops(np.concatenate(crops))
     return list(zip(done, emb, strict=True))
 
 
 class _Runner:
-    """Runs tasks in the worker pool (or in this process for one worker); made on first use."""
+    """Runs tasks on the batch engine's workers (:class:`faceprint.batch.Engine`): worker
+    processes with one analyzer each, or this process for one worker; made on first use."""
 
     def __init__(self, config: ExtractionConfig) -> None:
         self.config = config
-        self._pool: Any = None
-        self._local: _Worker | None = None
+        self._engine: Engine | None = None
 
-    def map(self, func: Callable[[Any], list[T]], tasks: list[Any]) -> Iterator[list[T]]:
-        global _WORKER
+    def map(
+        self, func: Callable[[FaceAnalyzer, Any], list[T]], tasks: list[Any]
+    ) -> Iterator[list[T]]:
         if not tasks:
             return
-        if self.config.workers <= 1:
-            if self._local is None:
-                threads = os.cpu_count() or 1
-                self._local = _Worker(
-                    self.config.pack_spec(), self.config.detector_options(), threads
-                )
-            for task in tasks:
-                _WORKER = self._local
-                yield func(task)
-            return
-        if self._pool is None:
-            ctx = mp.get_context("spawn")
-            self._pool = ctx.Pool(
-                self.config.workers,
-                initializer=_init_worker,
-                initargs=(self.config.pack_spec(), self.config.detector_options()),
+        if self._engine is None:
+            self._engine = Engine(
+                self.config.pack_spec(),
+                workers=self.config.workers if self.config.workers > 1 else 0,
+                augment=self.config.augment,
+                detector_options=self.config.detector_options(),
             )
-        yield from self._pool.imap(func, tasks)
+        yield from self._engine.map(func, tasks)
 
     def close(self) -> None:
-        global _WORKER
-        if self._pool is not None:
-            self._pool.close()
-            self._pool.join()
-        if self._local is not None and _WORKER is self._local:
-            _WORKER = None
+        if self._engine is not None:
+            self._engine.close()
 
 
 def _batches(items: Sequence[T], size: int) -> list[list[T]]:
@@ -323,7 +291,8 @@ def _run_stage(
         hits = cache.get_detections(key, [state.shas[i] for i in todo])
         found = {i: hits[state.shas[i]] for i in todo if state.shas[i] in hits}
     missing = [(i, state.files[i]) for i in todo if i not in found]
-    tasks = [(stage, b) for b in _batches(missing, runner.config.batch_size)]
+    options = {**runner.config.pack_spec().detector_options, **runner.config.detector_options()}
+    tasks = [(stage, options, b) for b in _batches(missing, runner.config.batch_size)]
     pending: dict[str, Detections] = {}
     results = (r for batch in runner.map(_detect_task, tasks) for r in batch)
     for index, dets in progress(results, len(missing), f"detect ({stage})"):
@@ -348,7 +317,7 @@ def _detect_all(
     runner: _Runner,
     progress: Progress,
 ) -> None:
-    todo = list(range(len(state.files)))
+    todo = [i for i in range(len(state.files)) if i not in state.sources]  # unreadable: done
     for stage in (PRIMARY, *config.fallbacks):
         key = _stage_key(pack, stage, config)
         found = _run_stage(stage, todo, state, key, cache, runner, progress)
@@ -380,7 +349,13 @@ def _embed_chosen(
     runner: _Runner,
     progress: Progress,
 ) -> dict[int, npt.NDArray[np.float32]]:
-    key = embedder_key(pack, pack.embedder_options)
+    augment = runner.config.augment
+    options = (
+        pack.embedder_options
+        if augment == "none"
+        else {**pack.embedder_options, "augment": augment}
+    )
+    key = embedder_key(pack, options)
     fkeys = {i: face_key(state.shas[i], lm) for i, lm in chosen.items()}
     hits = cache.get_embeddings(key, list(fkeys.values())) if cache is not None else {}
     vectors = {i: hits[k] for i, k in fkeys.items() if k in hits}
@@ -412,6 +387,17 @@ def _summary(state: _State, config: ExtractionConfig) -> ExtractionSummary:
     )
 
 
+def _hash(path: str) -> str:
+    """The file's sha256, or ``"error: <message>"`` when it cannot be read (reported, not
+    raised: one missing image of a data set must not stop an evaluation)."""
+    try:
+        return file_sha256(path)
+    except OSError as exc:
+        cause = (exc.strerror or str(exc)).lower()
+        logger.warning("%s: %s", path, cause)
+        return f"error: {printable(path)}: {cause}"
+
+
 def embed_images(
     files: Sequence[str | Path],
     config: ExtractionConfig | None = None,
@@ -437,8 +423,9 @@ def embed_images(
     pack = config.pack_spec()
     check_fallbacks(pack, config.fallbacks)
     paths = [str(f) for f in files]
-    shas = [file_sha256(p) for p in progress(paths, len(paths), "hash files")]
-    state = _State(paths, shas)
+    hashed = [_hash(p) for p in progress(paths, len(paths), "hash files")]
+    state = _State(paths, [h if not h.startswith("error:") else "" for h in hashed])
+    state.sources.update({i: h for i, h in enumerate(hashed) if h.startswith("error:")})
     runner = _Runner(config)
     try:
         _detect_all(pack, config, state, cache, runner, progress)

@@ -14,6 +14,7 @@ impostor pair as correct — and the number of such pairs is reported.
 from __future__ import annotations
 
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ from faceprint.evaluate.metrics import (
     split_scores,
     tar_at_far,
 )
+from faceprint.imageio import printable
 from faceprint.packs import DEFAULT_PACK, get_pack
 
 __all__ = [
@@ -215,10 +217,21 @@ def find_lfw(data: str | Path) -> LfwLayout:
 
 
 def lfw_identities(images: Path) -> tuple[list[str], npt.NDArray[np.int64]]:
-    """Every image of an LFW image folder (relative paths, sorted) and its person's number."""
-    files = sorted(
-        str(p.relative_to(images)) for p in images.glob("*/*") if p.suffix.lower() == ".jpg"
-    )
+    """Every image of an LFW image folder (relative paths, sorted) and its person's number.
+
+    Raises:
+        EvaluationError: no image, or entries named like images that are not readable files
+            (a dangling link, a folder): the message names them, before any work is done.
+    """
+    found = sorted(p for p in images.glob("*/*") if p.suffix.lower() == ".jpg")
+    broken = [printable(p.relative_to(images)) for p in found if not _regular_file(p)]
+    if broken:
+        more = f" and {len(broken) - 3} more" if len(broken) > 3 else ""
+        raise EvaluationError(
+            f"{printable(images)}: {len(broken)} image(s) cannot be read (missing targets of "
+            f"links, folders, devices): {', '.join(broken[:3])}{more}"
+        )
+    files = [str(p.relative_to(images)) for p in found]
     if not files:
         raise EvaluationError(f"no LFW images (NAME/NAME_NNNN.jpg) in {images}")
     names = [f.split("/", 1)[0] for f in files]
@@ -243,10 +256,17 @@ def pair_scores(
     return scores, missing
 
 
+def _regular_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:  # a dangling link, a name too long, no permission to look
+        return False
+
+
 def check_images(protocol: Protocol, images: Path) -> list[str]:
     """Absolute paths of the protocol's images; an error naming the first few missing ones."""
     files = protocol.files
-    missing = [f for f in files if not (images / f).is_file()]
+    missing = [f for f in files if not _regular_file(images / f)]
     if missing:
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
         raise EvaluationError(
@@ -386,6 +406,7 @@ class LfwReport:
                 "face": c.face,
                 "upsample": c.upsample,
                 "fallbacks": list(c.fallbacks),
+                "augment": c.augment,
             },
             "test": self.test.to_dict(),
             "train": None if self.train is None else self.train.to_dict(),

@@ -24,18 +24,27 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from faceprint.batch import Engine, ImageResult
+from faceprint.compare import check_threshold
 from faceprint.embed.base import l2_normalize
 from faceprint.errors import (
     AmbiguousFaceError,
+    FaceprintError,
     GalleryError,
     IdentityExistsError,
     IdentityNotFoundError,
-    ImageError,
+    InvalidArgumentError,
     ModelError,
     NoFaceError,
     PackMismatchError,
 )
-from faceprint.gallery.enroll import EnrolmentFace, embed_for_enrolment, scan_folders
+from faceprint.gallery.enroll import (
+    EnrolmentFace,
+    clean_name,
+    embed_for_enrolment,
+    enrolment_face,
+    scan_folders,
+)
 from faceprint.gallery.index.base import VectorIndex, create_index
 from faceprint.gallery.live import Aggregate, LiveIndex
 from faceprint.gallery.settings import GallerySettings
@@ -49,15 +58,17 @@ from faceprint.gallery.types import (
     Template,
     dump_metadata,
 )
-from faceprint.imageio import ImageInput
+from faceprint.imageio import ImageInput, printable
 from faceprint.packs import DEFAULT_PACK, PackSpec, get_pack
-from faceprint.pipeline import FaceAnalyzer, FaceChoice
+from faceprint.pipeline import AUGMENTS, Augment, FaceAnalyzer, FaceChoice
 from faceprint.types import Face, Faces
 
 __all__ = ["Aggregate", "Gallery", "Query"]
 
 logger = logging.getLogger(__name__)
 
+#: largest ``top_k`` of :meth:`Gallery.identify` and :meth:`Gallery.search` (candidates per face)
+MAX_TOP_K = 10_000
 #: query faces: ``Faces`` with embeddings, one embedding (D,), or embeddings (N, D)
 Query = Faces | npt.ArrayLike
 
@@ -79,6 +90,7 @@ class Gallery:
         self._lock = threading.RLock()
         self._pack = self.settings.pack
         self._dim = self.settings.dim
+        self._augment = self.settings.augment
         self._live = LiveIndex(directory, store, self.settings)
 
     # --- opening and closing ----------------------------------------------------------------
@@ -90,15 +102,23 @@ class Gallery:
         *,
         index: str = "exact",
         index_params: Mapping[str, Any] | None = None,
+        augment: Augment = "none",
     ) -> Gallery:
         """A new, empty gallery in ``directory`` (created; it must not hold a gallery yet)."""
         spec = get_pack(pack)
         create_index(index, spec.dim, **dict(index_params or {}))  # validate before writing
+        if augment not in AUGMENTS:
+            raise InvalidArgumentError(
+                f"augment must be one of {', '.join(AUGMENTS)}, got {augment!r}"
+            )
         path = Path(directory)
+        if path.exists() and not path.is_dir():
+            raise GalleryError(f"{path} is a file, not a folder; give a folder for the gallery")
         path.mkdir(parents=True, exist_ok=True)
         settings = {
             "uuid": uuid.uuid4().hex,
             "pack": spec.name,
+            "augment": augment,
             "dim": spec.dim,
             "threshold": None,
             "threshold_source": "",
@@ -115,8 +135,13 @@ class Gallery:
         """The gallery in ``directory``; its index is loaded, or rebuilt from SQLite when it
         is missing, corrupt or stale."""
         path = Path(directory)
-        gallery = cls(path, GalleryStore.open(path / DB_NAME))
-        gallery._live.load()
+        store = GalleryStore.open(path / DB_NAME)
+        try:
+            gallery = cls(path, store)
+            gallery._live.load()
+        except BaseException:
+            store.close()
+            raise
         return gallery
 
     @staticmethod
@@ -153,6 +178,11 @@ class Gallery:
     def pack(self) -> str:
         """Name of the model pack whose embeddings this gallery holds."""
         return self._pack
+
+    @property
+    def augment(self) -> str:
+        """Test-time augmentation of this gallery's embeddings (``FaceAnalyzer(augment=...)``)."""
+        return self._augment
 
     @property
     def dim(self) -> int:
@@ -230,12 +260,18 @@ class Gallery:
         return self._store.thumbnails([template_id]).get(int(template_id))
 
     # --- enrolment --------------------------------------------------------------------------
-    def _check_analyzer(self, analyzer: FaceAnalyzer) -> None:
+    def _check_analyzer(self, analyzer: FaceAnalyzer | Engine) -> None:
         if analyzer.pack.name != self._pack:
             raise PackMismatchError(
                 f"this gallery holds embeddings of pack {self._pack!r}; use FaceAnalyzer("
                 f"{self._pack!r}) (--pack {self._pack}), not pack {analyzer.pack.name!r}, or "
                 "enrol into another gallery"
+            )
+        if analyzer.augment != self._augment:
+            raise PackMismatchError(
+                f"this gallery holds embeddings made with augment={self._augment!r}; use "
+                f"FaceAnalyzer(..., augment={self._augment!r}) (--augment {self._augment}), not "
+                f"augment={analyzer.augment!r}: augmented and plain templates do not mix"
             )
 
     def enroll(
@@ -262,7 +298,7 @@ class Gallery:
         Raises:
             IdentityExistsError: ``name`` exists and ``append`` is false.
             ImageError / NoFaceError / AmbiguousFaceError: an image cannot give one face.
-            PackMismatchError: ``analyzer`` uses another pack.
+            PackMismatchError: ``analyzer`` uses another pack or another ``augment``.
         """
         name = _clean_name(name)
         self._check_analyzer(analyzer)
@@ -271,7 +307,7 @@ class Gallery:
             raise IdentityExistsError(_exists_message(name))
         faces = [embed_for_enrolment(analyzer, image, face) for image in images]
         if not faces:
-            raise ValueError("enroll needs at least one image")
+            raise InvalidArgumentError("enroll needs at least one image")
         self._commit_faces(name, faces, append=append, metadata=meta)
         return self.get(name)
 
@@ -287,9 +323,7 @@ class Gallery:
                 if ident is None:
                     ident = self._store.insert_identity(cur, name, metadata or "{}", now)
                 elif metadata is not None:
-                    cur.execute(
-                        "UPDATE identities SET metadata = ? WHERE id = ?", (metadata, ident)
-                    )
+                    self._store.set_identity_metadata(cur, ident, metadata)
                 rows: list[TemplateRow] = [
                     (ident, _blob(f.embedding), f.source, f.box, f.thumbnail) for f in faces
                 ]
@@ -303,23 +337,40 @@ class Gallery:
     def iter_enroll_folders(
         self,
         root: str | Path,
-        analyzer: FaceAnalyzer,
+        analyzer: FaceAnalyzer | Engine,
         *,
         face: FaceChoice = "largest",
         append: bool = False,
     ) -> Iterator[FileOutcome]:
         """Enrol ``root/NAME/*`` one file at a time (one transaction per file), yielding what
-        happened to each; see :meth:`enroll_folders`."""
-        self._check_analyzer(analyzer)
+        happened to each; see :meth:`enroll_folders`. Images are analysed by the engine
+        (:mod:`faceprint.batch`): give an :class:`~faceprint.batch.Engine` to use worker
+        processes, or a FaceAnalyzer to work in this process."""
+        engine = analyzer if isinstance(analyzer, Engine) else Engine.from_analyzer(analyzer)
+        self._check_analyzer(engine)
         pairs = scan_folders(root)
-        existing = {n for n in {_clean_name(p[0]) for p in pairs} if n in self}
-        for name, path in pairs:
-            yield self._enroll_file(_clean_name(name), path, analyzer, face, append, existing)
+        names = {p[0]: _name_or_none(p[0]) for p in pairs}
+        existing = {n for n in names.values() if n is not None and n in self}
+        decided = [
+            self._decide(names[folder], folder, path, append, existing) for folder, path in pairs
+        ]
+        todo = [path for (folder, path), d in zip(pairs, decided) if d is None]
+        results = engine.analyze_iter(todo, thumbnails=True)
+        try:
+            for (folder, path), outcome in zip(pairs, decided, strict=True):
+                if outcome is not None:
+                    yield outcome
+                    continue
+                name = names[folder]
+                assert name is not None  # decided refuses bad folder names
+                yield self._enroll_result(name, path, next(results), face)
+        finally:
+            results.close()
 
     def enroll_folders(
         self,
         root: str | Path,
-        analyzer: FaceAnalyzer,
+        analyzer: FaceAnalyzer | Engine,
         *,
         face: FaceChoice = "largest",
         append: bool = False,
@@ -335,27 +386,30 @@ class Gallery:
             tuple(self.iter_enroll_folders(root, analyzer, face=face, append=append))
         )
 
-    def _enroll_file(
-        self,
-        name: str,
-        path: Path,
-        analyzer: FaceAnalyzer,
-        face: FaceChoice,
-        append: bool,
-        existing: set[str],
-    ) -> FileOutcome:
-        source = f"{path.parent.name}/{path.name}"
+    def _decide(
+        self, name: str | None, folder: str, path: Path, append: bool, existing: set[str]
+    ) -> FileOutcome | None:
+        """The outcome of a file that needs no analysis, else ``None``."""
+        if name is None:
+            return _bad_folder_name(folder, path)
         if name in existing and not append:
             return FileOutcome(path, name, "exists", _exists_message(name))
+        source = _folder_source(path)
         if append and name in existing and source in self._sources(name):
             return FileOutcome(path, name, "duplicate", f"{source} is enrolled already")
+        return None
+
+    def _enroll_result(
+        self, name: str, path: Path, result: ImageResult, face: FaceChoice
+    ) -> FileOutcome:
+        source = _folder_source(path)
         try:
-            found = embed_for_enrolment(analyzer, path, face, source=source)
+            found = enrolment_face(result, face, source=source)
         except NoFaceError as exc:
             return FileOutcome(path, name, "no_face", str(exc))
         except AmbiguousFaceError as exc:
             return FileOutcome(path, name, "ambiguous", str(exc))
-        except ImageError as exc:
+        except FaceprintError as exc:
             return FileOutcome(path, name, "unreadable", str(exc))
         ids = self._commit_faces(name, [found], append=True, metadata=None)
         return FileOutcome(path, name, "enrolled", "", int(ids[0]))
@@ -437,7 +491,7 @@ class Gallery:
             )
         norms = np.linalg.norm(vecs, axis=1)
         if not np.all(np.isfinite(norms)) or np.any(norms == 0):
-            raise ValueError("embeddings must be finite and non-zero")
+            raise InvalidArgumentError("embeddings must be finite and non-zero")
         return l2_normalize(vecs)
 
     # --- changing identities ----------------------------------------------------------------
@@ -449,10 +503,7 @@ class Gallery:
                 ident = self._store.require_identity(cur, old)
                 if self._store.identity_id(cur, new) is not None:
                     raise IdentityExistsError(f"cannot rename {old!r}: {new!r} exists already")
-                cur.execute(
-                    "UPDATE identities SET name = ?, updated_at = ? WHERE id = ?",
-                    (new, utc_now(), ident),
-                )
+                self._store.rename_identity(cur, ident, new, utc_now())
             self._live.names[ident] = new
         return self.get(new)
 
@@ -461,10 +512,7 @@ class Gallery:
         meta = dump_metadata(metadata)
         with self._store.transaction() as cur:
             ident = self._store.require_identity(cur, name)
-            cur.execute(
-                "UPDATE identities SET metadata = ?, updated_at = ? WHERE id = ?",
-                (meta, utc_now(), ident),
-            )
+            self._store.set_identity_metadata(cur, ident, meta, utc_now())
         return self.get(name)
 
     def remove(self, name: str, *, vacuum: bool = False) -> int:
@@ -477,9 +525,7 @@ class Gallery:
         with self._lock:
             with self._store.transaction() as cur:
                 ident = self._store.require_identity(cur, name)
-                rows = cur.execute("SELECT id FROM templates WHERE identity_id = ?", (ident,))
-                tids = np.asarray([r[0] for r in rows], np.int64)
-                cur.execute("DELETE FROM identities WHERE id = ?", (ident,))
+                tids = self._store.delete_identity(cur, ident)
             self._live.names.pop(ident, None)
             self._live.removed(tids)
             self._scrub(vacuum)
@@ -489,13 +535,10 @@ class Gallery:
         """Delete one template (its identity stays, possibly with no template left)."""
         with self._lock:
             with self._store.transaction() as cur:
-                row = cur.execute(
-                    "SELECT identity_id FROM templates WHERE id = ?", (int(template_id),)
-                ).fetchone()
-                if row is None:
+                owner = self._store.delete_template(cur, int(template_id))
+                if owner is None:
                     raise GalleryError(f"no template with id {template_id} in the gallery")
-                cur.execute("DELETE FROM templates WHERE id = ?", (int(template_id),))
-                self._store.touch(cur, [int(row[0])], utc_now())
+                self._store.touch(cur, [owner], utc_now())
             self._live.removed(np.asarray([template_id], np.int64))
             self._scrub(vacuum)
 
@@ -522,10 +565,12 @@ class Gallery:
             top_k: number of candidate identities per face.
             aggregate: an identity's score from its templates: ``"max"`` or ``"mean"``.
         """
+        top_k = _check_top_k(top_k)
         faces, vecs = self._queries(query)
-        thr = self.threshold if threshold is None else float(threshold)
+        thr = self.threshold if threshold is None else check_threshold(threshold)
         with self._lock:
-            matches = self._live.matches(self._live.score(vecs, top_k, aggregate), thumbnails=False)
+            k = self._clamped(top_k)
+            matches = self._live.matches(self._live.score(vecs, k, aggregate), thumbnails=False)
         return [_identified(f, m, thr) for f, m in zip(faces, matches)]
 
     def search(
@@ -538,18 +583,25 @@ class Gallery:
     ) -> list[tuple[Match, ...]]:
         """The ``top_k`` nearest identities of each query face whatever the threshold
         ("whom does this face resemble most?"), best first, with their thumbnails."""
+        top_k = _check_top_k(top_k)
         _faces, vecs = self._queries(query)
         with self._lock:
-            return self._live.matches(
-                self._live.score(vecs, top_k, aggregate), thumbnails=thumbnails
-            )
+            k = self._clamped(top_k)
+            return self._live.matches(self._live.score(vecs, k, aggregate), thumbnails=thumbnails)
+
+    def _clamped(self, top_k: int) -> int:
+        """``top_k`` clamped to the number of identities (result arrays are (faces, k))."""
+        self._live.sync()
+        return max(1, min(top_k, len(self._live.names)))
 
     def _queries(self, query: Query) -> tuple[list[Face | None], FloatArray]:
         if isinstance(query, Faces):
             if len(query) == 0:
                 return [], np.zeros((0, self._dim), np.float32)
             if query.embeddings is None:
-                raise ValueError("the query faces have no embeddings; use analyzer.analyze()")
+                raise InvalidArgumentError(
+                    "the query faces have no embeddings; use analyzer.analyze()"
+                )
             return list(query), self._check_query(query.embeddings)
         vecs = np.asarray(query, dtype=np.float32)
         vecs = vecs[None, :] if vecs.ndim == 1 else vecs
@@ -569,7 +621,7 @@ class Gallery:
         portable zip file; see :mod:`faceprint.gallery.portable`."""
         from faceprint.gallery.portable import export_gallery
 
-        return export_gallery(self._store, self._pack, self._dim, Path(path))
+        return export_gallery(self._store, self._pack, self._dim, Path(path), self._augment)
 
     def import_from(self, path: str | Path, *, append: bool = False) -> int:
         """Add the identities of an exported file (all or nothing); returns the number of
@@ -577,15 +629,45 @@ class Gallery:
         from faceprint.gallery.portable import import_gallery
 
         with self._lock:
-            added = import_gallery(self._store, self._pack, self._dim, Path(path), append=append)
+            added = import_gallery(
+                self._store, self._pack, self._dim, Path(path), append=append, augment=self._augment
+            )
             self._live.refresh()
         return added
 
 
+def _folder_source(path: Path) -> str:
+    """How a template enrolled from a person's folder names its file: ``FOLDER/FILE``."""
+    return printable(f"{path.parent.name}/{path.name}")
+
+
 def _clean_name(name: str) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"an identity name must be a non-empty string, got {name!r}")
-    return name.strip()
+    return clean_name(name)
+
+
+def _name_or_none(name: str) -> str | None:
+    try:
+        return clean_name(name)
+    except InvalidArgumentError:
+        return None
+
+
+def _bad_folder_name(folder: str, path: Path) -> FileOutcome:
+    try:
+        clean_name(folder)
+        reason = ""
+    except InvalidArgumentError as exc:
+        reason = str(exc)
+    return FileOutcome(path, printable(folder), "unreadable", f"{reason}; rename the folder")
+
+
+def _check_top_k(top_k: int) -> int:
+    """``top_k`` as an int in 1..:data:`MAX_TOP_K`, or :class:`InvalidArgumentError`."""
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)):
+        raise InvalidArgumentError(f"top_k must be an integer, got {top_k!r}")
+    if not 1 <= top_k <= MAX_TOP_K:
+        raise InvalidArgumentError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
+    return int(top_k)
 
 
 def _exists_message(name: str) -> str:
@@ -600,12 +682,21 @@ def _blob(vec: FloatArray) -> bytes:
 
 
 def _unique_names(names: Sequence[str]) -> tuple[list[str], IntArray]:
-    """(distinct cleaned names, index of each row's name among them)."""
-    raw, inverse = np.unique(np.asarray(names, dtype=object).astype(str), return_inverse=True)
-    cleaned = [_clean_name(str(n)) for n in raw]
+    """(distinct cleaned names, index of each row's name among them); names are compared as
+    Python strings (NumPy's string arrays would drop trailing NUL characters)."""
+    first: dict[str, int] = {}
+    inverse = np.fromiter(
+        (first.setdefault(n, len(first)) if isinstance(n, str) else -1 for n in names),
+        dtype=np.int64,
+        count=len(names),
+    )
+    if (inverse < 0).any():
+        bad = names[int(np.argmin(inverse))]
+        raise InvalidArgumentError(f"an identity name must be a non-empty string, got {bad!r}")
+    cleaned = [_clean_name(n) for n in first]
     if len(set(cleaned)) == len(cleaned):
-        return cleaned, inverse.astype(np.int64)
-    merged, again = np.unique(np.asarray(cleaned), return_inverse=True)
+        return cleaned, inverse
+    merged, again = np.unique(np.asarray(cleaned, dtype=object), return_inverse=True)
     return [str(n) for n in merged], again[inverse].astype(np.int64)
 
 
@@ -618,9 +709,9 @@ def _rows_meta(
 ) -> list[tuple[str, tuple[float, float, float, float] | None, bytes | None]] | None:
     """Per-row (source, box, thumbnail), or ``None`` when there are no boxes and thumbnails."""
     if len(names) != n:
-        raise ValueError(f"{len(names)} names for {n} embeddings; give one name per row")
+        raise InvalidArgumentError(f"{len(names)} names for {n} embeddings; give one name per row")
     if sources is not None and len(sources) != n:
-        raise ValueError(f"{len(sources)} sources for {n} embeddings; give one per row")
+        raise InvalidArgumentError(f"{len(sources)} sources for {n} embeddings; give one per row")
     if boxes is None and thumbnails is None:
         return None
     src = [""] * n if sources is None else [str(s) for s in sources]
@@ -630,7 +721,7 @@ def _rows_meta(
         arr = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         bx = [(float(b[0]), float(b[1]), float(b[2]), float(b[3])) for b in arr]
     if not len(thumbs) == len(bx) == n:
-        raise ValueError("boxes and thumbnails need one entry per embedding")
+        raise InvalidArgumentError("boxes and thumbnails need one entry per embedding")
     return list(zip(src, bx, thumbs))
 
 

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from faceprint.errors import IndexCorruptError
+from faceprint.errors import FaceprintError, IndexCorruptError, InvalidArgumentError
 from faceprint.gallery.index.base import (
     IndexManifest,
     VectorIndex,
@@ -92,16 +92,22 @@ class LiveIndex:
         except IndexCorruptError as exc:
             logger.info("%s: rebuilding the index from SQLite (%s)", self.path, exc)
             self.rebuild()
-            self.save()
+            self._save_derived()
             return
         self._sync_index()
 
     def rebuild(self) -> None:
         """A new index of the configured backend with every template of the store."""
-        index = create_index(self._settings.index_backend, self.dim, **self._settings.index_params)
+        self._replace(self._build(self._settings.index_backend, self._settings.index_params))
+
+    def _build(self, backend: str, params: dict[str, Any]) -> VectorIndex:
+        index = create_index(backend, self.dim, **params)
         ids, vecs = self._store.embeddings(self.dim)
         if len(ids):
             index.add(ids, vecs)
+        return index
+
+    def _replace(self, index: VectorIndex) -> None:
         self.index.close()
         self.index = index
         self._means = None
@@ -109,24 +115,41 @@ class LiveIndex:
     def save(self) -> None:
         """Write the index with its manifest; an empty index is not written (and an old file
         is deleted: rebuilding nothing costs nothing)."""
-        if len(self.index):
-            self.index.save(self.path, fingerprint=self._settings.uuid, pack=self.pack)
+        self._write(self.index)
+        self.dirty = False
+
+    def _write(self, index: VectorIndex) -> None:
+        if len(index):
+            index.save(self.path, fingerprint=self._settings.uuid, pack=self.pack)
         elif self.path.is_dir():
             shutil.rmtree(self.path)
         elif self.path.exists():
             self.path.unlink()
-        self.dirty = False
+
+    def _save_derived(self) -> None:
+        """Save the index when possible: it is derived, so a failure (a full disk) is logged
+        and the next open rebuilds it again; SQLite, the source of truth, is not affected."""
+        try:
+            self.save()
+        except FaceprintError as exc:
+            logger.warning("%s: index not saved, it will be rebuilt next time (%s)", self.path, exc)
 
     def switch(self, backend: str, params: dict[str, Any]) -> None:
-        """Use another backend from now on (saved in the settings), rebuilt and saved."""
-        create_index(backend, self.dim, **params).close()  # validate first
+        """Use another backend from now on: built and saved first, then recorded in the settings
+        (a failure on the way, a full disk say, leaves the gallery on its old backend)."""
+        index = self._build(backend, params)
+        try:
+            self._write(index)
+        except BaseException:
+            index.close()
+            raise
         self._settings._set_index(backend, params)
-        self.rebuild()
-        self.save()
+        self._replace(index)
+        self.dirty = False
 
     def close(self) -> None:
         if self.dirty:
-            self.save()
+            self._save_derived()
         self.index.close()
 
     # --- keeping in step with the store --------------------------------------------------------
@@ -191,14 +214,14 @@ class LiveIndex:
     def score(self, vecs: FloatArray, top_k: int, aggregate: Aggregate) -> IdentityScores:
         """Top ``top_k`` identities of each unit query row."""
         if top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
+            raise InvalidArgumentError(f"top_k must be >= 1, got {top_k}")
         self.sync()
         if aggregate == "max":
             return self._score_max(vecs, top_k)
         if aggregate == "mean":
             idents, means = self._mean_vectors()
             return score_means(vecs, idents, means, top_k)
-        raise ValueError(f"aggregate must be 'max' or 'mean', got {aggregate!r}")
+        raise InvalidArgumentError(f"aggregate must be 'max' or 'mean', got {aggregate!r}")
 
     def _score_max(self, vecs: FloatArray, top_k: int) -> IdentityScores:
         n = len(self.tmap.template_ids)

@@ -2,7 +2,7 @@
 
 The file is a zip archive::
 
-    gallery.json          {"format": "faceprint-gallery", "version": 1, "pack", "dim",
+    gallery.json          {"format": "faceprint-gallery", "version": 1, "pack", "dim", "augment",
                            "identities": [{name, metadata, created_at, updated_at}],
                            "templates": [{identity (index into identities), source, box,
                                           pack, created_at, thumbnail (member name or null)}]}
@@ -16,15 +16,29 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import os
+import re
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from faceprint.errors import GalleryError, IdentityExistsError, PackMismatchError
+from faceprint.errors import (
+    FaceprintError,
+    GalleryError,
+    IdentityExistsError,
+    InvalidArgumentError,
+    PackMismatchError,
+    StorageError,
+    map_exceptions,
+)
+from faceprint.gallery.enroll import clean_name
 from faceprint.gallery.store import GalleryStore, TemplateRow, utc_now
+from faceprint.imageio import printable
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "export_gallery", "import_gallery"]
 
@@ -32,7 +46,9 @@ FORMAT = "faceprint-gallery"
 FORMAT_VERSION = 1
 
 
-def export_gallery(store: GalleryStore, pack: str, dim: int, path: Path) -> Path:
+def export_gallery(
+    store: GalleryStore, pack: str, dim: int, path: Path, augment: str = "none"
+) -> Path:
     """Write the whole gallery to the zip file ``path``; returns ``path``."""
     idents, temps = store.export_rows()
     position = {row[0]: i for i, row in enumerate(idents)}
@@ -41,6 +57,7 @@ def export_gallery(store: GalleryStore, pack: str, dim: int, path: Path) -> Path
         "version": FORMAT_VERSION,
         "pack": pack,
         "dim": dim,
+        "augment": augment,
         "exported_at": utc_now(),
         "identities": [
             {"name": r[1], "metadata": json.loads(r[2]), "created_at": r[3], "updated_at": r[4]}
@@ -49,7 +66,26 @@ def export_gallery(store: GalleryStore, pack: str, dim: int, path: Path) -> Path
         "templates": [],
     }
     vecs = np.frombuffer(b"".join(t[1] for t in temps), dtype="<f4").reshape(len(temps), dim)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with map_exceptions(
+            {OSError: StorageError}, source=printable(path), what="write the export"
+        ):
+            _write_zip(tmp, temps, position, doc, vecs)
+            _fsync(tmp)
+            tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _write_zip(
+    tmp: Path,
+    temps: list[tuple[Any, ...]],
+    position: dict[int, int],
+    doc: dict[str, Any],
+    vecs: npt.NDArray[np.float32],
+) -> None:
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for i, t in enumerate(temps):
             thumb = None if t[8] is None else f"thumbnails/{i:07d}.jpg"
@@ -60,8 +96,16 @@ def export_gallery(store: GalleryStore, pack: str, dim: int, path: Path) -> Path
         np.save(buf, np.ascontiguousarray(vecs, dtype=np.float32), allow_pickle=False)
         zf.writestr("embeddings.npy", buf.getvalue())
         zf.writestr("gallery.json", json.dumps(doc, ensure_ascii=False, indent=1))
-    tmp.replace(path)
-    return path
+
+
+def _fsync(path: Path) -> None:
+    """Flush ``path`` to the disk, so that the rename that publishes it never exposes a file
+    whose content a crash could still lose."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _template_doc(t: tuple[Any, ...], identity: int, thumb: str | None) -> dict[str, Any]:
@@ -76,59 +120,298 @@ def _template_doc(t: tuple[Any, ...], identity: int, thumb: str | None) -> dict[
     }
 
 
-def _read(
-    path: Path, dim: int, pack: str
-) -> tuple[dict[str, Any], npt.NDArray[np.float32], zipfile.ZipFile]:
+#: largest accepted ``gallery.json`` (uncompressed), in bytes
+MAX_JSON_BYTES = 256 * 1024 * 1024
+#: largest accepted thumbnail member, in bytes
+MAX_THUMBNAIL_BYTES = 1024 * 1024
+#: an embedding row is accepted when its L2 norm is within this of 1 (exports are unit rows)
+NORM_TOLERANCE = 1e-3
+_THUMBNAIL = re.compile(r"thumbnails/[0-9]{7,}\.jpg")
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class _Archive:
+    """An export read and validated in full, before anything is written."""
+
+    identities: list[_IdentityDoc]
+    templates: list[_TemplateDoc]
+    vectors: npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class _IdentityDoc:
+    name: str
+    metadata: str
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class _TemplateDoc:
+    identity: int
+    source: str
+    box: tuple[float, float, float, float] | None
+    thumbnail: bytes | None
+
+
+def _bad(path: Path, why: str) -> GalleryError:
+    return GalleryError(
+        f"{printable(path)}: not a valid faceprint gallery export ({why})", source=path
+    )
+
+
+def _read(path: Path, dim: int, pack: str, augment: str = "none") -> _Archive:
+    """Open, check and decode the whole export ``path``; nothing is trusted."""
     try:
-        zf = zipfile.ZipFile(path)
-        doc = json.loads(zf.read("gallery.json"))
-        vecs = np.load(io.BytesIO(zf.read("embeddings.npy")), allow_pickle=False)
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise GalleryError(f"{path}: not a faceprint gallery export ({exc})") from exc
-    if doc.get("format") != FORMAT or doc.get("version") != FORMAT_VERSION:
+        with zipfile.ZipFile(path) as zf:
+            members = _members(zf, path)
+            doc = _json_doc(zf, members, path)
+            _check_header(doc, path, dim, pack, augment)
+            identities = _identities(doc, path)
+            templates = _templates(doc, len(identities), zf, members, path)
+            vectors = _vectors(zf, members, path, len(templates), dim)
+    except FaceprintError:
+        raise
+    except Exception as exc:  # whatever zipfile, zlib or NumPy raise on untrusted bytes
+        raise _bad(path, _reason(exc)) from exc
+    return _Archive(identities, templates, vectors)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text
+
+
+def _members(zf: zipfile.ZipFile, path: Path) -> dict[str, zipfile.ZipInfo]:
+    """The archive's members by name; unsafe or unexpected names are refused (zip slip)."""
+    members: dict[str, zipfile.ZipInfo] = {}
+    for info in zf.infolist():
+        name = info.filename
+        if name.endswith("/") and name.rstrip("/") == "thumbnails":
+            continue
+        expected = name in ("gallery.json", "embeddings.npy") or _THUMBNAIL.fullmatch(name)
+        if not expected:
+            raise _bad(path, f"unexpected member {printable(name)!r}")
+        if name in members:
+            raise _bad(path, f"member {name!r} appears twice")
+        members[name] = info
+    for required in ("gallery.json", "embeddings.npy"):
+        if required not in members:
+            raise _bad(path, f"member {required!r} is missing")
+    return members
+
+
+def _member_bytes(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: Path) -> bytes:
+    """A member's bytes, refusing more than ``limit`` (declared or actually inflated)."""
+    if info.file_size > limit:
+        raise _bad(path, f"{info.filename} declares {info.file_size} bytes, over {limit}")
+    with zf.open(info) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise _bad(path, f"{info.filename} inflates to over {limit} bytes")
+    return data
+
+
+def _json_doc(
+    zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], path: Path
+) -> dict[str, Any]:
+    raw = _member_bytes(zf, members["gallery.json"], MAX_JSON_BYTES, path)
+    try:
+        doc = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise _bad(path, f"gallery.json is not valid JSON: {_reason(exc)}") from exc
+    if not isinstance(doc, dict):
+        raise _bad(path, "gallery.json is not a JSON object")
+    return doc
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _check_header(
+    doc: dict[str, Any], path: Path, dim: int, pack: str, augment: str = "none"
+) -> None:
+    if doc.get("format") != FORMAT:
+        raise _bad(path, f"format {doc.get('format')!r} is not {FORMAT!r}")
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _bad(path, f"version {version!r} is not a positive integer")
+    if version > FORMAT_VERSION:
         raise GalleryError(
-            f"{path}: format {doc.get('format')!r} version {doc.get('version')!r} is not "
-            f"{FORMAT!r} version {FORMAT_VERSION}"
+            f"{printable(path)}: export format version {version} is newer than this faceprint "
+            f"reads ({FORMAT_VERSION}); upgrade faceprint to import it",
+            source=path,
         )
     if doc.get("pack") != pack or doc.get("dim") != dim:
         raise PackMismatchError(
-            f"{path} holds embeddings of pack {doc.get('pack')!r} ({doc.get('dim')}-d); this "
-            f"gallery is of pack {pack!r} ({dim}-d): import into a gallery of that pack"
+            f"{printable(path)} holds embeddings of pack {doc.get('pack')!r} "
+            f"({doc.get('dim')}-d); this gallery is of pack {pack!r} ({dim}-d): import into a "
+            "gallery of that pack",
+            source=path,
         )
-    if vecs.shape != (len(doc["templates"]), dim):
-        raise GalleryError(
-            f"{path}: embeddings.npy has shape {vecs.shape}, expected "
-            f"({len(doc['templates'])}, {dim})"
+    theirs = doc.get("augment", "none")  # exports made before the setting hold plain embeddings
+    if theirs != augment:
+        raise PackMismatchError(
+            f"{printable(path)} holds embeddings made with augment={printable(str(theirs))!r}; "
+            f"this gallery's are made with augment={augment!r}: augmented and plain templates "
+            "do not mix",
+            source=path,
         )
-    return doc, vecs.astype(np.float32), zf
 
 
-def import_gallery(store: GalleryStore, pack: str, dim: int, path: Path, *, append: bool) -> int:
-    """Add the identities and templates of the export ``path`` in one transaction."""
-    doc, vecs, zf = _read(path, dim, pack)
-    with zf, store.transaction() as cur:
-        ids = [_import_identity(store, cur, ident, append) for ident in doc["identities"]]
-        rows: list[TemplateRow] = []
-        for t, vec in zip(doc["templates"], vecs):
-            thumb = None if t.get("thumbnail") is None else zf.read(t["thumbnail"])
-            box = None if t.get("box") is None else tuple(float(v) for v in t["box"])
-            rows.append((ids[t["identity"]], vec.astype("<f4").tobytes(), t["source"], box, thumb))  # type: ignore[arg-type]
+def _list(doc: dict[str, Any], key: str, path: Path) -> list[dict[str, Any]]:
+    items = doc.get(key)
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise _bad(path, f"{key!r} is not a list of objects")
+    return items
+
+
+def _text(
+    item: dict[str, Any], key: str, where: str, path: Path, default: str | None = None
+) -> str:
+    value = item.get(key, default)
+    if not isinstance(value, str):
+        raise _bad(path, f"{where}: {key!r} is not a string")
+    return value
+
+
+def _identities(doc: dict[str, Any], path: Path) -> list[_IdentityDoc]:
+    out: list[_IdentityDoc] = []
+    seen: set[str] = set()
+    for i, item in enumerate(_list(doc, "identities", path)):
+        where = f"identity {i}"
+        try:
+            name = clean_name(item.get("name"))
+        except InvalidArgumentError as exc:
+            raise _bad(path, f"{where}: {exc}") from None
+        if name in seen:
+            raise _bad(path, f"{where}: the name {name!r} appears twice")
+        seen.add(name)
+        meta = item.get("metadata", {})
+        if not isinstance(meta, dict):
+            raise _bad(path, f"{where}: 'metadata' is not a JSON object")
+        now = utc_now()
+        created = _text(item, "created_at", where, path, now)
+        updated = _text(item, "updated_at", where, path, created)
+        out.append(_IdentityDoc(name, json.dumps(meta, ensure_ascii=False), created, updated))
+    return out
+
+
+def _templates(
+    doc: dict[str, Any],
+    n_identities: int,
+    zf: zipfile.ZipFile,
+    members: dict[str, zipfile.ZipInfo],
+    path: Path,
+) -> list[_TemplateDoc]:
+    out: list[_TemplateDoc] = []
+    for i, item in enumerate(_list(doc, "templates", path)):
+        where = f"template {i}"
+        ident = item.get("identity")
+        if not isinstance(ident, int) or isinstance(ident, bool) or not 0 <= ident < n_identities:
+            raise _bad(
+                path, f"{where}: identity {ident!r} is not an index in 0..{n_identities - 1}"
+            )
+        source = _text(item, "source", where, path, "")
+        out.append(
+            _TemplateDoc(
+                ident,
+                source,
+                _box(item.get("box"), where, path),
+                _thumb(item, where, zf, members, path),
+            )
+        )
+    return out
+
+
+def _box(value: Any, where: str, path: Path) -> tuple[float, float, float, float] | None:
+    if value is None:
+        return None
+    ok = isinstance(value, list) and len(value) == 4
+    ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    if not ok or not all(math.isfinite(v) for v in value):
+        raise _bad(path, f"{where}: 'box' is not four finite numbers")
+    return (float(value[0]), float(value[1]), float(value[2]), float(value[3]))
+
+
+def _thumb(
+    item: dict[str, Any],
+    where: str,
+    zf: zipfile.ZipFile,
+    members: dict[str, zipfile.ZipInfo],
+    path: Path,
+) -> bytes | None:
+    name = item.get("thumbnail")
+    if name is None:
+        return None
+    if not isinstance(name, str) or name not in members or not _THUMBNAIL.fullmatch(name):
+        raise _bad(path, f"{where}: thumbnail {name!r} is not a member of the archive")
+    return _member_bytes(zf, members[name], MAX_THUMBNAIL_BYTES, path)
+
+
+def _vectors(
+    zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], path: Path, n: int, dim: int
+) -> npt.NDArray[np.float32]:
+    limit = n * dim * 8 + 4096  # float64 rows and the .npy header at most
+    raw = _member_bytes(zf, members["embeddings.npy"], limit, path)
+    try:
+        vecs = np.load(io.BytesIO(raw), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise _bad(path, f"embeddings.npy is not a NumPy array file: {_reason(exc)}") from exc
+    if vecs.shape != (n, dim) or vecs.dtype.kind != "f":
+        raise _bad(
+            path, f"embeddings.npy is {vecs.dtype} {vecs.shape}, expected float ({n}, {dim})"
+        )
+    vecs = vecs.astype(np.float32)
+    if not np.isfinite(vecs).all():
+        row = int(np.nonzero(~np.isfinite(vecs).all(axis=1))[0][0])
+        raise _bad(path, f"embedding {row} holds NaN or infinity")
+    norms = np.linalg.norm(vecs, axis=1)
+    off = np.abs(norms - 1.0) > NORM_TOLERANCE
+    if off.any():
+        row = int(np.nonzero(off)[0][0])
+        raise _bad(
+            path, f"embedding {row} has norm {norms[row]:.4g}, not 1 (unit vectors expected)"
+        )
+    return vecs
+
+
+def import_gallery(
+    store: GalleryStore, pack: str, dim: int, path: Path, *, append: bool, augment: str = "none"
+) -> int:
+    """Add the identities and templates of the export ``path`` in one transaction.
+
+    The whole archive is read and checked first (member names and sizes, every field, every
+    embedding finite and of unit length, identity indexes in range, names valid); the
+    transaction starts only then, so a bad archive changes nothing.
+    """
+    archive = _read(path, dim, pack, augment)
+    with store.transaction() as cur:
+        ids = [_import_identity(store, cur, ident, append) for ident in archive.identities]
+        rows: list[TemplateRow] = [
+            (ids[t.identity], vec.astype("<f4").tobytes(), t.source, t.box, t.thumbnail)
+            for t, vec in zip(archive.templates, archive.vectors)
+        ]
         store.insert_templates(cur, rows, pack, utc_now())
     return len(rows)
 
 
-def _import_identity(store: GalleryStore, cur: Any, ident: dict[str, Any], append: bool) -> int:
-    name = ident["name"]
-    found = store.identity_id(cur, name)
+def _import_identity(store: GalleryStore, cur: Any, ident: _IdentityDoc, append: bool) -> int:
+    found = store.identity_id(cur, ident.name)
     if found is not None:
         if not append:
             raise IdentityExistsError(
-                f"identity {name!r} exists already; import with append=True (--append) to add "
-                "its templates to it"
+                f"identity {ident.name!r} exists already; import with append=True (--append) "
+                "to add its templates to it"
             )
         return found
-    cur.execute(
-        "INSERT INTO identities(name, metadata, created_at, updated_at) VALUES (?,?,?,?)",
-        (name, json.dumps(ident.get("metadata", {})), ident["created_at"], ident["updated_at"]),
+    return store.import_identity(
+        cur, ident.name, ident.metadata, ident.created_at, ident.updated_at
     )
-    return int(cur.lastrowid)

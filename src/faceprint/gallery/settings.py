@@ -1,4 +1,4 @@
-"""A gallery's saved settings: model pack, embedding size, threshold override, index backend.
+"""A gallery's saved settings: model pack, augmentation, embedding size, threshold, index backend.
 
 Values live in the ``settings`` table of ``gallery.sqlite`` (JSON per key) and are read fresh on
 every access, so a threshold saved by one process is seen by the others.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from faceprint.errors import InvalidArgumentError
 from faceprint.gallery.store import GalleryStore, utc_now
 
 __all__ = ["GallerySettings"]
@@ -43,6 +44,12 @@ class GallerySettings:
         return int(self._get("dim"))
 
     @property
+    def augment(self) -> str:
+        """Test-time augmentation the gallery's embeddings were made with (``FaceAnalyzer``'s
+        ``augment``); ``"none"`` for galleries saved before the setting existed."""
+        return str(self._get("augment", "none"))
+
+    @property
     def threshold(self) -> float | None:
         """The saved threshold override, or ``None`` (then the pack's threshold applies)."""
         value = self._get("threshold")
@@ -61,7 +68,7 @@ class GallerySettings:
             source: how it was obtained, e.g. ``"LFW View 1, FAR 1e-3"``; shown with it.
         """
         if value is not None and not (math.isfinite(value) and -1.0 <= value <= 1.0):
-            raise ValueError(f"a cosine threshold must be in [-1, 1], got {value}")
+            raise InvalidArgumentError(f"a cosine threshold must be in [-1, 1], got {value}")
         values: dict[str, Any] = {
             "threshold": None if value is None else float(value),
             "threshold_source": "" if value is None else source,

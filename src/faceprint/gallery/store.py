@@ -7,16 +7,24 @@ Tables (schema version in ``PRAGMA user_version``)::
               source, x1, y1, x2, y2, pack, thumbnail BLOB JPEG, created_at)
     settings(key PRIMARY KEY, value JSON)
 
-The connection runs in WAL mode (readers in other processes never block the writer), with
+Every SQL statement of the gallery lives in this module. The connection comes from
+:func:`faceprint._sqlite.connect`: WAL mode (readers in other processes never block the writer),
 foreign keys on, ``secure_delete`` on (deleted rows are overwritten with zeros) and a busy
 timeout. Every change runs in one ``BEGIN IMMEDIATE`` transaction; sqlite3 errors are translated
 to :class:`~faceprint.errors.GalleryError` here, at the boundary. Ids use ``AUTOINCREMENT`` so a
 template id is never reused: the set of template ids identifies the gallery's content (templates
 are immutable), which :meth:`GalleryStore.state` turns into the index checksum.
+
+The schema evolves through :data:`MIGRATIONS` (``MIGRATIONS[v]`` upgrades version ``v`` to
+``v + 1``; :func:`faceprint._sqlite.migrate` runs the missing steps when a gallery is opened), so
+a gallery written by this version opens in the next; a gallery written by a newer faceprint is
+refused with "upgrade faceprint". A file that is not a faceprint gallery (empty, or another
+program's database) is recognised read-only and left untouched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -31,16 +39,36 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from faceprint.errors import GalleryError, IdentityExistsError, IdentityNotFoundError
+from faceprint._sqlite import (
+    Migration,
+    check_version,
+    connect,
+    migrate,
+    probe,
+    sqlite_errors,
+    transaction,
+)
+from faceprint.errors import (
+    GalleryError,
+    IdentityExistsError,
+    IdentityNotFoundError,
+    map_exceptions,
+)
 from faceprint.gallery.types import Identity, Template
 
-__all__ = ["DB_NAME", "SCHEMA_VERSION", "GalleryStore", "StoreState", "TemplateRow", "utc_now"]
+__all__ = [
+    "DB_NAME",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "GalleryStore",
+    "StoreState",
+    "TemplateRow",
+    "utc_now",
+]
 
 logger = logging.getLogger(__name__)
 
 DB_NAME = "gallery.sqlite"
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT_S = 30.0
 #: 16 KiB pages: a thumbnail fits in one page, and bulk inserts run about 30% faster than at 4 KiB
 PAGE_SIZE = 16384
 
@@ -65,6 +93,13 @@ CREATE TABLE templates (
 CREATE INDEX templates_identity ON templates(identity_id);
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+_TABLES = frozenset({"identities", "templates", "settings"})
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+#: the schema's history: ``MIGRATIONS[v]`` upgrades version ``v`` to ``v + 1`` (append a step,
+#: never edit one that shipped); version 1 is the first schema
+MIGRATIONS: tuple[Migration, ...] = (_SCHEMA,)
+SCHEMA_VERSION = len(MIGRATIONS)
 
 #: one template to insert: identity id, float32 embedding bytes, source, box, thumbnail
 TemplateRow = tuple[int, bytes, str, "tuple[float, float, float, float] | None", "bytes | None"]
@@ -97,34 +132,52 @@ class GalleryStore:
 
     # --- opening --------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: Path, settings: dict[str, Any]) -> GalleryStore:
+    def create(
+        cls,
+        path: Path,
+        settings: dict[str, Any],
+        migrations: Sequence[Migration] = MIGRATIONS,
+    ) -> GalleryStore:
         """A new database at ``path`` (which must not exist) with initial ``settings``."""
         if path.exists():
-            raise GalleryError(f"{path} exists already; open it with Gallery.open")
+            raise GalleryError(f"{path} exists already; open it with Gallery.open", source=path)
         store = cls(path, _connect(path))
-        with store.transaction() as cur:
-            for statement in _SCHEMA.strip().split(";\n"):
-                cur.execute(statement)
-            cur.executemany(
-                "INSERT INTO settings(key, value) VALUES (?, ?)",
-                [(k, json.dumps(v)) for k, v in settings.items()],
-            )
-            cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        try:
+            migrate(store._conn, path, migrations, error=GalleryError, what="gallery")
+            with store.transaction() as cur:
+                store.put_settings(cur, settings)
+        except BaseException:
+            store.close()
+            raise
         return store
 
     @classmethod
-    def open(cls, path: Path) -> GalleryStore:
-        """The existing database at ``path``; checks its schema version."""
+    def open(cls, path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> GalleryStore:
+        """The existing database at ``path``, upgraded to the current schema when older.
+
+        ``migrations`` is for tests of future schema steps; callers use the default.
+
+        Raises:
+            GalleryError: no file, not a faceprint gallery (the file is left untouched), or
+                written by a newer faceprint.
+        """
         if not path.is_file():
-            raise GalleryError(f"no gallery database at {path}; create one with Gallery.create")
-        store = cls(path, _connect(path))
-        version = store._scalar("PRAGMA user_version")
-        if version != SCHEMA_VERSION:
-            store.close()
             raise GalleryError(
-                f"{path} has schema version {version}, this faceprint reads version "
-                f"{SCHEMA_VERSION}; upgrade faceprint (or export and re-import the gallery)"
+                f"no gallery database at {path}; create one with Gallery.create", source=path
             )
+        _check_file(path, len(migrations))
+        store = cls(path, _connect(path))
+        try:
+            migrate(store._conn, path, migrations, error=GalleryError, what="gallery")
+            if "pack" not in store.settings():  # create() stopped between schema and settings
+                raise GalleryError(
+                    f"{path}: this gallery's creation was interrupted (it has no settings); "
+                    "delete its folder and create it again",
+                    source=path,
+                )
+        except BaseException:
+            store.close()
+            raise
         return store
 
     def close(self) -> None:
@@ -135,16 +188,8 @@ class GalleryStore:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Cursor]:
         """``BEGIN IMMEDIATE`` … ``COMMIT``; rolled back on any exception."""
-        with self._lock, _translated(self.path):
-            cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                yield cur
-                cur.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.rollback()
-                raise
+        with self._lock, transaction(self._conn, self.path, error=GalleryError) as cur:
+            yield cur
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Cursor]:
@@ -242,6 +287,56 @@ class GalleryStore:
             sql = f"SELECT name, id FROM identities WHERE name IN ({marks})"
             ids.update((n, int(i)) for n, i in cur.execute(sql, chunk))
         return ids
+
+    @staticmethod
+    def import_identity(
+        cur: sqlite3.Cursor, name: str, metadata: str, created_at: str, updated_at: str
+    ) -> int:
+        """Insert an identity with given timestamps (an imported one); its new id."""
+        cur.execute(
+            "INSERT INTO identities(name, metadata, created_at, updated_at) VALUES (?,?,?,?)",
+            (name, metadata, created_at, updated_at),
+        )
+        return int(cur.lastrowid or 0)
+
+    @staticmethod
+    def set_identity_metadata(
+        cur: sqlite3.Cursor, identity_id: int, metadata: str, now: str | None = None
+    ) -> None:
+        """Replace an identity's metadata (JSON text); ``now`` also sets ``updated_at``."""
+        if now is None:
+            cur.execute("UPDATE identities SET metadata = ? WHERE id = ?", (metadata, identity_id))
+        else:
+            cur.execute(
+                "UPDATE identities SET metadata = ?, updated_at = ? WHERE id = ?",
+                (metadata, now, identity_id),
+            )
+
+    @staticmethod
+    def rename_identity(cur: sqlite3.Cursor, identity_id: int, name: str, now: str) -> None:
+        cur.execute(
+            "UPDATE identities SET name = ?, updated_at = ? WHERE id = ?",
+            (name, now, identity_id),
+        )
+
+    @staticmethod
+    def delete_identity(cur: sqlite3.Cursor, identity_id: int) -> IntArray:
+        """Delete an identity with its templates (cascade); the deleted template ids."""
+        rows = cur.execute("SELECT id FROM templates WHERE identity_id = ?", (identity_id,))
+        tids = np.asarray([r[0] for r in rows], np.int64)
+        cur.execute("DELETE FROM identities WHERE id = ?", (identity_id,))
+        return tids
+
+    @staticmethod
+    def delete_template(cur: sqlite3.Cursor, template_id: int) -> int | None:
+        """Delete one template; its identity id, or ``None`` when there is no such template."""
+        row = cur.execute(
+            "SELECT identity_id FROM templates WHERE id = ?", (template_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        cur.execute("DELETE FROM templates WHERE id = ?", (template_id,))
+        return int(row[0])
 
     @staticmethod
     def touch(cur: sqlite3.Cursor, identity_ids: Iterable[int], now: str) -> None:
@@ -429,29 +524,38 @@ def _template(r: Sequence[Any]) -> Template:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    try:
-        conn = sqlite3.connect(
-            path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # takes effect for a new file only
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA secure_delete = ON")
-    except sqlite3.Error as exc:
-        raise GalleryError(f"{path}: cannot open the gallery database ({exc})") from exc
-    if str(mode).lower() != "wal":
-        conn.close()
-        raise GalleryError(f"{path}: the file system does not support SQLite WAL mode")
-    return conn
+    return connect(path, error=GalleryError, page_size=PAGE_SIZE)
 
 
-@contextmanager
-def _translated(path: Path) -> Iterator[None]:
+def _not_a_gallery(path: Path, why: str) -> GalleryError:
+    return GalleryError(
+        f"{path} is not a faceprint gallery ({why}); it was left unchanged", source=path
+    )
+
+
+def _check_file(path: Path, known: int) -> None:
+    """Refuse, without changing the file, what is not a faceprint gallery this version reads."""
+    with (
+        map_exceptions({OSError: GalleryError}, source=path, what="read the gallery database"),
+        open(path, "rb") as f,
+    ):
+        header = f.read(len(_SQLITE_MAGIC))
+    if header and header != _SQLITE_MAGIC:
+        raise _not_a_gallery(path, "not an SQLite database")
     try:
-        yield
-    except sqlite3.IntegrityError as exc:
-        raise GalleryError(f"{path}: the change breaks a gallery constraint ({exc})") from exc
-    except sqlite3.DatabaseError as exc:
-        raise GalleryError(f"{path}: database error ({exc}); is this a faceprint gallery?") from exc
+        found = probe(path, error=GalleryError)
+    except GalleryError as exc:
+        if "not a database" not in str(exc) and "malformed" not in str(exc):
+            raise  # e.g. permission denied: say so, not "not a gallery"
+        raise _not_a_gallery(path, "not an SQLite database") from exc
+    check_version(found.version, known, path, error=GalleryError, what="gallery")
+    if found.version == 0:
+        what = "an empty database" if not found.tables else "another program's database"
+        raise _not_a_gallery(path, what)
+    if missing := _TABLES - found.tables:
+        raise _not_a_gallery(path, f"no {', '.join(sorted(missing))} table")
+
+
+def _translated(path: Path) -> contextlib.AbstractContextManager[None]:
+    """sqlite3 errors in the block → :class:`GalleryError` naming ``path``."""
+    return sqlite_errors(path, GalleryError, "use the gallery database")

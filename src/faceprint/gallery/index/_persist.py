@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from faceprint.errors import IndexCorruptError
+from faceprint.errors import IndexCorruptError, InvalidArgumentError, StorageError, map_exceptions
 from faceprint.gallery.index._files import IndexReader, IndexWriter
 from faceprint.gallery.index._store import FloatStore
 from faceprint.gallery.index.base import IndexManifest, VectorIndex, ids_checksum
@@ -30,7 +30,10 @@ def save_index(
 ) -> None:
     """Write ``index`` to ``path``: ``write`` stores the data files and returns the state."""
     manifest = index.manifest(fingerprint=fingerprint, pack=pack)
-    with IndexWriter(Path(path)) as w:
+    with (
+        map_exceptions({OSError: StorageError}, source=path, what="write the index"),
+        IndexWriter(Path(path)) as w,
+    ):
         state = {"fingerprint": fingerprint, **write(w)}
         w.finish(manifest, state)
 
@@ -44,7 +47,7 @@ def open_index(
     with other settings is stale); search parameters come from ``expect``.
     """
     if expect.backend != cls.name:
-        raise ValueError(f"{cls.__name__} cannot load a {expect.backend!r} index")
+        raise InvalidArgumentError(f"{cls.__name__} cannot load a {expect.backend!r} index")
     wanted = _resolved_params(cls, expect)
     reader = IndexReader(
         Path(path),

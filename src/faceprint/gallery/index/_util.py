@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from faceprint.errors import InvalidArgumentError
+
 IdArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
 T = TypeVar("T")
@@ -35,9 +37,9 @@ def check_ids(ids: npt.ArrayLike) -> IdArray:
     """A 1-D int64 id array (no copy when already one)."""
     a = np.asarray(ids)
     if a.ndim != 1:
-        raise ValueError(f"ids must be a 1-D array, got shape {a.shape}")
+        raise InvalidArgumentError(f"ids must be a 1-D array, got shape {a.shape}")
     if a.size and not np.issubdtype(a.dtype, np.integer):
-        raise ValueError(f"ids must be integers, got dtype {a.dtype}")
+        raise InvalidArgumentError(f"ids must be integers, got dtype {a.dtype}")
     return np.ascontiguousarray(a, dtype=np.int64)
 
 
@@ -46,12 +48,14 @@ def check_add(dim: int, ids: npt.ArrayLike, vectors: npt.ArrayLike) -> tuple[IdA
     id_arr = check_ids(ids)
     vec = np.ascontiguousarray(vectors, dtype=np.float32)
     if vec.ndim != 2 or vec.shape != (len(id_arr), dim):
-        raise ValueError(f"vectors must have shape ({len(id_arr)}, {dim}), got {vec.shape}")
+        raise InvalidArgumentError(
+            f"vectors must have shape ({len(id_arr)}, {dim}), got {vec.shape}"
+        )
     if len(np.unique(id_arr)) != len(id_arr):
-        raise ValueError("ids must be unique within one add() call")
+        raise InvalidArgumentError("ids must be unique within one add() call")
     norms = np.einsum("ij,ij->i", vec, vec)
     if not np.all(np.abs(norms - 1.0) <= 2 * NORM_TOLERANCE):  # also catches NaN / inf
-        raise ValueError(
+        raise InvalidArgumentError(
             "vectors must be finite and L2-normalised (use faceprint.embed.base.l2_normalize)"
         )
     return id_arr, vec
@@ -59,16 +63,35 @@ def check_add(dim: int, ids: npt.ArrayLike, vectors: npt.ArrayLike) -> tuple[IdA
 
 def check_queries(dim: int, queries: npt.ArrayLike, k: int) -> FloatArray:
     """``(Q, dim)`` C-contiguous float32 queries (a single ``(dim,)`` query becomes ``(1, dim)``)."""
-    if int(k) < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    q = np.ascontiguousarray(queries, dtype=np.float32)
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise InvalidArgumentError(f"k must be an integer >= 1, got {k!r}")
+    try:
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"queries must be a float array, got {exc}") from exc
     if q.ndim == 1:
         q = q.reshape(1, -1)
     if q.ndim != 2 or q.shape[1] != dim:
-        raise ValueError(f"queries must have shape (Q, {dim}), got {np.shape(queries)}")
+        raise InvalidArgumentError(f"queries must have shape (Q, {dim}), got {np.shape(queries)}")
     if not np.all(np.isfinite(q)):
-        raise ValueError("queries must be finite")
+        raise InvalidArgumentError("queries must be finite")
     return q
+
+
+def check_threshold(threshold: float | None) -> float | None:
+    """``threshold`` as a float, or ``None``; a cosine must be finite (it may lie outside
+    [-1, 1]: then nothing, or everything, passes)."""
+    if threshold is None:
+        return None
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(
+            f"threshold must be a number or None, got {threshold!r}"
+        ) from None
+    if not np.isfinite(value):
+        raise InvalidArgumentError(f"threshold must be finite, got {threshold}")
+    return value
 
 
 def threshold_floor(threshold: float | None) -> np.float32:
@@ -224,7 +247,9 @@ class IdBook:
     def check_new(self, ids: IdArray) -> None:
         dup = ids[self.idset.contains(ids)]
         if len(dup):
-            raise ValueError(f"ids already in the index: {dup[:5].tolist()} (remove them first)")
+            raise InvalidArgumentError(
+                f"ids already in the index: {dup[:5].tolist()} (remove them first)"
+            )
 
     def append(self, ids: IdArray) -> None:
         self.idset.add(ids)

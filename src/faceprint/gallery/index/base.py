@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,7 +39,8 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import numpy.typing as npt
 
-from faceprint.errors import IndexCorruptError, MissingDependencyError
+from faceprint.errors import IndexCorruptError, InvalidArgumentError, MissingDependencyError
+from faceprint.gallery.index._util import check_queries, check_threshold, threshold_floor
 
 __all__ = [
     "BACKENDS",
@@ -87,7 +90,7 @@ class SearchResult:
 
     def __post_init__(self) -> None:
         if self.scores.shape != self.ids.shape or self.scores.ndim != 2:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"scores and ids must both be (Q, k); got {self.scores.shape} and {self.ids.shape}"
             )
 
@@ -100,6 +103,17 @@ class SearchResult:
     def empty(cls, nq: int, k: int) -> SearchResult:
         """All padding: ``nq`` rows of ``k`` entries."""
         return cls(np.full((nq, k), -np.inf, np.float32), np.full((nq, k), -1, np.int64))
+
+    def padded(self, k: int) -> SearchResult:
+        """This result with padding columns appended up to ``k`` (itself when it has them)."""
+        have = self.ids.shape[1]
+        if have >= k:
+            return self
+        pad = SearchResult.empty(len(self.ids), k - have)
+        return SearchResult(
+            np.concatenate([self.scores, pad.scores], axis=1),
+            np.concatenate([self.ids, pad.ids], axis=1),
+        )
 
 
 @dataclass(frozen=True)
@@ -194,7 +208,7 @@ class VectorIndex(ABC):
 
     def __init__(self, dim: int) -> None:
         if int(dim) < 1:
-            raise ValueError(f"dim must be >= 1, got {dim}")
+            raise InvalidArgumentError(f"dim must be >= 1, got {dim}")
         self.dim = int(dim)
 
     # --- the interface ----------------------------------------------------------------------
@@ -206,11 +220,28 @@ class VectorIndex(ABC):
     def remove(self, ids: npt.ArrayLike) -> int:
         """Remove these ids (unknown ones are ignored); returns how many were removed."""
 
-    @abstractmethod
     def search(
         self, queries: npt.ArrayLike, k: int, *, threshold: float | None = None
     ) -> SearchResult:
-        """The ``k`` most similar vectors of each ``(Q, dim)`` query, above ``threshold``."""
+        """The ``k`` most similar vectors of each ``(Q, dim)`` query (a ``(dim,)`` query is one
+        row), scores at or above ``threshold`` (a cosine; ``None``: no threshold).
+
+        The shared prologue of every backend: the queries, ``k`` and ``threshold`` are checked
+        (:class:`~faceprint.errors.InvalidArgumentError`), an empty index answers padding, and
+        ``k`` is clamped to the index size before :meth:`_search`; the result is padded back to
+        ``k`` columns.
+        """
+        q = check_queries(self.dim, queries, k)
+        floor = threshold_floor(check_threshold(threshold))
+        if len(self) == 0:
+            return SearchResult.empty(len(q), int(k))
+        found = self._search(q, min(int(k), len(self)), floor)
+        return found.padded(int(k))
+
+    @abstractmethod
+    def _search(self, q: FloatArray, k: int, floor: np.float32) -> SearchResult:
+        """Top-``k`` of the checked ``(Q, dim)`` float32 queries ``q`` (``1 <= k <= len(self)``),
+        keeping scores above ``floor`` (:func:`~faceprint.gallery.index._util.threshold_floor`)."""
 
     @abstractmethod
     def __len__(self) -> int:
@@ -279,7 +310,9 @@ def backend_class(backend: str) -> type[VectorIndex]:
         MissingDependencyError: the backend's optional extra is not installed.
     """
     if backend not in BACKENDS:
-        raise ValueError(f"unknown index backend {backend!r}; known: {', '.join(list_backends())}")
+        raise InvalidArgumentError(
+            f"unknown index backend {backend!r}; known: {', '.join(list_backends())}"
+        )
     _check_extra(backend)
     module, _, attr = BACKENDS[backend].partition(":")
     cls: type[VectorIndex] = getattr(importlib.import_module(module), attr)
@@ -307,10 +340,78 @@ def create_index(backend: str, dim: int, **params: Any) -> VectorIndex:
         MissingDependencyError: the backend's optional extra is not installed.
     """
     cls = backend_class(backend)
+    known = _parameter_names(cls)
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise InvalidArgumentError(
+            f"bad parameters for index backend {backend!r}: unknown parameter "
+            f"{unknown[0]!r}; known: {', '.join(sorted(known)) or 'none'}"
+        )
+    for name, value in params.items():
+        _check_type(backend, name, value, _annotation(cls, name))
     try:
         return cls(dim, **params)
-    except TypeError as e:
-        raise ValueError(f"bad parameters for index backend {backend!r}: {e}") from e
+    except (TypeError, ValueError, OverflowError) as e:
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InvalidArgumentError(
+            f"bad parameters for index backend {backend!r} ({_shown(params)}): {detail}"
+        ) from e
+
+
+def _constructor_parameters(cls: type[VectorIndex]) -> dict[str, inspect.Parameter]:
+    """The keyword parameters of a backend's constructor (besides ``dim``), following
+    ``**kwargs`` up to the base classes that receive them."""
+    found: dict[str, inspect.Parameter] = {}
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass) or not issubclass(klass, VectorIndex):
+            continue
+        params = inspect.signature(vars(klass)["__init__"]).parameters
+        for name, param in params.items():
+            if param.kind in kinds and name not in ("self", "dim"):
+                found.setdefault(name, param)
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            break
+    return found
+
+
+def _parameter_names(cls: type[VectorIndex]) -> set[str]:
+    return set(_constructor_parameters(cls))
+
+
+def _annotation(cls: type[VectorIndex], name: str) -> str:
+    """The type annotation of a constructor parameter, as text (``"int | None"``)."""
+    ann = _constructor_parameters(cls)[name].annotation
+    return ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))
+
+
+#: largest integer parameter accepted (sizes, counts, seeds)
+_MAX_INT_PARAM = 2**31 - 1
+
+
+def _check_type(backend: str, name: str, value: Any, annotation: str) -> None:
+    """Refuse a parameter value whose type does not fit the constructor's annotation."""
+    kinds = {k.strip() for k in annotation.split("|")}
+    if value is None and "None" in kinds:
+        return
+    ok = True
+    if "bool" in kinds and isinstance(value, bool):
+        return
+    if "int" in kinds:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        ok = ok and -_MAX_INT_PARAM <= value <= _MAX_INT_PARAM
+    if not ok and "float" in kinds:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = ok and math.isfinite(value)
+    if not ok and kinds <= {"int", "float", "bool", "None"}:
+        raise InvalidArgumentError(
+            f"bad parameters for index backend {backend!r}: {name!r} must be {annotation}, "
+            f"got {value!r}"
+        )
+
+
+def _shown(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in params.items()) or "defaults"
 
 
 def load_index(path: Path, *, expect: IndexManifest) -> VectorIndex:

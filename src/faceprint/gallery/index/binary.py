@@ -38,7 +38,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from faceprint.errors import IndexCorruptError
+from faceprint.errors import IndexCorruptError, InvalidArgumentError
 from faceprint.gallery.index._files import IndexWriter
 from faceprint.gallery.index._persist import check_ids_loaded, open_index, save_index
 from faceprint.gallery.index._store import FloatStore, rerank
@@ -50,9 +50,7 @@ from faceprint.gallery.index._util import (
     Workers,
     check_add,
     check_ids,
-    check_queries,
     default_threads,
-    threshold_floor,
 )
 from faceprint.gallery.index.base import IndexManifest, SearchResult, VectorIndex
 
@@ -136,9 +134,11 @@ class BinaryIndex(VectorIndex):
     ) -> None:
         super().__init__(dim)
         if rotation not in ("none", "random", "itq"):
-            raise ValueError(f"rotation must be 'none', 'random' or 'itq', got {rotation!r}")
+            raise InvalidArgumentError(
+                f"rotation must be 'none', 'random' or 'itq', got {rotation!r}"
+            )
         if shortlist < 1 or candidates < 1:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"shortlist and candidates must be >= 1, got {shortlist}, {candidates}"
             )
         self.rotation, self.shortlist, self.mmap = rotation, int(shortlist), bool(mmap)
@@ -287,12 +287,7 @@ class BinaryIndex(VectorIndex):
             pos = np.take_along_axis(pos, best, axis=1)
         return pos
 
-    def search(
-        self, queries: npt.ArrayLike, k: int, *, threshold: float | None = None
-    ) -> SearchResult:
-        q = check_queries(self.dim, queries, k)
-        if len(self) == 0:
-            return SearchResult.empty(len(q), k)
+    def _search(self, q: FloatArray, k: int, floor: np.float32) -> SearchResult:
         s = min(max(self.shortlist, k), len(self))
         c = min(max(self.candidates, s), len(self))
         projected = self._project(q)
@@ -300,7 +295,7 @@ class BinaryIndex(VectorIndex):
         if c > s:
             pos = self._rescore(projected, pos, s)
         ids = self._book.ext.view[pos]
-        scores, out = rerank(self._store, q, self._rows_of(pos), ids, k, threshold_floor(threshold))
+        scores, out = rerank(self._store, q, self._rows_of(pos), ids, k, floor)
         return SearchResult(scores, out)
 
     # --- persistence ----------------------------------------------------------------------------

@@ -31,7 +31,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from faceprint.errors import IndexCorruptError
+from faceprint.errors import IndexCorruptError, InvalidArgumentError
 from faceprint.gallery.index._files import IndexWriter
 from faceprint.gallery.index._persist import check_ids_loaded, open_index, save_index
 from faceprint.gallery.index._util import (
@@ -43,10 +43,8 @@ from faceprint.gallery.index._util import (
     Workers,
     check_add,
     check_ids,
-    check_queries,
     default_threads,
     split_ranges,
-    threshold_floor,
 )
 from faceprint.gallery.index.base import IndexManifest, SearchResult, VectorIndex
 
@@ -87,7 +85,7 @@ class ExactIndex(VectorIndex):
     ) -> None:
         super().__init__(dim)
         if block_rows < 1 or gemm_min_queries < 1:
-            raise ValueError("block_rows and gemm_min_queries must be >= 1")
+            raise InvalidArgumentError("block_rows and gemm_min_queries must be >= 1")
         self.block_rows = int(block_rows)
         self.gemm_min_queries = int(gemm_min_queries)
         self._workers = Workers(threads or default_threads())
@@ -136,13 +134,7 @@ class ExactIndex(VectorIndex):
         self._workers.close()
 
     # --- search -------------------------------------------------------------------------------
-    def search(
-        self, queries: npt.ArrayLike, k: int, *, threshold: float | None = None
-    ) -> SearchResult:
-        q = check_queries(self.dim, queries, k)
-        floor = threshold_floor(threshold)
-        if len(self) == 0:
-            return SearchResult.empty(len(q), k)
+    def _search(self, q: FloatArray, k: int, floor: np.float32) -> SearchResult:
         if len(q) >= self.gemm_min_queries:
             acc = self._scan_gemm(q, k, floor)
         else:
@@ -279,18 +271,13 @@ class _QuantizedExact(VectorIndex):
             self._book.ext.keep(keep)
         return len(pos)
 
-    def search(
-        self, queries: npt.ArrayLike, k: int, *, threshold: float | None = None
-    ) -> SearchResult:
-        q = self._query_scale(check_queries(self.dim, queries, k))
-        floor = threshold_floor(threshold)
-        if len(self) == 0:
-            return SearchResult.empty(len(q), k)
+    def _search(self, q: FloatArray, k: int, floor: np.float32) -> SearchResult:
+        q = self._query_scale(q)
         acc = TopK(len(q), k, floor)
         if len(q) >= self.gemm_min_queries:
             self._scan_decode(q, acc)
         else:
-            self._scan_faiss(q, min(k, len(self)), acc)
+            self._scan_faiss(q, k, acc)
         return SearchResult(*acc.result())
 
     def _scan_faiss(self, q: FloatArray, k: int, acc: TopK) -> None:
@@ -371,7 +358,7 @@ class ExactInt8Index(_QuantizedExact):
     ) -> None:
         super().__init__(dim, **kw)
         if scale not in ("global", "per-dim"):
-            raise ValueError(f"scale must be 'global' or 'per-dim', got {scale!r}")
+            raise InvalidArgumentError(f"scale must be 'global' or 'per-dim', got {scale!r}")
         self.scale_mode = scale
         self.clip_sigmas = float(clip_sigmas)
         self.min_train = int(min_train)

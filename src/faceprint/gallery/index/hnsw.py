@@ -3,7 +3,9 @@
 The graph stores the float32 vectors, so scores are exact cosines of the vectors it finds.
 HNSW cannot delete nodes, so removal is a tombstone: the removed rows are cleared in a bitmap
 that FAISS checks during the graph search (``SearchParametersHNSW.sel``), so a removed id is
-never returned and every result row still gets up to ``k`` live neighbours. When tombstones
+never returned and every result row still gets up to ``k`` live neighbours; the removed
+vectors themselves are overwritten with zeros at once (a deleted face's embedding must not stay
+in memory or in a saved file). When tombstones
 exceed ``rebuild_fraction`` of the rows the graph is rebuilt from the live vectors (read back
 from the graph's own storage). FAISS node numbers are internal; ids map through an array, so a
 removed id may be added again.
@@ -23,7 +25,8 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from faceprint.errors import IndexCorruptError
+from faceprint.errors import IndexCorruptError, InvalidArgumentError
+from faceprint.gallery.index._faiss import read_faiss, write_faiss
 from faceprint.gallery.index._files import IndexWriter
 from faceprint.gallery.index._persist import check_ids_loaded, open_index, save_index
 from faceprint.gallery.index._util import (
@@ -35,9 +38,7 @@ from faceprint.gallery.index._util import (
     Workers,
     check_add,
     check_ids,
-    check_queries,
     default_threads,
-    threshold_floor,
 )
 from faceprint.gallery.index.base import IndexManifest, SearchResult, VectorIndex
 
@@ -73,7 +74,7 @@ class HNSWIndex(VectorIndex):
     ) -> None:
         super().__init__(dim)
         if M < 2 or ef_construction < 1 or ef_search < 1 or not 0 < rebuild_fraction <= 1:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "need M >= 2, ef_construction >= 1, ef_search >= 1, 0 < rebuild_fraction <= 1"
             )
         self.M, self.ef_construction = int(M), int(ef_construction)
@@ -127,7 +128,9 @@ class HNSWIndex(VectorIndex):
         id_arr, vec = check_add(self.dim, ids, vectors)
         dup = id_arr[self._live.contains(id_arr)]
         if len(dup):
-            raise ValueError(f"ids already in the index: {dup[:5].tolist()} (remove them first)")
+            raise InvalidArgumentError(
+                f"ids already in the index: {dup[:5].tolist()} (remove them first)"
+            )
         self._graph.add(vec)
         self._ext.append(id_arr)
         self._alive.append(np.ones(len(id_arr), bool))
@@ -140,6 +143,7 @@ class HNSWIndex(VectorIndex):
             return 0
         nodes = np.flatnonzero(np.isin(self._ext.view, gone) & self._alive.view)
         self._alive.view[nodes] = False
+        self._vectors()[nodes] = 0.0  # erase the vectors now: saved files must not keep them
         self._bitmap = None
         if self.tombstones > self.rebuild_fraction * len(self._ext):
             self.rebuild()
@@ -176,12 +180,7 @@ class HNSWIndex(VectorIndex):
             params.sel = faiss.IDSelectorBitmap(len(self._ext), faiss.swig_ptr(self._bitmap))
         return params
 
-    def search(
-        self, queries: npt.ArrayLike, k: int, *, threshold: float | None = None
-    ) -> SearchResult:
-        q = check_queries(self.dim, queries, k)
-        if len(self) == 0:
-            return SearchResult.empty(len(q), k)
+    def _search(self, q: FloatArray, k: int, floor: np.float32) -> SearchResult:
         params = self._search_params(k)
         bitmap = self._bitmap  # keep the selector's memory alive during the call
         parts = self._workers.split_queries(
@@ -193,14 +192,14 @@ class HNSWIndex(VectorIndex):
         dist, nodes = (np.concatenate(x) for x in zip(*parts, strict=True))
         ok = nodes >= 0
         ids = np.where(ok, self._ext.view[np.where(ok, nodes, 0)], -1)
-        acc = TopK(len(q), k, threshold_floor(threshold))
+        acc = TopK(len(q), k, floor)
         acc.push(np.where(ok, dist, -np.inf).astype(np.float32), ids)
         return SearchResult(*acc.result())
 
     # --- persistence ----------------------------------------------------------------------------
     def save(self, path: Path, *, fingerprint: str = "", pack: str = "") -> None:
         def write(w: IndexWriter) -> dict[str, Any]:
-            faiss.write_index(self._graph, str(w.file("graph.faiss")))
+            write_faiss(self._graph, w.file("graph.faiss"))
             w.register("graph.faiss")
             w.array("nodes.i64", self._ext.view)
             w.array("alive.u8", self._alive.view.view(np.uint8))
@@ -226,10 +225,7 @@ class HNSWIndex(VectorIndex):
 
 
 def _read_graph(path: Path, dim: int, nodes: int) -> Any:
-    try:
-        graph = faiss.read_index(str(path))  # returned downcast (and owned)
-    except RuntimeError as e:  # FAISS reports unreadable files as RuntimeError
-        raise IndexCorruptError(f"{path}: FAISS cannot read it ({e})") from e
+    graph = read_faiss(path)
     if not isinstance(graph, faiss.IndexHNSWFlat) or graph.d != dim or graph.ntotal != nodes:
         raise IndexCorruptError(f"{path}: not an HNSW graph of {nodes} x {dim} vectors")
     return graph

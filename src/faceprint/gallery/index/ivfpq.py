@@ -22,21 +22,21 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from faceprint.errors import IndexCorruptError
+from faceprint.errors import IndexCorruptError, InvalidArgumentError
+from faceprint.gallery.index._faiss import read_faiss, write_faiss
 from faceprint.gallery.index._files import IndexWriter
 from faceprint.gallery.index._persist import load_ids_and_vectors, open_index, save_index
 from faceprint.gallery.index._store import FloatStore, rerank, search_rows
 from faceprint.gallery.index._util import (
+    FloatArray,
     IdArray,
     IdMap,
     TopK,
     Workers,
     check_add,
     check_ids,
-    check_queries,
     default_threads,
     divisor_at_most,
-    threshold_floor,
 )
 from faceprint.gallery.index.base import IndexManifest, SearchResult, VectorIndex
 
@@ -97,10 +97,16 @@ class IVFPQIndex(VectorIndex):
         super().__init__(dim)
         self.m = int(m) if m is not None else default_m(self.dim)
         if self.dim % self.m:
-            raise ValueError(f"m={self.m} must divide dim={self.dim}")
+            raise InvalidArgumentError(f"m={self.m} must divide dim={self.dim}")
         self.nlist, self.nbits, self.nprobe = nlist, int(nbits), int(nprobe)
         self.refine, self.shortlist, self.mmap = bool(refine), int(shortlist), bool(mmap)
         self.min_train, self.train_size, self.seed = int(min_train), int(train_size), int(seed)
+        least = max(1 << self.nbits, int(nlist or 0))  # FAISS needs a point per centroid
+        if min(self.min_train, self.train_size) < least:
+            raise InvalidArgumentError(
+                f"min_train ({self.min_train}) and train_size ({self.train_size}) must be at "
+                f"least {least} (2**nbits PQ centroids and nlist lists need a point each)"
+            )
         self._workers = Workers(threads or default_threads())
         self._store = FloatStore(self.dim)
         self._rows = IdMap()  # id -> store row
@@ -172,7 +178,9 @@ class IVFPQIndex(VectorIndex):
         id_arr, vec = check_add(self.dim, ids, vectors)
         dup = id_arr[self._rows.lookup(id_arr) >= 0]
         if len(dup):
-            raise ValueError(f"ids already in the index: {dup[:5].tolist()} (remove them first)")
+            raise InvalidArgumentError(
+                f"ids already in the index: {dup[:5].tolist()} (remove them first)"
+            )
         first = self._store.append(vec)
         self._rows.add(id_arr, np.arange(first, first + len(vec), dtype=np.int64))
         if self._ivf is not None:
@@ -190,13 +198,7 @@ class IVFPQIndex(VectorIndex):
         return len(gone)
 
     # --- search -------------------------------------------------------------------------------
-    def search(
-        self, queries: npt.ArrayLike, k: int, *, threshold: float | None = None
-    ) -> SearchResult:
-        q = check_queries(self.dim, queries, k)
-        floor = threshold_floor(threshold)
-        if len(self) == 0:
-            return SearchResult.empty(len(q), k)
+    def _search(self, q: FloatArray, k: int, floor: np.float32) -> SearchResult:
         if self._ivf is None:
             return SearchResult(*search_rows(self._store, q, *self._rows.items(), k, floor))
         s = min(max(self.shortlist, k), len(self)) if self.refine else k
@@ -225,7 +227,7 @@ class IVFPQIndex(VectorIndex):
                 "vectors.f32", self._store.chunks(rows), np.float32, (len(rows), self.dim)
             )
             if self._ivf is not None:
-                faiss.write_index(self._ivf, str(w.file("ivfpq.faiss")))
+                write_faiss(self._ivf, w.file("ivfpq.faiss"))
                 w.register("ivfpq.faiss")
             return {"trained": self._ivf is not None}
 
@@ -243,10 +245,7 @@ class IVFPQIndex(VectorIndex):
 
 
 def _read_ivf(path: Path, dim: int, count: int) -> Any:
-    try:
-        ivf = faiss.read_index(str(path))  # returned downcast (and owned)
-    except RuntimeError as e:
-        raise IndexCorruptError(f"{path}: FAISS cannot read it ({e})") from e
+    ivf = read_faiss(path)
     if not isinstance(ivf, faiss.IndexIVFPQ) or ivf.d != dim or ivf.ntotal != count:
         raise IndexCorruptError(f"{path}: not an IVF-PQ index of {count} x {dim} vectors")
     return ivf

@@ -26,17 +26,16 @@ import numpy as np
 import numpy.typing as npt
 from pymilvus import DataType, MilvusClient, MilvusException
 
-from faceprint.errors import GalleryError, IndexCorruptError
+from faceprint.errors import GalleryError, IndexCorruptError, InvalidArgumentError
 from faceprint.gallery.index._files import IndexWriter
 from faceprint.gallery.index._persist import check_ids_loaded, open_index, save_index
 from faceprint.gallery.index._util import (
+    FloatArray,
     IdArray,
     IdSet,
     TopK,
     check_add,
     check_ids,
-    check_queries,
-    threshold_floor,
 )
 from faceprint.gallery.index.base import IndexManifest, SearchResult, VectorIndex
 
@@ -80,7 +79,7 @@ class MilvusIndex(VectorIndex):
     ) -> None:
         super().__init__(dim)
         if not uri:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "the milvus index needs uri=: a local file such as 'gallery/milvus.db' "
                 "(milvus-lite) or a server such as 'http://localhost:19530'"
             )
@@ -160,7 +159,9 @@ class MilvusIndex(VectorIndex):
         id_arr, vec = check_add(self.dim, ids, vectors)
         dup = id_arr[self._ids.contains(id_arr)]
         if len(dup):
-            raise ValueError(f"ids already in the index: {dup[:5].tolist()} (remove them first)")
+            raise InvalidArgumentError(
+                f"ids already in the index: {dup[:5].tolist()} (remove them first)"
+            )
         self._ensure()
         for s in range(0, len(id_arr), self.batch):
             rows = [
@@ -176,12 +177,7 @@ class MilvusIndex(VectorIndex):
             self.client.delete(self.collection, ids=gone[s : s + self.batch].tolist())
         return len(gone)
 
-    def search(
-        self, queries: npt.ArrayLike, k: int, *, threshold: float | None = None
-    ) -> SearchResult:
-        q = check_queries(self.dim, queries, k)
-        if len(self) == 0:
-            return SearchResult.empty(len(q), k)
+    def _search(self, q: FloatArray, k: int, floor: np.float32) -> SearchResult:
         hits = self.client.search(
             self.collection,
             data=[row for row in q],
@@ -190,7 +186,7 @@ class MilvusIndex(VectorIndex):
             search_params={"metric_type": "IP", "params": self.search_params},
             output_fields=[ID_FIELD],
         )
-        return _to_result(hits, len(q), k, threshold)
+        return _to_result(hits, len(q), k, floor)
 
     # --- persistence ----------------------------------------------------------------------------
     def save(self, path: Path, *, fingerprint: str = "", pack: str = "") -> None:
@@ -238,13 +234,13 @@ class MilvusIndex(VectorIndex):
             raise IndexCorruptError(f"Milvus collection {name!r} lacks ids of the saved index")
 
 
-def _to_result(hits: Any, nq: int, k: int, threshold: float | None) -> SearchResult:
+def _to_result(hits: Any, nq: int, k: int, floor: np.float32) -> SearchResult:
     scores = np.full((nq, k), -np.inf, np.float32)
     ids = np.full((nq, k), -1, np.int64)
     for qi, row in enumerate(hits):
         for j, hit in enumerate(row[:k]):
             ids[qi, j] = int(hit["id"])
             scores[qi, j] = float(hit["distance"])
-    acc = TopK(nq, k, threshold_floor(threshold))
+    acc = TopK(nq, k, floor)
     acc.push(scores, ids)
     return SearchResult(*acc.result())

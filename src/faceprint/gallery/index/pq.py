@@ -42,7 +42,8 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from faceprint.errors import IndexCorruptError
+from faceprint.errors import IndexCorruptError, InvalidArgumentError
+from faceprint.gallery.index._faiss import read_faiss, write_faiss
 from faceprint.gallery.index._files import IndexWriter
 from faceprint.gallery.index._persist import load_ids_and_vectors, open_index, save_index
 from faceprint.gallery.index._store import FloatStore, rerank, search_rows
@@ -54,10 +55,8 @@ from faceprint.gallery.index._util import (
     Workers,
     check_add,
     check_ids,
-    check_queries,
     default_threads,
     divisor_at_most,
-    threshold_floor,
 )
 from faceprint.gallery.index.base import IndexManifest, SearchResult, VectorIndex
 from faceprint.gallery.index.binary import random_orthogonal
@@ -150,13 +149,13 @@ class PQIndex(VectorIndex):
         super().__init__(dim)
         self.m = int(m) if m is not None else default_pq_m(self.dim)
         if self.m < 1 or self.dim % self.m:
-            raise ValueError(f"m={self.m} must be a positive divisor of dim={self.dim}")
+            raise InvalidArgumentError(f"m={self.m} must be a positive divisor of dim={self.dim}")
         if rotation not in ("none", "random"):
-            raise ValueError(f"rotation must be 'none' or 'random', got {rotation!r}")
+            raise InvalidArgumentError(f"rotation must be 'none' or 'random', got {rotation!r}")
         self.rotation = rotation
         self.shortlist, self.mmap = int(shortlist), bool(mmap)
         if self.shortlist < 1:
-            raise ValueError(f"shortlist must be >= 1, got {shortlist}")
+            raise InvalidArgumentError(f"shortlist must be >= 1, got {shortlist}")
         self.min_train, self.train_size, self.seed = int(min_train), int(train_size), int(seed)
         self._workers = Workers(threads or default_threads())
         self._store = FloatStore(self.dim)
@@ -252,7 +251,9 @@ class PQIndex(VectorIndex):
         id_arr, vec = check_add(self.dim, ids, vectors)
         dup = id_arr[self._rows.lookup(id_arr) >= 0]
         if len(dup):
-            raise ValueError(f"ids already in the index: {dup[:5].tolist()} (remove them first)")
+            raise InvalidArgumentError(
+                f"ids already in the index: {dup[:5].tolist()} (remove them first)"
+            )
         first = self._store.append(vec)
         rows = np.arange(first, first + len(vec), dtype=np.int64)
         self._rows.add(id_arr, rows)
@@ -271,13 +272,7 @@ class PQIndex(VectorIndex):
         return len(gone)
 
     # --- search -------------------------------------------------------------------------------
-    def search(
-        self, queries: npt.ArrayLike, k: int, *, threshold: float | None = None
-    ) -> SearchResult:
-        q = check_queries(self.dim, queries, k)
-        floor = threshold_floor(threshold)
-        if len(self) == 0:
-            return SearchResult.empty(len(q), k)
+    def _search(self, q: FloatArray, k: int, floor: np.float32) -> SearchResult:
         if not self._shards:
             return SearchResult(*search_rows(self._store, q, *self._rows.items(), k, floor))
         s = min(max(self.shortlist, k), len(self))
@@ -309,7 +304,7 @@ class PQIndex(VectorIndex):
                 w.array("rotation.f32", self._rot)
             for i, shard in enumerate(self._shards):
                 name = f"shard{i}.faiss"
-                faiss.write_index(shard.index, str(w.file(name)))
+                write_faiss(shard.index, w.file(name))
                 w.register(name)
             return {"shards": [len(s) for s in self._shards]}
 
@@ -339,10 +334,7 @@ class PQIndex(VectorIndex):
 
 
 def _read_shard(path: Path, dim: int, m: int, count: int) -> Any:
-    try:
-        shard = faiss.read_index(str(path))  # returned downcast (and owned)
-    except RuntimeError as e:
-        raise IndexCorruptError(f"{path}: FAISS cannot read it ({e})") from e
+    shard = read_faiss(path)
     ok = isinstance(shard, faiss.IndexPQFastScan) and shard.d == dim and int(shard.M) == m
     if not ok or shard.ntotal != count:
         raise IndexCorruptError(f"{path}: not a 4-bit PQ fast-scan index of {count} x {dim}")

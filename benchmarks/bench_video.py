@@ -1,0 +1,238 @@
+"""Video screen time: speed, accuracy against hand labels, and memory on a long video.
+
+    python benchmarks/bench_video.py speed    [--every auto|N] [--max-side N] [--json]
+    python benchmarks/bench_video.py accuracy [--every auto|N] [--json]
+    python benchmarks/bench_video.py memory   [--minutes 10] [--every N] [--json]
+
+speed: frames/s and real-time factor (video seconds per wall second, and per CPU second of
+this process) on ``video/short_hamilton_clip.mp4`` and ``video/crowd_walking.mp4``.
+accuracy: the cast enrolled from ``lin-manuel-miranda.png``, ``alex-lacamoire.png`` and
+``obama.jpg``; per person the screen-time error (seconds) and per-second precision/recall
+against ``tests/data/video_labels/*.json`` (a person counts in a second when on screen for at
+least half of it, in the labels and in the prediction alike); "false names" counts the seconds
+a cast name was given while that person was not on screen.
+memory: loops the Hamilton clip (stream copy with PyAV, no re-encoding) into a video of
+``--minutes`` under /tmp and samples the resident set size while it is processed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+
+from faceprint.pipeline import FaceAnalyzer
+from faceprint.video import Segment, VideoOptions, cast_gallery, screentime
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("FACEPRINT_DATA", ROOT.parent / "shared" / "data"))
+LABELS = ROOT / "tests" / "data" / "video_labels"
+PHOTOS = DATA / "photos" / "face_recognition"
+CAST = {
+    "Lin-Manuel Miranda": PHOTOS / "lin-manuel-miranda.png",
+    "Alex Lacamoire": PHOTOS / "alex-lacamoire.png",
+    "Barack Obama": PHOTOS / "obama.jpg",
+}
+VIDEOS = ("short_hamilton_clip", "crowd_walking")
+
+
+def _every(value: str) -> int | str:
+    return value if value == "auto" else int(value)
+
+
+def speed(args: argparse.Namespace) -> list[dict[str, Any]]:
+    fa = FaceAnalyzer(args.pack, max_side=args.max_side)
+    rows = []
+    with cast_gallery({k: str(v) for k, v in CAST.items()}, fa) as gallery:
+        for name in VIDEOS:
+            result = screentime(
+                DATA / "video" / f"{name}.mp4",
+                gallery,
+                analyzer=fa,
+                options=VideoOptions(every=args.every),
+            )
+            rows.append(
+                {
+                    "video": name,
+                    "size": f"{result.video.width}x{result.video.height}",
+                    "video_s": round(result.duration, 2),
+                    "frames": result.frames,
+                    "every_used": result.every,
+                    "detected": result.frames_detected,
+                    "max_side": args.max_side,
+                    "wall_s": round(result.seconds, 2),
+                    "cpu_s": round(result.cpu_seconds, 2),
+                    "fps_wall": round(result.frames / result.seconds, 1),
+                    "rtf_wall": round(result.realtime_factor, 2),
+                    "rtf_cpu": round(result.duration / max(result.cpu_seconds, 1e-9), 2),
+                }
+            )
+    return rows
+
+
+def _per_second(segments: list[Segment], duration: float) -> list[bool]:
+    out = []
+    for s in range(int(duration) + (1 if duration % 1 >= 0.5 else 0)):
+        lo, hi = float(s), min(s + 1.0, duration)
+        on = sum(max(0.0, min(hi, g.end) - max(lo, g.start)) for g in segments)
+        out.append(on >= 0.5 * (hi - lo))
+    return out
+
+
+def accuracy(args: argparse.Namespace) -> list[dict[str, Any]]:
+    fa = FaceAnalyzer(args.pack, max_side=args.max_side)
+    rows = []
+    with cast_gallery({k: str(v) for k, v in CAST.items()}, fa) as gallery:
+        for name in VIDEOS:
+            labels = json.loads((LABELS / f"{name}.json").read_text())
+            result = screentime(
+                DATA / "video" / f"{name}.mp4",
+                gallery,
+                analyzer=fa,
+                options=VideoOptions(every=args.every),
+            )
+            duration = float(labels["duration"])
+            for person in CAST:
+                truth = [Segment(a, b) for a, b in labels["people"].get(person, [])]
+                found = result.person(person)
+                pred = list(found.segments) if found else []
+                t, p = _per_second(truth, duration), _per_second(pred, duration)
+                tp = sum(a and b for a, b in zip(t, p))
+                fp = sum(b and not a for a, b in zip(t, p))
+                fn = sum(a and not b for a, b in zip(t, p))
+                rows.append(
+                    {
+                        "video": name,
+                        "person": person,
+                        "true_s": round(sum(s.duration for s in truth), 2),
+                        "found_s": round(sum(s.duration for s in pred), 2),
+                        "error_s": round(
+                            sum(s.duration for s in pred) - sum(s.duration for s in truth), 2
+                        ),
+                        "precision": round(tp / (tp + fp), 3) if tp + fp else None,
+                        "recall": round(tp / (tp + fn), 3) if tp + fn else None,
+                        "false_name_seconds": fp,
+                    }
+                )
+            unknown = [p.name for p in result.people if not p.known]
+            rows.append(
+                {
+                    "video": name,
+                    "person": "(unknown_N)",
+                    "names": unknown,
+                    "every_used": result.every,
+                }
+            )
+    return rows
+
+
+def loop_video(source: Path, target: Path, minutes: float) -> Path:
+    """``source`` repeated (packets copied, timestamps shifted) until ``minutes`` long."""
+    with av.open(str(source)) as probe:
+        stream = probe.streams.video[0]
+        span = float(probe.duration / av.time_base) if probe.duration else 10.0
+    rounds = max(1, int(minutes * 60 / span + 0.999))
+    with av.open(str(target), "w", format="mp4") as out:
+        ostream = None
+        offset = 0
+        for _ in range(rounds):
+            with av.open(str(source)) as src:
+                stream = src.streams.video[0]
+                if ostream is None:
+                    ostream = out.add_stream_from_template(stream)
+                last = 0
+                for packet in src.demux(stream):
+                    if packet.dts is None:
+                        continue
+                    last = max(last, int(packet.pts or 0) + int(packet.duration or 0))
+                    packet.pts = (packet.pts or 0) + offset
+                    packet.dts = packet.dts + offset
+                    packet.stream = ostream
+                    out.mux(packet)
+                offset += last
+    return target
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def memory(args: argparse.Namespace) -> list[dict[str, Any]]:
+    target = Path(tempfile.gettempdir()) / f"faceprint_loop_{args.minutes:g}min.mp4"
+    if not target.exists():
+        loop_video(DATA / "video" / "short_hamilton_clip.mp4", target, args.minutes)
+    samples: list[tuple[float, float]] = []  # (fraction done, RSS MB)
+    state = {"done": 0, "total": 1}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(1.0):
+            samples.append((state["done"] / max(state["total"], 1), _rss_mb()))
+
+    def progress(done: int, total: int) -> None:
+        state["done"], state["total"] = done, total
+
+    fa = FaceAnalyzer(args.pack, max_side=args.max_side)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    result = screentime(target, {k: str(v) for k, v in CAST.items()}, analyzer=fa,
+                        options=VideoOptions(every=args.every), progress=progress)  # fmt: skip
+    stop.set()
+    sampler.join()
+    rows = []
+    for lo in (0.0, 0.1, 0.25, 0.5, 0.75, 0.9):
+        window = [mb for f, mb in samples if lo <= f < lo + 0.1]
+        if window:
+            rows.append(
+                {"progress": f"{lo:.0%}-{lo + 0.1:.0%}", "rss_mb_max": round(max(window), 1)}
+            )
+    rows.append(
+        {
+            "video_min": round(result.duration / 60, 2),
+            "frames": result.frames,
+            "tracks": len(result.tracks),
+            "peak_rss_mb": round(max(mb for _, mb in samples), 1) if samples else None,
+            "wall_s": round(result.seconds, 1),
+            "cpu_s": round(result.cpu_seconds, 1),
+        }
+    )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("what", choices=("speed", "accuracy", "memory"))
+    parser.add_argument("--every", type=_every, default="auto")
+    parser.add_argument("--max-side", type=int, default=2048)
+    parser.add_argument("--pack", default="dlib")
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if not (DATA / "video").is_dir():
+        sys.exit(f"data not found at {DATA} (set FACEPRINT_DATA)")
+    started = time.perf_counter()
+    rows = {"speed": speed, "accuracy": accuracy, "memory": memory}[args.what](args)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return
+    for row in rows:
+        print("  ".join(f"{k}={v}" for k, v in row.items()))
+    print(f"({time.perf_counter() - started:.1f} s, {os.cpu_count()} CPUs)")
+
+
+if __name__ == "__main__":
+    main()

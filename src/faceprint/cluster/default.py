@@ -1,0 +1,216 @@
+"""The default clustering method: strict cores, then average-linkage merging of whole clusters.
+
+Chosen on LFW's ``peopleDevTrain`` people (``benchmarks/bench_cluster.py``): with the dlib pack's
+embeddings, impostor similarities are high and spread (mean 0.84, standard deviation 0.034) and
+one threshold cannot be both safe for single edges and loose enough for a person's varied
+photos. So the method works in two stages, with one threshold ``t``:
+
+1. **Cores**: Chinese whispers, weighted by similarity, on the k-NN graph restricted to edges
+   ``>= t + CORE_OFFSET``: small, pure clusters (a single strong edge is trusted only this high).
+2. **Merging**: clusters (and the faces left alone) are merged by **average linkage** — the mean
+   similarity of all cross pairs, which for unit vectors is ``S_a . S_b / (n_a n_b)`` with ``S``
+   the sum of a cluster's embeddings, so it costs one dot product — when it is ``>= t``, only
+   between *reciprocal best* partners (each is the other's best candidate), round after round,
+   like agglomerative clustering. Two lone faces need ``t + PAIR_OFFSET`` (one pair is a noisy
+   measurement; averages over many pairs are not). Candidates come from a k-NN search over the
+   cluster centroids with the same index backends.
+
+Complexity: the k-NN graph (see :mod:`faceprint.cluster.graph`), then ``O(N k)`` for the cores;
+each merge round is one k-NN search over the current clusters (``C <= N`` centroids, exact below
+:data:`~faceprint.cluster.graph.EXACT_MAX`, HNSW above) plus ``O(C k)``; at most
+:data:`MAX_ROUNDS` rounds. Memory: ``O(N k + C D)``, never ``N x N``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import numpy.typing as npt
+
+from faceprint.cluster.algorithms import chinese_whispers, relabel
+from faceprint.cluster.graph import EXACT_MAX, KnnGraph
+from faceprint.gallery.index import create_index
+
+__all__ = [
+    "CORE_OFFSET",
+    "DEFAULT_K",
+    "MAX_ROUNDS",
+    "PAIR_OFFSET",
+    "average_linkage_merge",
+    "precise_clusters",
+]
+
+logger = logging.getLogger(__name__)
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float32]
+
+#: neighbours per face of the k-NN graph
+DEFAULT_K = 20
+#: the cores use edges at or above ``threshold + CORE_OFFSET``
+CORE_OFFSET = 0.0225
+#: two lone faces merge at ``threshold + PAIR_OFFSET``
+PAIR_OFFSET = 0.0075
+#: candidate partners searched per cluster in each merge round
+MERGE_K = 10
+#: most merge rounds
+MAX_ROUNDS = 30
+
+
+class _CentroidIndex:
+    """The centroid directions of the initial clusters in an index backend (exact up to
+    EXACT_MAX clusters, HNSW above), searched for the current clusters: a hit on an initial
+    cluster stands for the current cluster holding it, so the index is built once."""
+
+    def __init__(self, sums: npt.NDArray[np.float64]) -> None:
+        m = len(sums)
+        backend = "exact" if m <= EXACT_MAX else "hnsw"
+        params = {"M": 16, "ef_construction": 40, "ef_search": 64} if backend == "hnsw" else {}
+        self.index = create_index(backend, sums.shape[1], **params)
+        self.index.add(np.arange(m, dtype=np.int64), _directions(sums))
+
+    def candidates(
+        self, sums: npt.NDArray[np.float64], queries: IntArray, current: IntArray, k: int
+    ) -> tuple[IntArray, IntArray]:
+        """Pairs ``(a, b)`` of current clusters, ``b`` near ``a`` (``a`` in ``queries``);
+        ``current`` maps each initial cluster to the current one holding it."""
+        kk = min(k + 1, len(current))
+        parts = [
+            self.index.search(_directions(sums[queries[lo : lo + 4096]]), kk).ids
+            for lo in range(0, len(queries), 4096)
+        ]
+        ids = np.concatenate(parts) if parts else np.zeros((0, kk), np.int64)
+        hits = np.where(ids >= 0, current[np.maximum(ids, 0)], -1)
+        ok = (hits >= 0) & (hits != queries[:, None])
+        a = np.repeat(queries, kk).reshape(len(queries), kk)[ok]
+        pairs = np.unique(np.stack([a, hits[ok]], axis=1), axis=0)
+        return pairs[:, 0], pairs[:, 1]
+
+    def close(self) -> None:
+        self.index.close()
+
+
+def _directions(sums: npt.NDArray[np.float64]) -> FloatArray:
+    return (sums / np.linalg.norm(sums, axis=1, keepdims=True)).astype(np.float32)
+
+
+#: candidate pairs scored per block (bounds the temporary to ``2 x PAIR_BLOCK x D`` float64)
+PAIR_BLOCK = 65536
+
+
+def _linkage(
+    sums: npt.NDArray[np.float64], n: npt.NDArray[np.float64], a: IntArray, b: IntArray
+) -> npt.NDArray[np.float64]:
+    """Average-linkage similarity of the cluster pairs ``(a, b)``, block by block."""
+    out = np.empty(len(a))
+    for lo in range(0, len(a), PAIR_BLOCK):
+        sa, sb = a[lo : lo + PAIR_BLOCK], b[lo : lo + PAIR_BLOCK]
+        out[lo : lo + PAIR_BLOCK] = np.einsum("ij,ij->i", sums[sa], sums[sb]) / (n[sa] * n[sb])
+    return out
+
+
+def _best(
+    a: IntArray, b: IntArray, score: npt.NDArray[np.float64], m: int
+) -> tuple[IntArray, npt.NDArray[np.float64]]:
+    """Each cluster's best-scoring candidate (``-1`` / ``-inf`` where it has none)."""
+    order = np.lexsort((-score, a))
+    first = np.ones(len(order), bool)
+    first[1:] = a[order][1:] != a[order][:-1]
+    best = np.full(m, -1, np.int64)
+    best_score = np.full(m, -np.inf)
+    best[a[order][first]] = b[order][first]
+    best_score[a[order][first]] = score[order][first]
+    return best, best_score
+
+
+def average_linkage_merge(
+    x: FloatArray,
+    labels: IntArray,
+    threshold: float,
+    *,
+    pair_threshold: float | None = None,
+    k: int = MERGE_K,
+    max_rounds: int = MAX_ROUNDS,
+) -> IntArray:
+    """Merge clusters (``-1``: a face alone) whose average-linkage similarity is ``>= threshold``
+    (two lone faces: ``>= pair_threshold``), reciprocal best partners first, round by round.
+
+    A cluster whose best candidate is below its threshold stays out of later rounds unless it
+    merges: the average linkage to a union is a weighted mean of the linkages to its parts, so
+    merges elsewhere never lift it. Returns labels ``0..C-1`` (lone faces are clusters of one).
+    """
+    lab = labels.copy()
+    alone = lab < 0
+    lab[alone] = lab.max(initial=-1) + 1 + np.arange(int(alone.sum()))
+    lab = relabel(lab)
+    pair_t = threshold if pair_threshold is None else pair_threshold
+    m = int(lab.max(initial=-1)) + 1
+    sums = np.zeros((m, x.shape[1]), np.float64)
+    np.add.at(sums, lab, x)
+    n = np.bincount(lab, minlength=m).astype(np.float64)
+    if m < 2:
+        return relabel(lab)
+    index = _CentroidIndex(sums)
+    current = np.arange(m, dtype=np.int64)  # initial cluster -> current cluster
+    try:
+        lab = _merge_rounds(lab, sums, n, index, current, threshold, pair_t, k, max_rounds)
+    finally:
+        index.close()
+    return relabel(lab)
+
+
+def _merge_rounds(
+    lab: IntArray,
+    sums: npt.NDArray[np.float64],
+    n: npt.NDArray[np.float64],
+    index: _CentroidIndex,
+    current: IntArray,
+    threshold: float,
+    pair_t: float,
+    k: int,
+    max_rounds: int,
+) -> IntArray:
+    m = len(n)
+    active = np.arange(m, dtype=np.int64)
+    best = np.full(m, -1, np.int64)
+    best_score = np.full(m, -np.inf)
+    for rnd in range(max_rounds):
+        if m < 2 or len(active) == 0:
+            break
+        a, b = index.candidates(sums, active, current, k if rnd == 0 else 2 * k)
+        avg = _linkage(sums, n, a, b)
+        need = np.where((n[a] == 1) & (n[b] == 1), pair_t, threshold)
+        new_best, new_score = _best(a, b, avg - need, m)
+        best[active], best_score[active] = new_best[active], new_score[active]
+        p = np.flatnonzero((best >= 0) & (best_score >= 0))
+        p = p[(best[best[p]] == p) & (p < best[p])]
+        if len(p) == 0:
+            break
+        q = best[p]
+        parent = np.arange(m, dtype=np.int64)
+        parent[q] = p
+        keep = parent == np.arange(m)
+        new_id = np.cumsum(keep) - 1
+        # the union's sums and sizes; its partner lists are stale, so it searches again
+        np.add.at(sums, p, sums[q])
+        n[p] += n[q]
+        stale = np.flatnonzero(np.isin(best, p) | np.isin(best, q))
+        touched = np.unique(np.concatenate([p, stale]))
+        active = new_id[touched[keep[touched]]]
+        sums, n = sums[keep], n[keep]
+        best = np.where(best >= 0, new_id[parent[np.maximum(best, 0)]], -1)[keep]
+        best_score = best_score[keep]
+        lab = new_id[parent[lab]]
+        current = new_id[parent[current]]
+        m = len(n)
+        logger.debug("merge round %d: %d merges, %d clusters left", rnd + 1, len(p), m)
+    return lab
+
+
+def precise_clusters(graph: KnnGraph, threshold: float, x: FloatArray) -> IntArray:
+    """The default method (see the module docstring): labels ``0..C-1`` of every face."""
+    cores = chinese_whispers(graph.restrict(threshold + CORE_OFFSET), weighted=True)
+    sizes = np.bincount(cores)
+    cores = np.where(sizes[cores] >= 2, cores, -1)
+    return average_linkage_merge(x, cores, threshold, pair_threshold=threshold + PAIR_OFFSET)

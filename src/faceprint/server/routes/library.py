@@ -1,0 +1,271 @@
+"""The photo library (``faceprint serve --library DIR``): scan status and scans of the
+configured photo tree (never a path a client names), clusters with contact sheets, label /
+merge / reject, finding a person's photos, and the photos themselves (by id, only inside the
+tree, downscaled)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Query, Request, Response
+from PIL import Image
+from pydantic import BaseModel, Field
+
+from faceprint.errors import InvalidArgumentError
+from faceprint.imageio import load_image
+from faceprint.library import ClusterInfo, FaceRecord, FoundPhoto, Library, to_jsonable
+from faceprint.server.errors import ApiError
+from faceprint.server.jobs import Job
+from faceprint.server.routes.jobs import runner
+from faceprint.server.state import AdminCaller, Caller, ReadCaller, ServerState, get_state
+
+router = APIRouter(prefix="/library", tags=["library"])
+T = TypeVar("T")
+#: faces listed per cluster (the contact sheet shows them all)
+FACES_PER_CLUSTER = 12
+
+
+class LabelIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class MergeIn(BaseModel):
+    into: int
+    other: int
+
+
+def library(state: ServerState) -> Library:
+    """The configured library, or 404 when the server has none."""
+    lib: Library | None = state.extras.get("library")
+    if lib is None:
+        raise ApiError(
+            404, "not_found", "this server has no photo library (start it with --library DIR)"
+        )
+    return lib
+
+
+async def call(state: ServerState, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a library call in a worker thread; its "no face/cluster/photo N" errors are 404s."""
+
+    def run() -> T:
+        try:
+            return fn(*args, **kwargs)
+        except InvalidArgumentError as exc:
+            if str(exc).startswith(("no face ", "no cluster ", "no photo ")):
+                raise ApiError(404, "not_found", str(exc)) from None
+            raise
+
+    return await state.index(run)
+
+
+def _face(face: FaceRecord) -> dict[str, Any]:
+    return {
+        "id": face.id,
+        "box": [round(float(v), 2) for v in face.box],
+        "name": face.name,
+        "cluster": face.cluster,
+        "quality": round(face.quality, 3),
+        "thumbnail_url": f"/v1/library/faces/{face.id}/thumbnail",
+    }
+
+
+def _cluster(info: ClusterInfo, faces: int = FACES_PER_CLUSTER) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "size": info.size,
+        "name": info.name,
+        "sheet_url": f"/v1/library/clusters/{info.id}/sheet.png",
+        "faces": [_face(f) for f in info.faces[:faces]],
+    }
+
+
+def _photo(photo: FoundPhoto) -> dict[str, Any]:
+    return {
+        "id": photo.id,
+        "path": photo.path,
+        "taken": photo.taken,
+        "width": photo.width,
+        "height": photo.height,
+        "url": f"/v1/library/photos/{photo.id}",
+        "faces": [_face(f) for f in photo.faces],
+    }
+
+
+@router.get("/status")
+async def status(request: Request, caller: Caller = ReadCaller) -> dict[str, Any]:
+    """Counts of photos, faces, clusters and named faces, and the state of the last scan."""
+    state = get_state(request)
+    found = await call(state, library(state).status)
+    scan: Job | None = state.extras.get("scan_job")
+    detail = {} if scan is None else scan.detail
+    return {
+        "root": found.root,
+        "photos": found.photos,
+        "faces": found.faces,
+        "clusters": found.clusters,
+        "named": found.named,
+        "people": list(found.people),
+        "unclustered": found.unclustered,
+        "scan": {
+            "job": None if scan is None else scan.id,
+            "running": scan is not None and scan.status in ("queued", "running"),
+            "status": None if scan is None else scan.status,
+            "done": detail.get("done", 0),
+            "total": detail.get("total"),
+            "errors": detail.get("errors", 0),
+        },
+    }
+
+
+def _scan_work(lib: Library) -> Callable[[Job], dict[str, Any]]:
+    def work(job: Job) -> dict[str, Any]:
+        report = lib.scan(workers=0, progress=job.report, cancel=job.cancel)
+        job.detail["errors"] = len(report.errors)
+        result: dict[str, Any] = {"scan": to_jsonable(report)}
+        if not report.cancelled:
+            result["cluster"] = to_jsonable(lib.cluster())
+        return result
+
+    return work
+
+
+@router.post("/scan", status_code=202)
+async def scan(request: Request, caller: Caller = AdminCaller) -> dict[str, Any]:
+    """Index new and changed photos of the configured tree, then cluster (a background job)."""
+    state = get_state(request)
+    lib = library(state)
+    if lib.root is None:
+        raise ApiError(
+            409,
+            "conflict",
+            "the library has no photo tree yet; scan one with `faceprint library scan` first",
+        )
+    running: Job | None = state.extras.get("scan_job")
+    if running is not None and running.status in ("queued", "running"):
+        raise ApiError(409, "conflict", f"a scan is running already (job {running.id})")
+    job = runner(request).submit("library-scan", _scan_work(lib))
+    state.extras["scan_job"] = job
+    return {"job": job.id}
+
+
+@router.get("/clusters")
+async def clusters(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    caller: Caller = ReadCaller,
+) -> dict[str, Any]:
+    """Clusters (named people and unnamed groups), largest first."""
+    state = get_state(request)
+    found = await call(state, library(state).clusters, limit=limit, offset=offset)
+    return {
+        "clusters": [_cluster(c) for c in found.clusters],
+        "unclustered": len(found.unclustered),
+    }
+
+
+@router.get(
+    "/clusters/{cluster_id}/sheet.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+async def sheet(request: Request, cluster_id: int, caller: Caller = ReadCaller) -> Response:
+    """A contact sheet of the cluster's faces (captioned with face ids)."""
+    state = get_state(request)
+    return Response(await call(state, library(state).sheet, cluster_id), media_type="image/png")
+
+
+@router.post("/clusters/{cluster_id}/label")
+async def label(
+    request: Request, cluster_id: int, body: LabelIn, caller: Caller = AdminCaller
+) -> dict[str, Any]:
+    """Name a cluster (the person joins the library's gallery)."""
+    state = get_state(request)
+    return _cluster(await call(state, library(state).label, cluster_id, body.name))
+
+
+@router.post("/clusters/merge")
+async def merge(request: Request, body: MergeIn, caller: Caller = AdminCaller) -> dict[str, Any]:
+    """Merge cluster ``other`` into ``into``."""
+    state = get_state(request)
+    if body.into == body.other:
+        raise ApiError(400, "invalid_argument", "into and other must be different clusters")
+    return _cluster(await call(state, library(state).merge, body.into, body.other))
+
+
+@router.post("/faces/{face_id}/reject")
+async def reject(request: Request, face_id: int, caller: Caller = AdminCaller) -> dict[str, Any]:
+    """Say "not this person": the face leaves its person or cluster, for good."""
+    state = get_state(request)
+    face = await call(state, library(state).remove_face, face_id)
+    return {"face": face.id}
+
+
+@router.get(
+    "/faces/{face_id}/thumbnail",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+async def face_thumbnail(request: Request, face_id: int, caller: Caller = ReadCaller) -> Response:
+    """A face's aligned crop."""
+    state = get_state(request)
+    data = await call(state, library(state).face_thumbnail, face_id)
+    if data is None:
+        raise ApiError(404, "not_found", f"face {face_id} has no thumbnail")
+    return Response(
+        data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
+    )
+
+
+@router.get("/find")
+async def find(
+    request: Request,
+    name: Annotated[str, Query(min_length=1, max_length=200)],
+    with_: Annotated[list[str] | None, Query(alias="with", max_length=200)] = None,
+    without: Annotated[list[str] | None, Query(max_length=200)] = None,
+    date_from: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    date_to: Annotated[str | None, Query(alias="to", max_length=40)] = None,
+    caller: Caller = ReadCaller,
+) -> dict[str, Any]:
+    """Every photo of ``name`` (with each of ``with``, none of ``without``), oldest first;
+    dates ``YYYY[-MM[-DD]]`` inclusive."""
+    state = get_state(request)
+    found = await call(
+        state,
+        library(state).find,
+        name,
+        with_=with_ or (),
+        without=without or (),
+        date_from=date_from,
+        date_to=date_to,
+    )
+    return {"photos": [_photo(p) for p in found]}
+
+
+def _downscaled(lib: Library, photo_id: int, max_side: int) -> bytes:
+    rgb = load_image(lib.photo_path(photo_id))
+    img = Image.fromarray(rgb)
+    img.thumbnail((max_side, max_side))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=88)
+    return buf.getvalue()
+
+
+@router.get(
+    "/photos/{photo_id}", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}}
+)
+async def photo(
+    request: Request,
+    photo_id: int,
+    max_side: Annotated[int, Query(ge=64, le=4096)] = 1600,
+    caller: Caller = ReadCaller,
+) -> Response:
+    """A photo of the library (by id; only files inside its tree), as a JPEG at most
+    ``max_side`` pixels on its longer side (EXIF orientation applied)."""
+    state = get_state(request)
+    data = await call(state, _downscaled, library(state), photo_id, max_side)
+    return Response(
+        data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
+    )

@@ -1,0 +1,223 @@
+"""Response models of the HTTP API: the library's result types at the JSON boundary.
+
+Boxes are ``[x1, y1, x2, y2]`` in pixels of the uploaded (EXIF-rotated) image; landmarks five
+``[x, y]`` points in the same pixels; similarities cosine in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "DetectOut",
+    "EmbedFace",
+    "EmbedOut",
+    "EnrollOut",
+    "ErrorBody",
+    "ErrorOut",
+    "FaceOut",
+    "HealthOut",
+    "IdentifiedOut",
+    "IdentifyOut",
+    "ImportOut",
+    "JobOut",
+    "JobsOut",
+    "MatchOut",
+    "ModelsOut",
+    "PeopleOut",
+    "PersonOut",
+    "PersonSummary",
+    "RelativeOut",
+    "RenameIn",
+    "ResembleOut",
+    "SearchFace",
+    "SearchMatch",
+    "SearchOut",
+    "Skipped",
+    "TemplateOut",
+    "TemplatesOut",
+    "VerifyFace",
+    "VerifyOut",
+]
+
+Box = list[float]
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="snake_case error code")
+    message: str = Field(description="one line: what is wrong and how to fix it")
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+    request_id: str
+
+
+class HealthOut(BaseModel):
+    status: str
+    version: str
+    pack: str
+    people: int
+
+
+class ModelsOut(BaseModel):
+    pack: str
+    dim: int
+    threshold: float
+    threshold_source: str
+    licence: str
+    detector: str
+    embedder: str
+
+
+class FaceOut(BaseModel):
+    box: Box
+    score: float
+    landmarks: list[list[float]]
+
+
+class DetectOut(BaseModel):
+    width: int
+    height: int
+    faces: list[FaceOut]
+
+
+class EmbedFace(FaceOut):
+    embedding: list[float] = Field(description="unit-length embedding (biometric data)")
+
+
+class EmbedOut(BaseModel):
+    width: int
+    height: int
+    faces: list[EmbedFace]
+
+
+class VerifyFace(BaseModel):
+    box: Box
+
+
+class VerifyOut(BaseModel):
+    similarity: float
+    threshold: float
+    threshold_source: str
+    same: bool
+    pack: str
+    face_a: VerifyFace
+    face_b: VerifyFace | None = Field(description="null when compared with an enrolled person")
+
+
+class MatchOut(BaseModel):
+    name: str
+    similarity: float
+    thumbnail_url: str | None
+
+
+class IdentifiedOut(BaseModel):
+    box: Box
+    label: str = Field(description="the name, or 'unknown' below the threshold")
+    similarity: float | None = Field(description="best similarity (null: empty gallery)")
+    matches: list[MatchOut]
+
+
+class IdentifyOut(BaseModel):
+    width: int
+    height: int
+    threshold: float
+    faces: list[IdentifiedOut]
+
+
+class SearchMatch(MatchOut):
+    above_threshold: bool
+
+
+class SearchFace(BaseModel):
+    box: Box
+    matches: list[SearchMatch]
+
+
+class SearchOut(BaseModel):
+    width: int
+    height: int
+    threshold: float
+    faces: list[SearchFace]
+
+
+class PersonSummary(BaseModel):
+    name: str
+    templates: int
+    thumbnail_url: str | None
+    created_at: str
+
+
+class PeopleOut(BaseModel):
+    people: list[PersonSummary]
+
+
+class Skipped(BaseModel):
+    file: str
+    reason: str
+
+
+class EnrollOut(BaseModel):
+    name: str
+    templates: int
+    added: int
+    skipped: list[Skipped]
+
+
+class TemplatesOut(BaseModel):
+    added: int
+    skipped: list[Skipped]
+
+
+class TemplateOut(BaseModel):
+    id: int
+    source: str
+    thumbnail_url: str | None
+
+
+class PersonOut(BaseModel):
+    name: str
+    metadata: dict[str, Any]
+    created_at: str
+    templates: list[TemplateOut]
+
+
+class RenameIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ImportOut(BaseModel):
+    imported: int
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    status: str = Field(description="queued, running, done, failed or cancelled")
+    progress: float = Field(description="0..1")
+    error: str | None
+    result: Any = None
+    created_at: str
+
+
+class JobsOut(BaseModel):
+    jobs: list[JobOut]
+
+
+class RelativeOut(BaseModel):
+    name: str
+    similarity: float
+    z: float = Field(description="standard deviations above an unrelated face, for this relative")
+    percentile: float = Field(description="share of unrelated faces less similar to this relative")
+
+
+class ResembleOut(BaseModel):
+    verdict: str = Field(description="the relative resembled most, or 'undecided'")
+    lead: float
+    margin: float
+    calibration: str
+    relatives: list[RelativeOut]
+    caveat: str

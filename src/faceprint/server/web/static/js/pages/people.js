@@ -1,0 +1,221 @@
+// People: the gallery's identities with thumbnails and template counts; enrol (several photos,
+// picking the face where a photo has several), rename, delete, and a person's templates.
+
+import { api } from "../api.js";
+import { apiImg, faceStage, field, fileInput, guarded, h, statusLine } from "../ui.js";
+
+export function render(main) {
+  const list = h("div", { class: "people", "aria-live": "polite" });
+  const detail = h("section", { class: "card person", hidden: true, "aria-label": "person" });
+  const status = statusLine();
+  const enrol = enrolForm(status, refresh);
+
+  async function refresh() {
+    await guarded(list, async () => {
+      const data = await api("/v1/people");
+      list.replaceChildren(peopleTable(data.people, openPerson));
+    });
+  }
+
+  async function openPerson(name) {
+    await guarded(detail, async () => {
+      const person = await api(`/v1/people/${encodeURIComponent(name)}`);
+      detail.replaceChildren(...personView(person, status, async (next) => {
+        await refresh();
+        if (next) await openPerson(next);
+        else detail.hidden = true;
+      }));
+      detail.hidden = false;
+      detail.querySelector("h2").focus();
+    });
+  }
+
+  main.append(h("h1", {}, "People"),
+    h("p", { class: "lead" }, "Everyone the gallery knows. Enrol a person from one or more photos; more photos of different angles and ages make recognition more reliable."),
+    h("div", { class: "columns" },
+      h("section", { "aria-label": "enrolled people" }, h("h2", {}, "Enrolled"), list),
+      h("div", {}, enrol, status, detail)));
+  refresh();
+}
+
+function peopleTable(people, open) {
+  if (!people.length) return h("p", {}, "Nobody is enrolled yet.");
+  return h("table", { class: "grid" },
+    h("caption", {}, `${people.length} people`),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Photo"), h("th", { scope: "col" }, "Name"),
+      h("th", { scope: "col" }, "Templates"), h("th", { scope: "col" }, "Enrolled"), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")))),
+    h("tbody", {}, people.map((p) => h("tr", { dataset: { name: p.name } },
+      h("td", {}, apiImg(p.thumbnail_url, p.name)),
+      h("td", { class: "name" }, p.name),
+      h("td", {}, String(p.templates)),
+      h("td", { class: "nowrap" }, (p.created_at || "").slice(0, 10)),
+      h("td", {}, h("button", { type: "button", "aria-label": `Open ${p.name}`, onclick: () => open(p.name) }, "Open"))))));
+}
+
+function personView(person, status, changed) {
+  const name = person.name;
+  const newName = h("input", { type: "text", value: name, autocomplete: "off", required: true });
+  const rename = h("form", { class: "row" }, field("New name", newName), h("button", { type: "submit" }, "Rename"));
+  rename.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const to = newName.value.trim();
+    if (!to || to === name) return;
+    await guarded(rename, async () => {
+      await api(`/v1/people/${encodeURIComponent(name)}`, { method: "PATCH", json: { name: to } });
+      status.textContent = `Renamed ${name} to ${to}.`;
+      await changed(to);
+    });
+  });
+  const del = h("button", { type: "button", class: "danger" }, `Delete ${name}`);
+  del.addEventListener("click", async () => {
+    if (!window.confirm(`Delete ${name} and all ${person.templates.length} of their templates? This cannot be undone.`)) return;
+    await guarded(del, async () => {
+      await api(`/v1/people/${encodeURIComponent(name)}`, { method: "DELETE" });
+      status.textContent = `Deleted ${name}.`;
+      await changed(null);
+    });
+  });
+  const more = fileInput(`Add photos of ${name}`, { multiple: true });
+  const addForm = h("form", { class: "row" }, more.wrap, h("button", { type: "submit" }, "Add"));
+  addForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!more.input.files.length) return;
+    await guarded(addForm, async () => {
+      const body = new FormData();
+      for (const f of more.input.files) body.append("images", f);
+      const r = await api(`/v1/people/${encodeURIComponent(name)}/templates`, { form: body });
+      status.textContent = outcome(name, r);
+      await changed(name);
+    });
+  });
+  const templates = h("ul", { class: "templates" }, person.templates.map((t) => h("li", {},
+    apiImg(t.thumbnail_url, `template ${t.id} of ${name}`, "thumb large"),
+    h("span", { class: "source", title: t.source || "" }, basename(t.source) || `template ${t.id}`),
+    h("button", { type: "button", class: "danger small", "aria-label": `Remove template ${t.id} (${basename(t.source)}) of ${name}`, onclick: async (e) => {
+      if (!window.confirm(`Remove this template of ${name}?`)) return;
+      await guarded(e.target, async () => {
+        await api(`/v1/people/${encodeURIComponent(name)}/templates/${t.id}`, { method: "DELETE" });
+        status.textContent = `Removed a template of ${name}.`;
+        await changed(name);
+      });
+    } }, "Remove"))));
+  return [h("h2", { tabindex: -1 }, name), h("p", {}, `${person.templates.length} template${person.templates.length === 1 ? "" : "s"}`), templates, addForm, rename, del];
+}
+
+function basename(path) {
+  return (path || "").split(/[\\/]/).pop();
+}
+
+function outcome(name, r) {
+  const skipped = (r.skipped || []).map((s) => `${basename(s.file)}: ${s.reason}`).join("; ");
+  return `${name}: ${r.added} photo${r.added === 1 ? "" : "s"} added${skipped ? `; skipped ${skipped}` : ""}.`;
+}
+
+// --- enrolment with face picking --------------------------------------------------------------
+
+function enrolForm(status, refresh) {
+  const name = h("input", { type: "text", autocomplete: "off", required: true });
+  const photos = fileInput("Photos", { multiple: true, hint: "One face per photo is enrolled: the largest, unless you pick another below." });
+  const picks = h("div", { class: "picks" });
+  const form = h("form", { class: "card", "aria-label": "enrol a person" }, h("h2", {}, "Enrol a person"),
+    field("Name", name), photos.wrap, picks, h("button", { type: "submit" }, "Enrol"));
+  let chosen = [];
+
+  photos.input.addEventListener("change", async () => {
+    const files = [...photos.input.files];
+    chosen = files.map((file) => ({ file, faces: null, pick: 0, url: null }));
+    picks.replaceChildren();
+    await guarded(picks, async () => {
+      for (const item of chosen) picks.append(await pickView(item));
+    });
+  });
+
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const who = name.value.trim();
+    if (!who || !chosen.length) { status.textContent = "Type a name and choose at least one photo."; return; }
+    status.textContent = `Enrolling ${who}…`;
+    const ok = await guarded(form, async () => {
+      const r = await enrolAll(who, chosen);
+      status.textContent = outcome(who, r);
+      chosen.forEach((c) => c.url && URL.revokeObjectURL(c.url));
+      chosen = [];
+      form.reset();
+      picks.replaceChildren();
+      await refresh();
+      return true;
+    });
+    if (!ok) status.textContent = "";
+  });
+  return form;
+}
+
+async function exists(name) {
+  const data = await api("/v1/people");
+  return data.people.some((p) => p.name === name);
+}
+
+async function pickView(item) {
+  const body = new FormData();
+  body.append("image", item.file);
+  const data = await api("/v1/detect", { form: body });
+  item.faces = data.faces;
+  item.size = [data.width, data.height];
+  item.pick = largest(data.faces);
+  item.url = URL.createObjectURL(item.file);
+  if (data.faces.length <= 1) {
+    return h("p", { class: "hint" }, `${item.file.name}: ${data.faces.length ? "one face" : "no face found (it will be skipped)"}.`);
+  }
+  const group = `pick-${Math.random().toString(36).slice(2)}`;
+  const radios = data.faces.map((f, i) => {
+    const input = h("input", { type: "radio", name: group, value: i, checked: i === item.pick });
+    input.addEventListener("change", () => { item.pick = i; mark(); });
+    return h("label", { class: "radio" }, input, ` face ${i + 1}${i === largest(data.faces) ? " (largest)" : ""}`);
+  });
+  const stage = faceStage(item.url, data.width, data.height, data.faces, {
+    alt: item.file.name,
+    describe: (f, i) => `face ${i + 1} of ${item.file.name}`,
+    onSelect: (i) => { item.pick = i; radios[i].querySelector("input").checked = true; mark(); },
+  });
+  function mark() {
+    stage.querySelectorAll("g.face").forEach((g, i) => g.classList.toggle("picked", i === item.pick));
+  }
+  mark();
+  return h("fieldset", { class: "pick" }, h("legend", {}, `${item.file.name}: ${data.faces.length} faces — which one is this person?`), stage, h("div", { class: "row" }, radios));
+}
+
+function largest(faces) {
+  let best = 0;
+  faces.forEach((f, i) => {
+    const area = (b) => (b[2] - b[0]) * (b[3] - b[1]);
+    if (area(f.box) > area(faces[best].box)) best = i;
+  });
+  return best;
+}
+
+/**
+ * Enrol every photo with its picked face: the photos where the largest face is wanted go in
+ * one request (face=largest), each other photo in its own with face=<index> (the order of
+ * /v1/detect, which uses the same detector). Returns the summed {added, skipped}.
+ */
+async function enrolAll(name, items) {
+  const groups = [];
+  const plain = items.filter((it) => !it.faces || it.faces.length <= 1 || it.pick === largest(it.faces));
+  if (plain.length) groups.push({ face: "largest", files: plain.map((it) => it.file) });
+  for (const it of items) if (!plain.includes(it)) groups.push({ face: String(it.pick), files: [it.file] });
+  const total = { added: 0, skipped: [] };
+  let known = await exists(name);
+  for (const g of groups) {
+    const body = new FormData();
+    for (const f of g.files) body.append("images", f);
+    body.append("face", g.face);
+    if (!known) body.append("name", name);
+    const r = known
+      ? await api(`/v1/people/${encodeURIComponent(name)}/templates`, { form: body })
+      : await api("/v1/people", { form: body });
+    known = true;
+    total.added += r.added;
+    total.skipped.push(...(r.skipped || []));
+  }
+  return total;
+}

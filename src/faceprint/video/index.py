@@ -1,0 +1,419 @@
+"""Video search: every track of one or many videos in one SQLite file, found by name or face.
+
+    index = VideoIndex.open("videos")                     # DIR/videos.sqlite, created
+    index.add("clip.mp4", cast={"Barack Obama": "obama.jpg"})
+    for r in index.find("Barack Obama"):
+        print(r.video, r.start, r.end, r.names)
+
+A video whose content (SHA-256) is indexed already is skipped. Names are those given when the
+video was indexed, or those of a gallery given to :meth:`VideoIndex.find` (the stored track
+embeddings are identified again, so people enrolled later are found too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from faceprint._sqlite import connect, migrate, sqlite_errors, transaction
+from faceprint.errors import InvalidArgumentError, PackMismatchError, StorageError, map_exceptions
+from faceprint.gallery import Gallery
+from faceprint.gallery.index import create_index
+from faceprint.packs import DEFAULT_PACK
+from faceprint.pipeline import FaceAnalyzer
+from faceprint.video.screentime import Cast, ProgressCallback, VideoOptions, screentime
+from faceprint.video.types import ScreenTime, Segment, merge_segments
+
+__all__ = ["DB_NAME", "IndexOutcome", "VideoIndex", "VideoRange", "file_sha256"]
+
+DB_NAME = "videos.sqlite"
+FloatArray = npt.NDArray[np.float32]
+
+_SCHEMA = """
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE videos (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    duration REAL NOT NULL,
+    frames INTEGER NOT NULL,
+    decode_errors INTEGER NOT NULL,
+    indexed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+CREATE TABLE tracks (
+    id INTEGER PRIMARY KEY,
+    video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+    start REAL NOT NULL,
+    "end" REAL NOT NULL,
+    label TEXT,
+    status TEXT NOT NULL,
+    similarity REAL,
+    embedding BLOB,
+    thumbnail BLOB
+);
+CREATE INDEX tracks_video ON tracks(video_id);
+CREATE INDEX tracks_label ON tracks(label)
+"""
+MIGRATIONS = (_SCHEMA,)
+
+
+def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes, read in ``chunk``-byte pieces."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class IndexOutcome:
+    """What :meth:`VideoIndex.add` did with one video.
+
+    Attributes:
+        path: the video.
+        status: ``"indexed"``, or ``"unchanged"`` (its content was indexed already).
+        tracks: tracks stored (for ``"unchanged"``: tracks it has in the index).
+        result: the screen-time analysis when the video was indexed now.
+    """
+
+    path: str
+    status: Literal["indexed", "unchanged"]
+    tracks: int
+    result: ScreenTime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "status": self.status, "tracks": self.tracks}
+
+
+@dataclass(frozen=True)
+class VideoRange:
+    """A time range of one video where the people searched for are on screen.
+
+    Attributes:
+        video: the video's absolute path as indexed.
+        start / end: seconds of the video.
+        names: labels of every track on screen during the range (enrolled and unknown_N).
+    """
+
+    video: str
+    start: float
+    end: float
+    names: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "video": self.video,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "names": list(self.names),
+        }
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class _Row:
+    video: str
+    start: float
+    end: float
+    label: str | None
+    status: str
+    embedding: FloatArray | None
+
+
+class VideoIndex:
+    """Tracks of many videos in ``DIR/videos.sqlite`` (see the module docstring).
+
+    Thread-safe: one lock serialises the use of the connection.
+    """
+
+    def __init__(self, directory: Path, conn: sqlite3.Connection) -> None:
+        self.directory = directory
+        self.path = directory / DB_NAME
+        self._conn = conn
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, directory: str | os.PathLike[str], *, create: bool = True) -> VideoIndex:
+        """The index in ``directory`` (created when ``create`` and absent).
+
+        Raises:
+            StorageError: no index there (and not ``create``), or the file cannot be used.
+        """
+        folder = Path(directory)
+        path = folder / DB_NAME
+        if not path.is_file():
+            if not create:
+                raise StorageError(
+                    f"{folder}: no video index here (run `faceprint video index`)", source=folder
+                )
+            with map_exceptions(
+                {OSError: StorageError}, source=folder, what="create the index folder"
+            ):
+                folder.mkdir(parents=True, exist_ok=True)
+        conn = connect(path)
+        try:
+            migrate(conn, path, MIGRATIONS, what="video index")
+        except BaseException:
+            conn.close()
+            raise
+        return cls(folder, conn)
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> VideoIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- settings -----------------------------------------------------------------------------
+    def _setting(self, key: str) -> str | None:
+        with sqlite_errors(self.path):
+            row = self._conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    @property
+    def pack(self) -> str | None:
+        """The model pack of the stored embeddings (``None`` while empty)."""
+        return self._setting("pack")
+
+    def _check_pack(self, pack: str) -> None:
+        mine = self.pack
+        if mine is not None and mine != pack:
+            raise PackMismatchError(
+                f"{self.directory}: this video index holds embeddings of pack {mine!r}, not "
+                f"{pack!r}; use --pack {mine} or another index",
+                source=self.directory,
+            )
+
+    # --- adding -------------------------------------------------------------------------------
+    def add(
+        self,
+        video: str | os.PathLike[str],
+        cast: Gallery | Cast | None = None,
+        *,
+        analyzer: FaceAnalyzer | None = None,
+        options: VideoOptions | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> IndexOutcome:
+        """Analyse ``video`` (see :func:`~faceprint.video.screentime`) and store its tracks;
+        skipped when a file with the same content is indexed already."""
+        path = Path(video)
+        with map_exceptions({OSError: StorageError}, source=path, what="read"):
+            digest = file_sha256(path) if path.is_file() else ""
+        known = self._video_by_hash(digest) if digest else None
+        if known is not None:
+            return IndexOutcome(str(path), "unchanged", self._count(known))
+        if analyzer is not None:
+            self._check_pack(analyzer.pack.name)
+        else:
+            self._check_pack(cast.pack if isinstance(cast, Gallery) else DEFAULT_PACK)
+        result = screentime(
+            path, cast, analyzer=analyzer, options=options, progress=progress, cancel=cancel
+        )
+        self._check_pack(result.pack)
+        stored = self._store(path.resolve(), digest, result)
+        return IndexOutcome(str(path), "indexed", stored, result)
+
+    def _video_by_hash(self, digest: str) -> int | None:
+        with self._lock, sqlite_errors(self.path):
+            row = self._conn.execute("SELECT id FROM videos WHERE sha256 = ?", (digest,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def _count(self, video_id: int) -> int:
+        with self._lock, sqlite_errors(self.path):
+            return int(
+                self._conn.execute(
+                    "SELECT count(*) FROM tracks WHERE video_id = ?", (video_id,)
+                ).fetchone()[0]
+            )
+
+    def _store(self, path: Path, digest: str, result: ScreenTime) -> int:
+        rows = [
+            (t.start, t.end, t.label, t.status,
+             None if not np.isfinite(t.similarity) else float(t.similarity),
+             None if t.embedding is None else np.asarray(t.embedding, np.float32).tobytes(),
+             t.thumbnail)
+            for t in result.tracks
+        ]  # fmt: skip
+        with self._lock, transaction(self._conn, self.path) as cur:
+            cur.execute("INSERT OR IGNORE INTO settings VALUES ('pack', ?)", (result.pack,))
+            cur.execute("DELETE FROM videos WHERE path = ?", (str(path),))  # replaced content
+            cur.execute(
+                "INSERT INTO videos (path, sha256, size, duration, frames, decode_errors) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    str(path),
+                    digest,
+                    path.stat().st_size,
+                    result.duration,
+                    result.frames,
+                    result.decode_errors,
+                ),
+            )
+            video_id = cur.lastrowid
+            cur.executemany(
+                'INSERT INTO tracks (video_id, start, "end", label, status, similarity, embedding, '
+                "thumbnail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(video_id, *row) for row in rows],
+            )
+        return len(rows)
+
+    # --- reading ------------------------------------------------------------------------------
+    def videos(self) -> list[dict[str, Any]]:
+        """Every indexed video: path, sha256, duration, frames, decode_errors, tracks."""
+        with self._lock, sqlite_errors(self.path):
+            rows = self._conn.execute(
+                "SELECT v.path, v.sha256, v.duration, v.frames, v.decode_errors, count(t.id) "
+                "FROM videos v LEFT JOIN tracks t ON t.video_id = v.id GROUP BY v.id ORDER BY v.path"
+            ).fetchall()
+        keys = ("path", "sha256", "duration", "frames", "decode_errors", "tracks")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def _rows(self) -> list[_Row]:
+        with self._lock, sqlite_errors(self.path):
+            rows = self._conn.execute(
+                'SELECT v.path, t.start, t."end", t.label, t.status, t.embedding '
+                "FROM tracks t JOIN videos v ON v.id = t.video_id ORDER BY v.path, t.start"
+            ).fetchall()
+        return [
+            _Row(
+                p,
+                float(s),
+                float(e),
+                lab,
+                st,
+                None if emb is None else np.frombuffer(emb, np.float32),
+            )
+            for p, s, e, lab, st, emb in rows
+        ]
+
+    def _relabel(self, rows: list[_Row], gallery: Gallery) -> list[_Row]:
+        """Labels from ``gallery`` for the judged tracks (the others keep theirs)."""
+        pack = self.pack
+        if pack is not None and pack != gallery.pack:
+            raise PackMismatchError(
+                f"the gallery holds embeddings of pack {gallery.pack!r}, this index of {pack!r}",
+                source=str(gallery.directory),
+            )
+        judged = [
+            i
+            for i, r in enumerate(rows)
+            if r.status in ("identified", "unknown") and r.embedding is not None
+        ]
+        if not judged:
+            return rows
+        found = gallery.identify(np.stack([rows[i].embedding for i in judged]))  # type: ignore[misc]
+        out = list(rows)
+        for i, ident in zip(judged, found):
+            r = rows[i]
+            keep = r.label if r.status == "unknown" else None
+            out[i] = _Row(r.video, r.start, r.end, ident.name or keep, r.status, r.embedding)
+        return out
+
+    def find(
+        self,
+        name: str,
+        *,
+        with_name: str | None = None,
+        gap: float = 2.0,
+        gallery: Gallery | None = None,
+    ) -> list[VideoRange]:
+        """The ranges where ``name`` is on screen (together with ``with_name`` when given),
+        ranges less than ``gap`` seconds apart joined; per video, in time order."""
+        _check_gap(gap)
+        rows = self._rows()
+        if gallery is not None:
+            rows = self._relabel(rows, gallery)
+        ranges = _ranges(rows, lambda r: r.label == name, gap)
+        if with_name is not None:
+            other = _ranges(rows, lambda r: r.label == with_name, gap)
+            ranges = _intersect(ranges, other)
+        return _named(ranges, rows)
+
+    def find_face(
+        self,
+        embedding: npt.ArrayLike,
+        *,
+        threshold: float,
+        gap: float = 2.0,
+        pack: str | None = None,
+    ) -> list[VideoRange]:
+        """The ranges of tracks whose embedding is at least ``threshold`` (cosine) similar to
+        ``embedding`` (a face of the index's pack)."""
+        _check_gap(gap)
+        if pack is not None:
+            self._check_pack(pack)
+        rows = self._rows()
+        usable = [i for i, r in enumerate(rows) if r.embedding is not None]
+        query = np.asarray(embedding, np.float32).reshape(1, -1)
+        if not usable:
+            return []
+        vecs = np.stack([rows[i].embedding for i in usable])  # type: ignore[misc]
+        if query.shape[1] != vecs.shape[1]:
+            raise PackMismatchError(
+                f"the face is {query.shape[1]}-d, the index holds {vecs.shape[1]}-d embeddings"
+            )
+        index = create_index("exact", vecs.shape[1])
+        index.add(np.arange(len(usable)), vecs)
+        hits = index.search(query, len(usable), threshold=threshold)
+        chosen = [rows[usable[int(i)]] for i in hits.ids[0][hits.valid[0]]]
+        return _named(_ranges(chosen, lambda _r: True, gap), rows)
+
+
+def _ranges(
+    rows: Sequence[_Row], keep: Callable[[_Row], bool], gap: float
+) -> dict[str, tuple[Segment, ...]]:
+    per_video: dict[str, list[Segment]] = {}
+    for row in rows:
+        if keep(row):
+            per_video.setdefault(row.video, []).append(Segment(row.start, row.end))
+    return {v: merge_segments(s, gap) for v, s in per_video.items()}
+
+
+def _intersect(
+    a: dict[str, tuple[Segment, ...]], b: dict[str, tuple[Segment, ...]]
+) -> dict[str, tuple[Segment, ...]]:
+    out: dict[str, tuple[Segment, ...]] = {}
+    for video in a.keys() & b.keys():
+        both = [
+            Segment(max(x.start, y.start), min(x.end, y.end))
+            for x in a[video]
+            for y in b[video]
+            if min(x.end, y.end) > max(x.start, y.start)
+        ]
+        if both:
+            out[video] = merge_segments(both)
+    return out
+
+
+def _named(ranges: dict[str, tuple[Segment, ...]], rows: Iterable[_Row]) -> list[VideoRange]:
+    rows = list(rows)
+    found = []
+    for video in sorted(ranges):
+        for seg in ranges[video]:
+            names = {
+                r.label for r in rows
+                if r.video == video and r.label and r.start < seg.end and r.end > seg.start
+            }  # fmt: skip
+            found.append(VideoRange(video, seg.start, seg.end, tuple(sorted(names))))
+    return found
+
+
+def _check_gap(gap: float) -> None:
+    if gap < 0:
+        raise InvalidArgumentError(f"gap must not be negative, got {gap}")

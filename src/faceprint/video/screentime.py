@@ -1,0 +1,525 @@
+"""Screen time per person: decode → detect every N-th frame → track → identify each track once.
+
+    from faceprint.video import screentime
+
+    result = screentime("clip.mp4", cast={"Barack Obama": ["obama.jpg"]})
+    for person in result.people:
+        print(person.name, person.seconds, person.segments)
+
+The detector and the embedder are the pipeline's (:class:`~faceprint.pipeline.FaceAnalyzer`),
+identification is the gallery's (:meth:`~faceprint.gallery.Gallery.identify`) and unknown faces
+are grouped with :func:`~faceprint.cluster.cluster_faces`; this module only schedules them.
+A track keeps the few best faces it met (large, sharp, frontal: see :func:`face_quality`);
+they are embedded once when the track ends and their mean identifies the whole track, so names
+do not flicker from frame to frame.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from faceprint.cluster import cluster_faces
+from faceprint.embed.base import l2_normalize
+from faceprint.errors import InvalidArgumentError, PackMismatchError, VideoError
+from faceprint.gallery import Gallery
+from faceprint.gallery.enroll import thumbnail_jpeg
+from faceprint.imageio import ImageInput
+from faceprint.packs import DEFAULT_PACK
+from faceprint.pipeline import FaceAnalyzer
+from faceprint.types import Faces
+from faceprint.video.decode import Frame, VideoReader
+from faceprint.video.track import FaceTracker, ShotDetector, TrackState
+from faceprint.video.types import (
+    PersonTime,
+    ScreenTime,
+    Track,
+    TrackStatus,
+    VideoCancelledError,
+    merge_segments,
+)
+
+__all__ = [
+    "Cast",
+    "ProgressCallback",
+    "VideoOptions",
+    "cast_gallery",
+    "face_quality",
+    "screentime",
+    "unknown_labels",
+]
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float32]
+#: reference photos per name: ``{"Barack Obama": ["obama.jpg"], ...}`` (one image or several)
+Cast = Mapping[str, ImageInput | Sequence[ImageInput]]
+#: ``progress(frames_done, frames_expected)`` (the expected count is the container's estimate)
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """How a video is processed (defaults suit the default pack on a laptop CPU).
+
+    Attributes:
+        every: detect on every N-th frame, or ``"auto"``: N from the measured cost so that the
+            run stays at ``target_speed`` × real time (at most ``fps / min_detection_rate``).
+        target_speed: the speed ``"auto"`` aims at (video seconds per wall second).
+        min_detection_rate: ``"auto"`` detects at least this many times per video second.
+        faces_per_track: best faces embedded per track.
+        min_detections: tracks with fewer detections are ``too_short`` (not identified).
+        min_face: tracks whose largest face side is below this many pixels are ``poor``.
+        merge_gap: a person's segments less than this many seconds apart are joined.
+        shot_threshold: histogram change that counts as a shot cut (see ``ShotDetector``).
+        iou_threshold / max_lost: tracker association IoU and survival time without detection
+            (seconds).
+        threshold: identification threshold (default: the gallery's, i.e. the pack's).
+        cluster_threshold: cosine similarity that joins unknown tracks (default: ``threshold``).
+    """
+
+    every: int | Literal["auto"] = "auto"
+    target_speed: float = 2.0
+    min_detection_rate: float = 3.0
+    faces_per_track: int = 3
+    min_detections: int = 2
+    min_face: float = 24.0
+    merge_gap: float = 0.5
+    shot_threshold: float = 0.3
+    iou_threshold: float = 0.2
+    max_lost: float = 0.7
+    threshold: float | None = None
+    cluster_threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.every != "auto" and (not isinstance(self.every, int) or self.every < 1):
+            raise InvalidArgumentError(
+                f"every must be a positive integer or 'auto', got {self.every!r}"
+            )
+        if not 0.05 <= self.target_speed <= 100:
+            raise InvalidArgumentError(
+                f"target_speed must be in [0.05, 100], got {self.target_speed}"
+            )
+        if self.faces_per_track < 1 or self.min_detections < 1:
+            raise InvalidArgumentError("faces_per_track and min_detections must be at least 1")
+        for name in ("merge_gap", "max_lost", "min_face", "min_detection_rate"):
+            if getattr(self, name) < 0:
+                raise InvalidArgumentError(f"{name} must not be negative")
+
+
+def face_quality(image: npt.NDArray[np.uint8], faces: Faces, index: int) -> float:
+    """How good face ``index`` is for recognition: size × frontality × sharpness.
+
+    Size counts up to a 112-px box side; frontality is 1 when the nose tip is midway between
+    the eyes and falls to 0 at one eye distance off; sharpness is ``log1p`` of the variance of
+    the Laplacian of the face box (grey, resized to 64 × 64).
+    """
+    x1, y1, x2, y2 = faces.boxes[index]
+    side = float(min(x2 - x1, y2 - y1))
+    lm = faces.landmarks[index]
+    eye_dist = float(np.linalg.norm(lm[1] - lm[0])) or 1.0
+    offset = abs(float(lm[2, 0] - (lm[0, 0] + lm[1, 0]) / 2)) / eye_dist
+    frontal = max(0.05, 1.0 - offset)
+    h, w = image.shape[:2]
+    crop = image[max(0, int(y1)) : min(h, int(y2)), max(0, int(x1)) : min(w, int(x2))]
+    sharp = 0.0
+    if crop.size:
+        grey = cv2.cvtColor(cv2.resize(crop, (64, 64)), cv2.COLOR_RGB2GRAY)
+        sharp = math.log1p(float(cv2.Laplacian(grey, cv2.CV_32F).var()))
+    return min(1.0, side / 112.0) * frontal * max(sharp, 0.1)
+
+
+@dataclass
+class _Building:
+    """A track being collected (mutable, internal)."""
+
+    id: int
+    shot: int
+    start: float
+    end: float
+    times: list[float] = field(default_factory=list)
+    boxes: list[FloatArray] = field(default_factory=list)
+    best: list[tuple[float, int, npt.NDArray[np.uint8]]] = field(default_factory=list)
+    largest: float = 0.0
+
+
+@dataclass
+class _Embedded:
+    """A finished track with its embedding (internal)."""
+
+    building: _Building
+    embedding: FloatArray | None
+    faces: int
+    thumbnail: bytes | None
+
+
+class _Schedule:
+    """Which frames the detector runs on: every N-th frame, N fixed or adapted to the cost."""
+
+    def __init__(self, options: VideoOptions, fps: float) -> None:
+        self.auto = options.every == "auto"
+        self.fps = fps if fps > 0 else 30.0
+        self.max_every = max(1, int(self.fps / max(options.min_detection_rate, 1e-6)))
+        self.every = min(3, self.max_every) if self.auto else int(options.every)
+        self.budget = 1.0 / options.target_speed
+        self._plain = 0.0
+        self._detect = 0.0
+        self._next = 0
+
+    def due(self, index: int, cut: bool) -> bool:
+        """Whether to detect on frame ``index`` (always at a cut)."""
+        return cut or index >= self._next
+
+    def done(self, index: int, detected: bool, seconds: float) -> None:
+        """Record the cost of frame ``index``; plan the next detection."""
+        if detected:
+            self._detect = seconds if self._detect == 0 else 0.7 * self._detect + 0.3 * seconds
+            self._next = index + self.every
+            if self.auto:
+                self.every = self._choose()
+        else:
+            self._plain = seconds if self._plain == 0 else 0.95 * self._plain + 0.05 * seconds
+
+    def _choose(self) -> int:
+        spare = self.budget - self.fps * self._plain  # wall seconds per video second
+        if spare <= 0 or self._detect <= 0:
+            return self.max_every
+        needed = self.fps * self._detect / spare
+        return int(min(self.max_every, max(1, math.ceil(needed))))
+
+
+@contextmanager
+def cast_gallery(cast: Cast, analyzer: FaceAnalyzer) -> Iterator[Gallery]:
+    """A temporary gallery enrolled from reference photos (removed afterwards).
+
+    Raises:
+        ImageError / NoFaceError / AmbiguousFaceError: a reference photo gives no single face.
+        InvalidArgumentError: an empty cast or an empty name.
+    """
+    if not cast:
+        raise InvalidArgumentError("the cast is empty: give at least one NAME=IMAGE")
+    with tempfile.TemporaryDirectory(prefix="faceprint-cast-") as tmp:
+        gallery = Gallery.create(os.path.join(tmp, "gallery"), analyzer.pack)
+        try:
+            for name, images in cast.items():
+                many = isinstance(images, (list, tuple))
+                gallery.enroll(name, list(images) if many else [images], analyzer)  # type: ignore[arg-type,list-item]
+            yield gallery
+        finally:
+            gallery.close()
+
+
+def screentime(
+    video: str | os.PathLike[str],
+    cast: Gallery | Cast | None = None,
+    *,
+    analyzer: FaceAnalyzer | None = None,
+    options: VideoOptions | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> ScreenTime:
+    """Who is on screen when in ``video``, and for how long.
+
+    Args:
+        video: a video file any FFmpeg build reads.
+        cast: a :class:`Gallery`, reference photos per name (a temporary gallery is enrolled),
+            or ``None`` (everybody is an ``unknown_N``).
+        analyzer: the pipeline to use (default: one of the gallery's pack, else the default).
+        options: see :class:`VideoOptions`.
+        progress: called with ``(frames_done, frames_expected)`` every few frames.
+        cancel: set it to stop the run (:class:`VideoCancelledError` is raised).
+
+    Raises:
+        VideoError: not a video, no video stream, no frame decoded, an absurd frame size.
+        PackMismatchError: the gallery holds embeddings of another pack than the analyzer's.
+        VideoCancelledError: ``cancel`` was set.
+    """
+    options = options or VideoOptions()
+    if isinstance(cast, Gallery):
+        analyzer = analyzer or FaceAnalyzer(cast.pack)
+        _check_pack(cast, analyzer)
+        return _Run(video, cast, analyzer, options, progress, cancel).run()
+    analyzer = analyzer or FaceAnalyzer(DEFAULT_PACK)
+    if not cast:
+        return _Run(video, None, analyzer, options, progress, cancel).run()
+    with cast_gallery(cast, analyzer) as gallery:
+        return _Run(video, gallery, analyzer, options, progress, cancel).run()
+
+
+def _check_pack(gallery: Gallery, analyzer: FaceAnalyzer) -> None:
+    if gallery.pack != analyzer.pack.name:
+        raise PackMismatchError(
+            f"the gallery holds embeddings of pack {gallery.pack!r} but the video is analysed "
+            f"with pack {analyzer.pack.name!r}; use --pack {gallery.pack}",
+            source=str(gallery.directory),
+        )
+
+
+class _Run:
+    """One pass over one video (internal)."""
+
+    def __init__(
+        self,
+        video: str | os.PathLike[str],
+        gallery: Gallery | None,
+        analyzer: FaceAnalyzer,
+        options: VideoOptions,
+        progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+    ) -> None:
+        self.path = video
+        self.gallery = gallery
+        self.fa = analyzer
+        self.options = options
+        self.progress = progress
+        self.cancel = cancel
+        self.tracker = FaceTracker(iou_threshold=options.iou_threshold, max_lost=options.max_lost)
+        self.shots = ShotDetector(options.shot_threshold)
+        self.live: dict[int, _Building] = {}
+        self.covering: list[_Building] = []
+        self.pending: list[_Building] = []
+        self.done: list[_Embedded] = []
+        self.shot = 0
+        self.detected = 0
+        self.frame_errors = 0
+
+    def run(self) -> ScreenTime:
+        start, cpu = time.perf_counter(), time.process_time()
+        with VideoReader(self.path) as reader:
+            schedule = _Schedule(self.options, reader.info.fps)
+            for frame in reader:
+                self._frame(frame, schedule)
+                if self.progress and frame.index % 10 == 0:
+                    self.progress(frame.index + 1, reader.info.frames)
+            if reader.frames == 0:
+                raise VideoError(f"{reader.path}: no frame could be decoded", source=reader.path)
+            self._cover(reader.end_time)
+            self._finish(self.tracker.finish())
+            self._embed_pending()
+            if self.progress:
+                self.progress(reader.frames, reader.frames)
+            return self._result(
+                reader, schedule, time.perf_counter() - start, time.process_time() - cpu
+            )
+
+    def _result(
+        self, reader: VideoReader, schedule: _Schedule, wall: float, cpu: float
+    ) -> ScreenTime:
+        tracks = self._label()
+        return ScreenTime(
+            video=reader.info,
+            duration=reader.end_time,
+            frames=reader.frames,
+            frames_detected=self.detected,
+            every=schedule.every,
+            shots=self.shot + 1,
+            decode_errors=reader.errors + self.frame_errors,
+            people=_people(tracks, reader.end_time, self.options.merge_gap),
+            tracks=tuple(tracks),
+            pack=self.fa.pack.name,
+            threshold=self._threshold(),
+            seconds=wall,
+            cpu_seconds=cpu,
+        )
+
+    def _threshold(self) -> float:
+        if self.options.threshold is not None:
+            return self.options.threshold
+        return self.gallery.threshold if self.gallery is not None else self.fa.threshold
+
+    # --- per frame ----------------------------------------------------------------------------
+    def _frame(self, frame: Frame, schedule: _Schedule) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise VideoCancelledError(f"{self.path}: cancelled", source=self.path)
+        began = time.perf_counter()
+        self._cover(frame.time)
+        try:
+            cut = self.shots.is_cut(frame.small())
+            if cut:
+                self.shot += 1
+                self._finish(self.tracker.finish())
+                self.covering = []
+            detect = schedule.due(frame.index, cut)
+            if detect:
+                self._detect(frame)
+        except VideoError as exc:
+            self.frame_errors += 1
+            logger.info("%s: frame %d skipped (%s)", self.path, frame.index, exc)
+            return
+        schedule.done(frame.index, detect, time.perf_counter() - began)
+
+    def _cover(self, until: float) -> None:
+        """Tracks matched at the latest detection are on screen until ``until``."""
+        for building in self.covering:
+            building.end = max(building.end, until)
+
+    def _detect(self, frame: Frame) -> None:
+        image = frame.rgb()
+        faces = self.fa.detect(image)
+        self.detected += 1
+        ids, ended = self.tracker.update(frame.time, faces.boxes, faces.scores)
+        for index, track_id in enumerate(ids.tolist()):
+            if track_id >= 0:
+                self._observe(int(track_id), frame.time, image, faces, index)
+        self.covering = [self.live[t.id] for t in self.tracker.active if t.matched_now]
+        self._finish(ended)
+
+    def _observe(
+        self, track_id: int, when: float, image: npt.NDArray[np.uint8], faces: Faces, index: int
+    ) -> None:
+        building = self.live.get(track_id)
+        if building is None:
+            building = self.live[track_id] = _Building(track_id, self.shot, when, when)
+        building.times.append(when)
+        building.boxes.append(faces.boxes[index].copy())
+        x1, y1, x2, y2 = faces.boxes[index]
+        building.largest = max(building.largest, float(min(x2 - x1, y2 - y1)))
+        quality = face_quality(image, faces, index)
+        if len(building.best) < self.options.faces_per_track or quality > building.best[0][0]:
+            crop = self.fa.align(image, faces[[index]])[0]
+            item = (quality, len(building.times), crop)
+            if len(building.best) < self.options.faces_per_track:
+                heapq.heappush(building.best, item)
+            else:
+                heapq.heapreplace(building.best, item)
+
+    # --- finished tracks ----------------------------------------------------------------------
+    def _finish(self, ended: Sequence[TrackState]) -> None:
+        for state in ended:
+            building = self.live.pop(state.id, None)
+            if building is not None:
+                self.pending.append(building)
+        if sum(len(b.best) for b in self.pending) >= 32:
+            self._embed_pending()
+
+    def _embed_pending(self) -> None:
+        crops = [c for b in self.pending for _, _, c in b.best]
+        if not crops:
+            self.done.extend(_Embedded(b, None, 0, None) for b in self.pending)
+            self.pending = []
+            return
+        vectors = self.fa.embed_crops(np.stack(crops))
+        at = 0
+        for building in self.pending:
+            n = len(building.best)
+            mean = vectors[at : at + n].mean(axis=0, keepdims=True) if n else None
+            best = max(building.best)[2] if n else None
+            self.done.append(
+                _Embedded(
+                    building,
+                    None if mean is None else l2_normalize(mean)[0],
+                    n,
+                    None if best is None else thumbnail_jpeg(best),
+                )
+            )
+            at += n
+        self.pending = []
+
+    # --- naming -------------------------------------------------------------------------------
+    def _status(self, item: _Embedded) -> TrackStatus:
+        if len(item.building.times) < self.options.min_detections or item.embedding is None:
+            return "too_short"
+        if item.building.largest < self.options.min_face:
+            return "poor"
+        return "unknown"
+
+    def _label(self) -> list[Track]:
+        items = sorted(self.done, key=lambda e: (e.building.start, e.building.id))
+        status: list[TrackStatus] = [self._status(e) for e in items]
+        labels: list[str | None] = [None] * len(items)
+        sims = [float("nan")] * len(items)
+        judged = [i for i, s in enumerate(status) if s == "unknown"]
+        if judged and self.gallery is not None and len(self.gallery):
+            vecs = np.stack([items[i].embedding for i in judged])  # type: ignore[misc]
+            found = self.gallery.identify(vecs, threshold=self._threshold())
+            for i, ident in zip(judged, found):
+                sims[i] = ident.similarity
+                if ident.name is not None:
+                    labels[i], status[i] = ident.name, "identified"
+        unknown = [i for i in judged if status[i] == "unknown"]
+        for i, name in zip(unknown, self._unknown_names([items[i] for i in unknown])):
+            labels[i] = name
+        return [_track(i, e, labels[i], status[i], sims[i]) for i, e in enumerate(items)]
+
+    def _unknown_names(self, items: list[_Embedded]) -> list[str]:
+        """``unknown_N`` per track: similar tracks share a name, numbered by first appearance."""
+        if not items:
+            return []
+        vecs = np.stack([e.embedding for e in items]).astype(np.float32)  # type: ignore[misc]
+        t = self.options.cluster_threshold or self._threshold()
+        method = "agglomerative" if len(vecs) <= 2000 else "default"
+        found = cluster_faces(vecs, threshold=t, min_size=1, method=method, pack=self.fa.pack.name)
+        spans = [(e.building.start, e.building.end) for e in items]
+        return unknown_labels(found.labels, spans)
+
+
+def unknown_labels(
+    labels: npt.NDArray[np.int64], spans: Sequence[tuple[float, float]]
+) -> list[str]:
+    """``unknown_N`` names from cluster labels (``-1``: a cluster of its own), numbered in order
+    of first appearance (``spans`` are sorted by start); tracks on screen at the same time are
+    different people, so a cluster holding overlapping tracks is split into groups that do not
+    overlap (each track joins the first group it fits in time)."""
+    groups: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    names: dict[tuple[int, int], str] = {}
+    out: list[str] = []
+    for i, (lab, span) in enumerate(zip(labels.tolist(), spans)):
+        base = int(lab) if lab >= 0 else -1 - i
+        part = 0
+        while any(span[0] < b and a < span[1] for a, b in groups.get((base, part), [])):
+            part += 1
+        groups.setdefault((base, part), []).append(span)
+        key = (base, part)
+        if key not in names:
+            names[key] = f"unknown_{len(names) + 1}"
+        out.append(names[key])
+    return out
+
+
+def _track(
+    number: int, item: _Embedded, label: str | None, status: TrackStatus, sim: float
+) -> Track:
+    b = item.building
+    return Track(
+        id=number,
+        start=b.start,
+        end=max(b.end, b.start),
+        shot=b.shot,
+        label=label,
+        status=status,
+        similarity=sim,
+        detections=len(b.times),
+        faces_embedded=item.faces,
+        times=np.asarray(b.times, np.float32),
+        boxes=np.asarray(b.boxes, np.float32).reshape(-1, 4),
+        embedding=item.embedding,
+        thumbnail=item.thumbnail,
+    )
+
+
+def _people(tracks: Sequence[Track], duration: float, gap: float) -> tuple[PersonTime, ...]:
+    by_name: dict[str, list[Track]] = {}
+    for track in tracks:
+        if track.label is not None:
+            by_name.setdefault(track.label, []).append(track)
+    people = []
+    for name, own in by_name.items():
+        segments = merge_segments((t.segment for t in own), gap)
+        seconds = sum(s.duration for s in segments)
+        known = own[0].status == "identified"
+        share = seconds / duration if duration > 0 else 0.0
+        people.append(PersonTime(name, known, seconds, share, segments, tuple(t.id for t in own)))
+    return tuple(sorted(people, key=lambda p: (-p.seconds, p.first_seen)))

@@ -1,0 +1,236 @@
+"""Result types of the video features: segments, tracks, per-person screen time.
+
+Times are seconds on the video's timeline (from the start of the container, as a player shows
+them); boxes are ``x1, y1, x2, y2`` in pixels of the upright frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from faceprint.errors import FaceprintError
+from faceprint.video.decode import VideoInfo
+
+__all__ = [
+    "PersonTime",
+    "ScreenTime",
+    "Segment",
+    "Track",
+    "TrackStatus",
+    "VideoCancelledError",
+    "merge_segments",
+]
+
+FloatArray = npt.NDArray[np.float32]
+
+#: identified: matched an enrolled person; unknown: matched nobody (then named unknown_N);
+#: too_short: too few detections to judge; poor: the faces were too small to judge
+TrackStatus = Literal["identified", "unknown", "too_short", "poor"]
+
+
+class VideoCancelledError(FaceprintError):
+    """The run was cancelled through its ``cancel`` event before it finished."""
+
+
+@dataclass(frozen=True, order=True)
+class Segment:
+    """A time range ``[start, end)`` in seconds of the video."""
+
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return max(0.0, self.end - self.start)
+
+    def to_list(self) -> list[float]:
+        return [round(self.start, 3), round(self.end, 3)]
+
+
+def merge_segments(segments: Iterable[Segment], gap: float = 0.0) -> tuple[Segment, ...]:
+    """The union of ``segments``, sorted; ranges less than ``gap`` seconds apart are joined."""
+    merged: list[Segment] = []
+    for seg in sorted(segments):
+        if merged and seg.start - merged[-1].end <= gap:
+            last = merged[-1]
+            merged[-1] = Segment(last.start, max(last.end, seg.end))
+        else:
+            merged.append(seg)
+    return tuple(merged)
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Track:
+    """One face followed through one shot.
+
+    Attributes:
+        id: track number in order of first appearance.
+        start / end: the time range the face is on screen (seconds).
+        shot: the shot it belongs to (0-based; tracks never cross a cut).
+        label: the enrolled name, ``unknown_N``, or ``None`` (too short or poor to judge).
+        status: see :data:`TrackStatus`.
+        similarity: the best gallery similarity of the track's embedding (``nan`` when not
+            identified against a gallery).
+        detections: detections matched to the track.
+        faces_embedded: faces whose embeddings were averaged into ``embedding``.
+        times: (K,) times of the matched detections, seconds.
+        boxes: (K, 4) the detected boxes at those times, pixels.
+        embedding: (D,) unit mean of the embedded faces, or ``None``.
+        thumbnail: JPEG of the track's best aligned face, or ``None``.
+    """
+
+    id: int
+    start: float
+    end: float
+    shot: int
+    label: str | None
+    status: TrackStatus
+    similarity: float
+    detections: int
+    faces_embedded: int
+    times: FloatArray
+    boxes: FloatArray
+    embedding: FloatArray | None
+    thumbnail: bytes | None
+
+    @property
+    def segment(self) -> Segment:
+        """The track's time range."""
+        return Segment(self.start, self.end)
+
+    def to_dict(self) -> dict[str, Any]:
+        sim = None if not np.isfinite(self.similarity) else round(float(self.similarity), 4)
+        return {
+            "id": self.id,
+            "label": self.label,
+            "status": self.status,
+            "similarity": sim,
+            "shot": self.shot,
+            "segments": [self.segment.to_list()],
+            "detections": self.detections,
+            "faces_embedded": self.faces_embedded,
+        }
+
+
+@dataclass(frozen=True)
+class PersonTime:
+    """Screen time of one person (enrolled, or an ``unknown_N`` cluster of tracks).
+
+    Attributes:
+        name: enrolled name or ``unknown_N``.
+        known: whether the name is an enrolled one.
+        seconds: total time on screen (union of the person's tracks, small gaps joined).
+        share: ``seconds`` divided by the video's duration (0..1).
+        segments: the time ranges on screen, in order.
+        tracks: ids of the person's tracks.
+    """
+
+    name: str
+    known: bool
+    seconds: float
+    share: float
+    segments: tuple[Segment, ...]
+    tracks: tuple[int, ...]
+
+    @property
+    def appearances(self) -> int:
+        """Separate times the person comes on screen."""
+        return len(self.segments)
+
+    @property
+    def first_seen(self) -> float:
+        """Start of the first segment (seconds)."""
+        return self.segments[0].start if self.segments else float("nan")
+
+    @property
+    def last_seen(self) -> float:
+        """End of the last segment (seconds)."""
+        return self.segments[-1].end if self.segments else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "known": self.known,
+            "seconds": round(self.seconds, 3),
+            "share": round(self.share, 4),
+            "appearances": self.appearances,
+            "first_seen": round(self.first_seen, 3),
+            "last_seen": round(self.last_seen, 3),
+            "segments": [s.to_list() for s in self.segments],
+            "tracks": list(self.tracks),
+        }
+
+
+@dataclass(frozen=True)
+class ScreenTime:
+    """Who is on screen when, in one video.
+
+    Attributes:
+        video: what the container declares.
+        duration: seconds of video decoded (end of the last frame).
+        frames: frames decoded.
+        frames_detected: frames the detector ran on.
+        every: the detection interval used last (frames; chosen or set).
+        shots: shots found (cuts + 1).
+        decode_errors: packets or frames that failed to decode and were skipped.
+        people: per person, most screen time first.
+        tracks: every track, in order of first appearance.
+        pack / threshold: the model pack and the identification threshold used.
+        seconds / cpu_seconds: wall and CPU time of the run.
+    """
+
+    video: VideoInfo
+    duration: float
+    frames: int
+    frames_detected: int
+    every: int
+    shots: int
+    decode_errors: int
+    people: tuple[PersonTime, ...]
+    tracks: tuple[Track, ...]
+    pack: str
+    threshold: float
+    seconds: float
+    cpu_seconds: float
+
+    @property
+    def realtime_factor(self) -> float:
+        """Video seconds processed per wall second (above 1: faster than real time)."""
+        return self.duration / self.seconds if self.seconds > 0 else float("inf")
+
+    def person(self, name: str) -> PersonTime | None:
+        """The entry of ``name``, or ``None``."""
+        return next((p for p in self.people if p.name == name), None)
+
+    def tracks_of(self, names: Sequence[str]) -> list[Track]:
+        """The tracks labelled with one of ``names``."""
+        wanted = set(names)
+        return [t for t in self.tracks if t.label in wanted]
+
+    def to_dict(self) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for t in self.tracks:
+            counts[t.status] = counts.get(t.status, 0) + 1
+        return {
+            "video": self.video.to_dict(),
+            "duration": round(self.duration, 3),
+            "frames": self.frames,
+            "frames_detected": self.frames_detected,
+            "every": self.every,
+            "shots": self.shots,
+            "decode_errors": self.decode_errors,
+            "pack": self.pack,
+            "threshold": self.threshold,
+            "seconds": round(self.seconds, 3),
+            "cpu_seconds": round(self.cpu_seconds, 3),
+            "realtime_factor": round(self.realtime_factor, 3),
+            "track_status": counts,
+            "people": [p.to_dict() for p in self.people],
+            "tracks": [t.to_dict() for t in self.tracks],
+        }

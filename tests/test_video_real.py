@@ -1,0 +1,214 @@
+"""Video on the shared Hamilton clip: screen time with a cast, the timeline files, the video
+index and search, clips, and no cast name where the hand labels say that person is absent."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import av
+import pytest
+from typer.testing import CliRunner
+
+from faceprint.cli import app
+from faceprint.errors import PackMismatchError
+from faceprint.gallery import Gallery
+from faceprint.pipeline import FaceAnalyzer
+from faceprint.video import Segment, VideoOptions, screentime
+
+pytestmark = [pytest.mark.data, pytest.mark.slow]
+
+LABELS = Path(__file__).parent / "data" / "video_labels"
+CAST = {
+    "Lin-Manuel Miranda": "lin-manuel-miranda.png",
+    "Alex Lacamoire": "alex-lacamoire.png",
+    "Barack Obama": "obama.jpg",
+}
+
+
+@pytest.fixture(scope="module")
+def clip(data_dir: Path) -> Path:
+    return data_dir / "video" / "short_hamilton_clip.mp4"
+
+
+def _cast_args(photos: Path) -> list[str]:
+    return [a for name, file in CAST.items() for a in ("--cast", f"{name}={photos / file}")]
+
+
+@pytest.fixture(scope="module")
+def run(clip: Path, photos: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    out = tmp_path_factory.mktemp("st")
+    args = [
+        "video",
+        "screentime",
+        str(clip),
+        *_cast_args(photos),
+        "--every",
+        "6",
+        "--out",
+        str(out),
+        "--json",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout), out
+
+
+def test_done_means_screen_time_table(run: tuple[dict, Path]) -> None:
+    data, _out = run
+    people = data["people"]
+    assert people[0]["name"] == "Lin-Manuel Miranda"
+    assert people[0]["seconds"] == pytest.approx(5.0, abs=0.8)  # labels: 0.67 + 4.30 s
+    unknown = [p for p in people if p["name"].startswith("unknown_")]
+    assert unknown and unknown[0]["name"] == "unknown_1"
+    assert all(p["segments"][0][0] >= 7.8 for p in unknown)  # the audience shot
+    for p in people:
+        assert set(p) >= {"name", "seconds", "share", "segments"}
+        assert all(0 <= s < e <= data["duration"] + 1e-6 for s, e in p["segments"])
+    assert data["shots"] == 4 and data["decode_errors"] == 0
+
+
+def test_no_cast_name_where_that_person_is_absent(run: tuple[dict, Path]) -> None:
+    data, _out = run
+    labels = json.loads((LABELS / "short_hamilton_clip.json").read_text())
+    for person in data["people"]:
+        if person["name"] not in labels["people"]:
+            continue
+        truth = [Segment(a - 0.05, b + 0.05) for a, b in labels["people"][person["name"]]]
+        for start, end in person["segments"]:
+            covered = sum(max(0.0, min(end, t.end) - max(start, t.start)) for t in truth)
+            assert covered == pytest.approx(end - start, abs=0.02), person
+
+
+def test_timeline_files(run: tuple[dict, Path]) -> None:
+    data, out = run
+    saved = json.loads((out / "screentime.json").read_text())
+    assert [p["name"] for p in saved["people"]] == [p["name"] for p in data["people"]]
+    with (out / "timeline.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["name"] for r in rows} == {p["name"] for p in data["people"]}
+    assert (out / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "unknowns" / "unknown_1.jpg").read_bytes()[:2] == b"\xff\xd8"
+    assert (out / "sheets" / "Lin-Manuel_Miranda.jpg").is_file()
+    assert not list(out.rglob(".*.part*"))
+
+
+def test_index_find_and_clips(clip: Path, photos: Path, tmp_path: Path) -> None:
+    index = tmp_path / "idx"
+    runner = CliRunner()
+    args = [
+        "video",
+        "index",
+        str(clip),
+        "--index",
+        str(index),
+        *_cast_args(photos),
+        "--every",
+        "6",
+        "--json",
+    ]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["videos"][0]["status"] == "indexed"
+    again = runner.invoke(app, args)
+    assert json.loads(again.stdout)["videos"][0]["status"] == "unchanged"
+
+    found = runner.invoke(
+        app,
+        [
+            "video",
+            "find",
+            "--index",
+            str(index),
+            "Lin-Manuel Miranda",
+            "--json",
+            "--clips",
+            str(tmp_path / "c"),
+        ],
+    )
+    assert found.exit_code == 0, found.output
+    data = json.loads(found.stdout)
+    ranges = data["ranges"]
+    assert [r["video"] for r in ranges] == [str(clip)] * len(ranges)
+    main = max(ranges, key=lambda r: r["end"] - r["start"])
+    assert main["start"] == pytest.approx(3.58, abs=0.1) and main["end"] == pytest.approx(
+        7.88, abs=0.2
+    )
+    assert "Lin-Manuel Miranda" in main["names"]
+    clip_path = Path(data["clips"][ranges.index(main)])
+    with av.open(str(clip_path)) as made:
+        frames = sum(1 for _ in made.decode(video=0))
+    assert abs(frames - (main["end"] - main["start"]) * 29.97) <= 3
+
+    by_face = runner.invoke(
+        app,
+        [
+            "video",
+            "find",
+            "--index",
+            str(index),
+            "--face",
+            str(photos / "lin-manuel-miranda.png"),
+            "--json",
+        ],
+    )
+    assert by_face.exit_code == 0, by_face.output
+    face_ranges = json.loads(by_face.stdout)["ranges"]
+    assert any(r["start"] <= 4.0 and r["end"] >= 7.5 for r in face_ranges)
+
+    together = runner.invoke(
+        app,
+        [
+            "video",
+            "find",
+            "--index",
+            str(index),
+            "Lin-Manuel Miranda",
+            "--with",
+            "unknown_1",
+            "--json",
+        ],
+    )
+    assert json.loads(together.stdout)["ranges"] == []  # never on screen together
+
+
+def test_gallery_of_another_pack_is_refused(clip: Path, tmp_path: Path) -> None:
+    with (
+        Gallery.create(tmp_path / "g", pack="dlib-reference") as gallery,
+        pytest.raises(PackMismatchError, match="dlib-reference"),
+    ):
+        screentime(clip, gallery, analyzer=FaceAnalyzer("dlib"), options=VideoOptions(every=6))
+
+
+def test_one_identity_per_track_and_known_statuses(run: tuple[dict, Path]) -> None:
+    data, _out = run
+    assert data["tracks"], "the clip has tracks"
+    names = {p["name"]: set(p["tracks"]) for p in data["people"]}
+    for track in data["tracks"]:
+        assert track["status"] in ("identified", "unknown", "too_short", "poor")
+        assert (track["label"] is None) == (track["status"] in ("too_short", "poor"))
+        assert 1 <= track["faces_embedded"] <= 3 or track["status"] == "too_short"
+        if track["label"] is not None:  # each track counts for exactly one person
+            assert [n for n, ids in names.items() if track["id"] in ids] == [track["label"]]
+
+
+def test_gallery_option_on_a_cut_clip_with_annotation(
+    clip: Path, photos: Path, tmp_path: Path
+) -> None:
+    from faceprint.video.render import cut_clip
+
+    short = cut_clip(clip, 4.0, 6.0, tmp_path / "lin.mp4")  # inside Lin-Manuel Miranda's shot
+    fa = FaceAnalyzer("dlib")
+    with Gallery.create(tmp_path / "g", pack="dlib") as gallery:
+        gallery.enroll("Lin-Manuel Miranda", [photos / "lin-manuel-miranda.png"], fa)
+    args = ["video", "screentime", str(short), "--gallery", str(tmp_path / "g"), "--every", "5"]
+    args += ["--out", str(tmp_path / "o"), "--annotate", str(tmp_path / "a.mp4"), "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [p["name"] for p in data["people"]] == ["Lin-Manuel Miranda"]
+    assert data["people"][0]["seconds"] == pytest.approx(data["duration"], abs=0.1)
+    assert data["duration"] == pytest.approx(2.0, abs=0.1)
+    with av.open(str(tmp_path / "a.mp4")) as made:
+        assert sum(1 for _ in made.decode(video=0)) == data["frames"]
