@@ -385,6 +385,8 @@ def test_api_key_kept_in_memory_only(
         assert srcs and all(s.startswith("blob:") for s in srcs)  # fetched with the key
         # navigating inside the app keeps the key; nothing stores it
         page.get_by_role("link", name="Lookalike").click()
+        # the page is drawn by the app after the click: wait for it before using its file input
+        expect(page.locator("main h1")).to_have_text("Which star do you resemble?")
         page.set_input_files("#main input[type=file]", str(photos / "obama.jpg"))
         page.locator(".face-card").wait_for()
         assert key not in page.url
