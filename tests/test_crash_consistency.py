@@ -158,18 +158,19 @@ def make_archive(path: Path, n: int) -> Path:
 
 def test_sigkill_during_archive_import(tmp_path: Path) -> None:
     rng = random.Random(3)
-    archives = [str(make_archive(tmp_path / f"a{k:02d}.zip", 100)) for k in range(40)]
+    # more archives than 20 short rounds can import on a fast machine, so the kills land part-way
+    archives = [str(make_archive(tmp_path / f"a{k:02d}.zip", 100)) for k in range(80)]
     gdir = tmp_path / "g"
     acked: set[str] = set()
     for _ in range(ROUNDS):
-        acked |= set(kill_at_random(spawn("import", str(gdir), *archives), rng, 0.15))
+        acked |= set(kill_at_random(spawn("import", str(gdir), *archives), rng, 0.05))
         counts = check_open(gdir)
         assert set(counts.values()) <= {1}
         present = {name.rsplit("-", 1)[0] for name in counts}
         for stem in present:  # all or nothing per archive
             assert all(f"{stem}-{i}" in counts for i in range(100)), f"{stem} half imported"
         assert acked <= present, "an acknowledged import was lost"
-    assert 0 < len(acked) < 40, "the kills must land part-way"
+    assert 0 < len(acked) < len(archives), "the kills must land part-way"
     finish("import", str(gdir), *archives)
     reference = tmp_path / "ref"
     finish("import", str(reference), *archives)
