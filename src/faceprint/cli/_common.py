@@ -22,6 +22,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -114,20 +115,24 @@ def errors_to_exit(code: int = 2) -> Iterator[None]:
         raise fail(str(exc), code) from None
 
 
-def progress(items: Iterable[T], *, total: int, description: str, quiet: bool) -> Iterator[T]:
-    """Iterate with a progress bar (ETA) on stderr; silent when quiet or stderr is not a TTY."""
-    if quiet or not err.is_terminal:
-        yield from items
-        return
-    columns = (
-        TextColumn("{task.description}"),
+def progress_columns(label: str = "{task.description}") -> tuple[ProgressColumn, ...]:
+    """The columns of every progress bar: label, bar, done/total, elapsed, ETA."""
+    return (
+        TextColumn(label),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err, transient=True) as bar:
+
+
+def progress(items: Iterable[T], *, total: int, description: str, quiet: bool) -> Iterator[T]:
+    """Iterate with a progress bar (ETA) on stderr; silent when quiet or stderr is not a TTY."""
+    if quiet or not err.is_terminal:
+        yield from items
+        return
+    with Progress(*progress_columns(), console=err, transient=True) as bar:
         task = bar.add_task(description, total=total)
         for item in items:
             yield item

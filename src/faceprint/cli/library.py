@@ -9,12 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 
 from faceprint.cli._app import app
@@ -27,6 +22,7 @@ from faceprint.cli._common import (
     fail,
     out,
     print_json,
+    progress_columns,
 )
 from faceprint.library import (
     ClusterInfo,
@@ -70,15 +66,7 @@ def _progress_bar(quiet: bool) -> Iterator[Callable[[int, int | None], None] | N
     if quiet or not err.is_terminal:
         yield None
         return
-    columns = (
-        TextColumn("scanning"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=err, transient=True) as bar:
+    with Progress(*progress_columns("scanning"), console=err, transient=True) as bar:
         task = bar.add_task("scan", total=None)
 
         def update(done: int, total: int | None) -> None:
