@@ -36,3 +36,27 @@ def _isolated_home(
     if "FACEPRINT_HOME" not in os.environ:
         home = tmp_path_factory.getbasetemp() / "faceprint-home"
         monkeypatch.setenv("FACEPRINT_HOME", str(home))
+
+
+@pytest.fixture(scope="session")
+def models(data_dir: Path) -> Path:
+    """The shared ONNX model fixtures (YuNet, MobileFaceNet); skips when they are absent."""
+    root = data_dir / "models"
+    for rel in ("yunet/face_detection_yunet_2023mar.onnx", "mobilefacenet/mobilefacenet.onnx"):
+        if not (root / rel).is_file():
+            pytest.skip(f"model fixture {rel} not present")
+    return root
+
+
+@pytest.fixture
+def home_pack(models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The built-in yunet-mobilefacenet pack with the fixtures linked into a fresh home."""
+    folder = tmp_path / "home" / "packs" / "yunet-mobilefacenet"
+    folder.mkdir(parents=True)
+    os.symlink(
+        models / "yunet/face_detection_yunet_2023mar.onnx",
+        folder / "face_detection_yunet_2023mar.onnx",
+    )
+    os.symlink(models / "mobilefacenet/mobilefacenet.onnx", folder / "mobilefacenet.onnx")
+    monkeypatch.setenv("FACEPRINT_HOME", str(tmp_path / "home"))
+    return "yunet-mobilefacenet"

@@ -139,15 +139,6 @@ def test_unknown_backend_option_names_the_valid_ones(tiny512: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def models(data_dir: Path) -> Path:
-    root = data_dir / "models"
-    for rel in ("yunet/face_detection_yunet_2023mar.onnx", "mobilefacenet/mobilefacenet.onnx"):
-        if not (root / rel).is_file():
-            pytest.skip(f"model fixture {rel} not present")
-    return root
-
-
-@pytest.fixture(scope="module")
 def yunet_512(models: Path, tiny512: Path) -> FaceAnalyzer:
     pack = _pack("yunet", models / "yunet/face_detection_yunet_2023mar.onnx", tiny512, 512)
     return FaceAnalyzer(pack, detector_options={"threads": 1}, embedder_options={"threads": 1})
@@ -162,20 +153,6 @@ def test_512d_pack_end_to_end(yunet_512: FaceAnalyzer, photos: Path) -> None:
     np.testing.assert_allclose(np.linalg.norm(faces.embeddings, axis=1), 1, rtol=1e-5)
     other = yunet_512.verify(photos / "obama.jpg", photos / "biden.jpg")
     assert other.similarity < same.similarity
-
-
-@pytest.fixture
-def home_pack(models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The built-in yunet-mobilefacenet pack with the fixtures linked into a fresh home."""
-    folder = tmp_path / "home" / "packs" / "yunet-mobilefacenet"
-    folder.mkdir(parents=True)
-    os.symlink(
-        models / "yunet/face_detection_yunet_2023mar.onnx",
-        folder / "face_detection_yunet_2023mar.onnx",
-    )
-    os.symlink(models / "mobilefacenet/mobilefacenet.onnx", folder / "mobilefacenet.onnx")
-    monkeypatch.setenv("FACEPRINT_HOME", str(tmp_path / "home"))
-    return "yunet-mobilefacenet"
 
 
 @pytest.mark.data

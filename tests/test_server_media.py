@@ -117,16 +117,57 @@ def test_video_job_screen_time_timeline_unknowns_and_find(env, data_dir: Path) -
         timeline = reader.get(f"/v1/jobs/{job['id']}/timeline.png")
         assert timeline.status_code == 200 and timeline.content[:4] == b"\x89PNG"
         unknowns = [n for n in people if n.startswith("unknown_")]
-        if unknowns:
-            face = reader.get(f"/v1/jobs/{job['id']}/unknowns/{unknowns[0]}.jpg")
-            assert face.status_code == 200 and face.content[:3] == b"\xff\xd8\xff"
+        assert unknowns  # the audience shot's people are not enrolled
+        face = reader.get(f"/v1/jobs/{job['id']}/unknowns/{unknowns[0]}.jpg")
+        assert face.status_code == 200 and face.content[:3] == b"\xff\xd8\xff"
         assert reader.get(f"/v1/jobs/{job['id']}/unknowns/..%2Fvideo.jpg").status_code == 404
+        _enrol_unknown_and_rerun(http, reader, job, unknowns[0], clip)
         video = reader.get(f"/v1/jobs/{job['id']}/video")
         assert video.status_code == 200 and video.content == clip.read_bytes()
         ranges = reader.get("/v1/videos/find", params={"name": "Lin-Manuel Miranda"}).json()[
             "ranges"
         ]
         assert ranges and ranges[0]["video"] == "clip.mp4" and ranges[0]["job"] == job["id"]
+
+
+def _enrol_unknown_and_rerun(
+    http: httpx.Client, reader: httpx.Client, job: dict, unknown: str, clip: Path
+) -> None:
+    """Name an unknown_N from the faces the job saw; the next run names that person."""
+    url = f"/v1/jobs/{job['id']}/unknowns/{unknown}/enrol"
+    assert reader.post(url, json={"name": "Audience Member"}).status_code == 403
+    for bad, status in (({"name": ""}, 422), ({"name": "a\u0000b"}, 400), ({}, 422)):
+        assert http.post(url, json=bad).status_code == status, bad
+    assert (
+        http.post(
+            f"/v1/jobs/{job['id']}/unknowns/unknown_999/enrol", json={"name": "X"}
+        ).status_code
+        == 404
+    )
+    assert (
+        http.post(f"/v1/jobs/nojob/unknowns/{unknown}/enrol", json={"name": "X"}).status_code == 404
+    )
+    assert (
+        http.post(f"/v1/jobs/{job['id']}/unknowns/video/enrol", json={"name": "X"}).status_code
+        == 404
+    )
+    assert all(p["name"] != "X" for p in reader.get("/v1/people").json()["people"])
+    done = http.post(url, json={"name": "Audience Member"})
+    assert done.status_code == 201, done.text
+    assert done.json()["name"] == "Audience Member" and 1 <= done.json()["added"] <= 10
+    again = http.post(url, json={"name": "Someone Else"})
+    assert again.status_code == 409 and "Audience Member" in again.json()["error"]["message"]
+    person = reader.get("/v1/people/Audience%20Member").json()
+    assert len(person["templates"]) == done.json()["added"]
+    rerun = http.post(
+        "/v1/videos", files={"video": ("clip.mp4", clip.read_bytes())}, data={"every": "6"}
+    )
+    second = _wait(http, rerun.json()["job"]["id"])
+    names = [p["name"] for p in second["result"]["people"]]
+    assert "Audience Member" in names and "Lin-Manuel Miranda" in names, names
+    found = reader.get("/v1/videos/find", params={"name": "Audience Member"}).json()["ranges"]
+    assert found and all(r["start"] >= 7.8 for r in found), found  # the audience shot
+    assert http.delete("/v1/people/Audience%20Member").status_code in (200, 204)
 
 
 def test_video_cancel_and_refusals(env) -> None:

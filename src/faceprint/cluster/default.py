@@ -110,6 +110,13 @@ def _linkage(
     return out
 
 
+def merge_threshold(
+    na: npt.NDArray[np.float64], nb: npt.NDArray[np.float64], threshold: float, pair_t: float
+) -> npt.NDArray[np.float64]:
+    """The average linkage two clusters of ``na`` and ``nb`` faces need to merge."""
+    return np.where((na == 1) & (nb == 1), pair_t, threshold)
+
+
 def _best(
     a: IntArray, b: IntArray, score: npt.NDArray[np.float64], m: int
 ) -> tuple[IntArray, npt.NDArray[np.float64]]:
@@ -180,7 +187,7 @@ def _merge_rounds(
             break
         a, b = index.candidates(sums, active, current, k if rnd == 0 else 2 * k)
         avg = _linkage(sums, n, a, b)
-        need = np.where((n[a] == 1) & (n[b] == 1), pair_t, threshold)
+        need = merge_threshold(n[a], n[b], threshold, pair_t)
         new_best, new_score = _best(a, b, avg - need, m)
         best[active], best_score[active] = new_best[active], new_score[active]
         p = np.flatnonzero((best >= 0) & (best_score >= 0))

@@ -185,6 +185,10 @@ class PersonOut(BaseModel):
     templates: list[TemplateOut]
 
 
+class EnrolUnknownIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200, description="the person's name")
+
+
 class RenameIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
 

@@ -13,7 +13,8 @@ from faceprint.server.jobs import JobRunner
 from faceprint.server.state import AdminCaller, Caller, ReadCaller, get_state
 
 router = APIRouter(tags=["jobs"])
-_UNKNOWN = re.compile(r"^unknown_\d{1,6}$")
+#: the names video jobs give to people not in the gallery
+UNKNOWN_NAME = re.compile(r"^unknown_\d{1,6}$")
 
 
 def runner(request: Request) -> JobRunner:
@@ -69,7 +70,7 @@ async def unknown(
     request: Request, job_id: str, name: str, caller: Caller = ReadCaller
 ) -> FileResponse:
     """The face of a video job's ``unknown_N``."""
-    if not _UNKNOWN.match(name):
+    if not UNKNOWN_NAME.match(name):
         raise ApiError(404, "not_found", "unknown faces are named unknown_N")
     return _file(request, job_id, name, "image/jpeg")
 

@@ -7,19 +7,26 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
+import numpy.typing as npt
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
 from faceprint.errors import VideoError
+from faceprint.gallery import Gallery
 from faceprint.pipeline import FaceAnalyzer
+from faceprint.server import schemas
 from faceprint.server.errors import ApiError
 from faceprint.server.jobs import Job
-from faceprint.server.routes.jobs import runner
+from faceprint.server.routes.jobs import UNKNOWN_NAME, runner
+from faceprint.server.routes.people import clean_name
 from faceprint.server.state import AdminCaller, Caller, ReadCaller, ServerState, get_state
 from faceprint.server.uploads import CHUNK
-from faceprint.video import VideoInfo, VideoOptions, probe, screentime
+from faceprint.video import Track, VideoInfo, VideoOptions, probe, screentime
 from faceprint.video.index import DB_NAME, VideoIndex
 from faceprint.video.render import write_timeline_png
 
@@ -84,6 +91,9 @@ def _every(value: str) -> int | str:
     )
 
 
+_ENROL_LOCK = threading.Lock()
+
+
 class _JobAnalyzer:
     """One analyzer for background jobs, loaded by the first job (the API's pool stays free)."""
 
@@ -103,6 +113,34 @@ def job_analyzer(state: ServerState) -> FaceAnalyzer:
     """The background jobs' analyzer (of the gallery's pack)."""
     holder: _JobAnalyzer = state.extras.setdefault("job_analyzer", _JobAnalyzer(state.gallery.pack))
     return holder.get()
+
+
+#: templates enrolled from one unknown_N: its tracks with the most embedded faces
+MAX_UNKNOWN_TEMPLATES = 10
+
+
+@dataclass(frozen=True)
+class UnknownFaces:
+    """What a video job keeps of one ``unknown_N`` so that it can be enrolled without a photo:
+    the mean embeddings of its best tracks, with their thumbnails."""
+
+    embeddings: npt.NDArray[np.float32]
+    thumbnails: list[bytes | None]
+    sources: list[str]
+
+
+def unknown_faces(video: str, name: str, tracks: Sequence[Track]) -> UnknownFaces | None:
+    """The enrolable faces of ``name`` (``None`` when no track of it was embedded)."""
+    usable = [t for t in tracks if t.embedding is not None]
+    usable.sort(key=lambda t: (-t.faces_embedded, -t.detections, t.id))
+    usable = usable[:MAX_UNKNOWN_TEMPLATES]
+    if not usable:
+        return None
+    return UnknownFaces(
+        np.stack([t.embedding for t in usable]).astype(np.float32),  # type: ignore[misc]
+        [t.thumbnail for t in usable],
+        [f"{video} ({name}, track {t.id}, {t.start:.2f}-{t.end:.2f} s)" for t in usable],
+    )
 
 
 def _video_work(state: ServerState, path: Path, every: int | str, use_gallery: bool) -> Any:
@@ -126,11 +164,15 @@ def _video_work(state: ServerState, path: Path, every: int | str, use_gallery: b
         for person in result.people:
             if person.known:
                 continue
-            thumbs = [t.thumbnail for t in result.tracks if t.id in person.tracks and t.thumbnail]
+            tracks = [t for t in result.tracks if t.id in person.tracks]
+            thumbs = [t.thumbnail for t in tracks if t.thumbnail]
             if thumbs:
                 target = job.directory / f"{person.name}.jpg"
                 target.write_bytes(thumbs[0])
                 job.files[person.name] = target
+            unknown = unknown_faces(path.name, person.name, tracks)
+            if unknown is not None:
+                job.detail.setdefault("unknowns", {})[person.name] = unknown
         data = result.to_dict()
         data["video"]["path"] = path.name
         data.pop("tracks", None)
@@ -181,7 +223,7 @@ def _find(state: ServerState, name: str, with_name: str | None) -> list[dict[str
     if not (folder / DB_NAME).is_file():
         return []
     with VideoIndex.open(folder, create=False) as index:
-        found = index.find(name, with_name=with_name)
+        found = index.find(name, with_name=with_name, gallery=state.gallery)
     out = []
     for r in found:
         item = r.to_dict()
@@ -203,6 +245,63 @@ async def find_videos(
     ] = None,
     caller: Caller = ReadCaller,
 ) -> dict[str, Any]:
-    """Time ranges of the analysed videos where ``name`` is on screen."""
+    """Time ranges of the analysed videos where ``name`` is on screen (tracks named with the
+    gallery as it is now, so people enrolled after a video was analysed are found in it)."""
     state = get_state(request)
     return {"ranges": await state.index(_find, state, name, with_)}
+
+
+def _enrol_unknown(gallery: Gallery, name: str, faces: UnknownFaces) -> int:
+    gallery.add_embeddings(
+        [name] * len(faces.embeddings),
+        faces.embeddings,
+        sources=faces.sources,
+        thumbnails=faces.thumbnails,
+        append=True,
+    )
+    return gallery.get(name).template_count
+
+
+@router.post(
+    "/jobs/{job_id}/unknowns/{unknown}/enrol",
+    status_code=201,
+    response_model=schemas.EnrollOut,
+)
+async def enrol_unknown(
+    request: Request,
+    job_id: str,
+    unknown: str,
+    body: schemas.EnrolUnknownIn,
+    caller: Caller = AdminCaller,
+) -> schemas.EnrollOut:
+    """Enrol a video job's ``unknown_N`` under a name (a new person, or more templates of an
+    enrolled one) from the faces the job saw: the mean embeddings of its best tracks, no photo
+    needed. Run the video again to have it named."""
+    state = get_state(request)
+    job = runner(request).get(job_id)
+    if not UNKNOWN_NAME.match(unknown):
+        raise ApiError(404, "not_found", "unknown faces are named unknown_N")
+    name = clean_name(body.name)
+    with _ENROL_LOCK:
+        enrolled: dict[str, str] = job.detail.setdefault("enrolled", {})
+        if unknown in enrolled:
+            raise ApiError(
+                409,
+                "conflict",
+                f"{unknown} of job {job_id} is enrolled already as {enrolled[unknown]!r}",
+            )
+        faces: UnknownFaces | None = job.detail.get("unknowns", {}).get(unknown)
+        if faces is None:
+            raise ApiError(
+                404, "not_found", f"job {job_id} has no enrolable {unknown} (status {job.status})"
+            )
+        enrolled[unknown] = name
+    try:
+        templates = await state.index(_enrol_unknown, state.gallery, name, faces)
+    except BaseException:
+        with _ENROL_LOCK:
+            enrolled.pop(unknown, None)
+        raise
+    return schemas.EnrollOut(
+        name=name, templates=templates, added=len(faces.embeddings), skipped=[]
+    )

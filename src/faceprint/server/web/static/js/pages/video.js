@@ -1,7 +1,7 @@
 // Video: upload (with progress) -> screen time per person as a table and a timeline chart,
 // unknown_N faces with a button to enrol them and re-run, and video search with click-to-play.
 
-import { api, apiBlob, mediaUrl, upload } from "../api.js";
+import { api, mediaUrl, upload } from "../api.js";
 import { apiImg, field, fileInput, fillPeopleList, fmtPct, fmtSeconds, guarded, h, progressBar, s, sleep, statusLine } from "../ui.js";
 
 export function render(main) {
@@ -39,18 +39,9 @@ export function render(main) {
 
   async function enrolUnknown(job, unknown, name) {
     const ok = await guarded(result, async () => {
-      const jpg = await upscaled(await apiBlob(`/v1/jobs/${job.id}/unknowns/${encodeURIComponent(unknown)}.jpg`));
-      const body = new FormData();
-      body.append("images", jpg, `${unknown}.jpg`);
-      const known = (await api("/v1/people")).people.some((p) => p.name === name);
-      let r;
-      if (known) r = await api(`/v1/people/${encodeURIComponent(name)}/templates`, { form: body });
-      else {
-        body.append("name", name);
-        r = await api("/v1/people", { form: body });
-      }
-      if (!r.added) throw new Error(`No face could be enrolled from ${unknown}'s thumbnail; enrol ${name} from a photo on the People page.`);
-      status.textContent = `Enrolled ${unknown} as ${name}; running the video again…`;
+      // the server enrols the faces it saw of this unknown (no photo needed)
+      const r = await api(`/v1/jobs/${job.id}/unknowns/${encodeURIComponent(unknown)}/enrol`, { json: { name } });
+      status.textContent = `Enrolled ${unknown} as ${r.name} (${r.added} faces); running the video again…`;
       await fillPeopleList(people);
       return true;
     });
@@ -69,16 +60,6 @@ export function render(main) {
     people, form, status, result, player, searchPanel(player));
   guarded(null, () => fillPeopleList(people));
   return () => { state.alive = false; };
-}
-
-/** The unknown's 112-pixel aligned face, drawn at twice the size (the detector then finds it). */
-async function upscaled(blob) {
-  const bitmap = await createImageBitmap(blob);
-  const canvas = h("canvas", { width: 2 * bitmap.width, height: 2 * bitmap.height });
-  const ctx = canvas.getContext("2d");
-  ctx.imageSmoothingQuality = "high";
-  ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-  return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.95));
 }
 
 async function waitFor(id, bar, state) {
