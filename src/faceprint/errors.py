@@ -51,6 +51,7 @@ __all__ = [
     "ModelError",
     "NoFaceError",
     "PackMismatchError",
+    "RecordNotFoundError",
     "StorageError",
     "VideoError",
     "map_exceptions",
@@ -142,6 +143,11 @@ class EvaluationError(FaceprintError, ValueError):
 
 class InvalidArgumentError(FaceprintError, ValueError):
     """A caller's argument is out of range or malformed (a client's mistake, not a fault)."""
+
+
+class RecordNotFoundError(InvalidArgumentError, LookupError):
+    """An id the caller gave names nothing (a library's face, cluster or photo): the HTTP
+    service answers 404."""
 
 
 class StorageError(FaceprintError):

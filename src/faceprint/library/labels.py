@@ -14,7 +14,12 @@ import sqlite3
 import numpy as np
 import numpy.typing as npt
 
-from faceprint.errors import IdentityExistsError, IdentityNotFoundError, InvalidArgumentError
+from faceprint.errors import (
+    IdentityExistsError,
+    IdentityNotFoundError,
+    InvalidArgumentError,
+    RecordNotFoundError,
+)
 from faceprint.gallery import Gallery
 from faceprint.library.store import LibraryStore
 
@@ -69,7 +74,7 @@ def _cluster_row(cur: sqlite3.Cursor, cluster_id: int) -> tuple[int, int | None,
         (int(cluster_id),),
     ).fetchone()
     if row is None:
-        raise InvalidArgumentError(f"no cluster {cluster_id} (see `faceprint library clusters`)")
+        raise RecordNotFoundError(f"no cluster {cluster_id} (see `faceprint library clusters`)")
     return int(row[0]), row[1], row[2]
 
 
@@ -159,7 +164,7 @@ def reject_face(store: LibraryStore, gallery: Gallery, face_id: int) -> None:
         "SELECT person_id, cluster_id, template_id FROM faces WHERE id = ?", (int(face_id),)
     )
     if not rows:
-        raise InvalidArgumentError(f"no face {face_id} in the library")
+        raise RecordNotFoundError(f"no face {face_id} in the library")
     person, cluster, template = rows[0]
     if person is None and cluster is None:
         raise InvalidArgumentError(f"face {face_id} is in no cluster and has no name")

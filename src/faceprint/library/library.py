@@ -21,6 +21,7 @@ from faceprint.errors import (
     InvalidArgumentError,
     NoFaceError,
     PackMismatchError,
+    RecordNotFoundError,
     StorageError,
 )
 from faceprint.gallery import Gallery
@@ -276,7 +277,7 @@ class Library:
         with self._lock:
             found = queries.face_records(self._store, "f.id = ?", (int(face_id),))
         if not found:
-            raise InvalidArgumentError(f"no face {face_id} in the library")
+            raise RecordNotFoundError(f"no face {face_id} in the library")
         return found[0]
 
     def face_thumbnail(self, face_id: int) -> bytes | None:
@@ -284,7 +285,7 @@ class Library:
         with self._lock:
             row = self._store.query("SELECT thumbnail FROM faces WHERE id = ?", (int(face_id),))
         if not row:
-            raise InvalidArgumentError(f"no face {face_id} in the library")
+            raise RecordNotFoundError(f"no face {face_id} in the library")
         return None if row[0][0] is None else bytes(row[0][0])
 
     # --- labelling ----------------------------------------------------------------------------
@@ -379,7 +380,7 @@ class Library:
         with self._lock:
             row = self._store.query("SELECT path FROM photos WHERE id = ?", (int(photo_id),))
         if not row:
-            raise InvalidArgumentError(f"no photo {photo_id} in the library")
+            raise RecordNotFoundError(f"no photo {photo_id} in the library")
         path = (root / row[0][0]).resolve()
         if root not in path.parents:
             raise InvalidArgumentError(f"photo {photo_id} is not inside {root}")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from faceprint.errors import IdentityNotFoundError, InvalidArgumentError
+from faceprint.errors import IdentityNotFoundError, InvalidArgumentError, RecordNotFoundError
 from faceprint.library.store import LibraryStore
 from faceprint.library.types import ClusterInfo, ClusterList, FaceRecord, FoundPhoto
 
@@ -100,7 +100,7 @@ def cluster_info(store: LibraryStore, cluster_id: int) -> ClusterInfo:
         (int(cluster_id),),
     )
     if not row:
-        raise InvalidArgumentError(f"no cluster {cluster_id} (see `faceprint library clusters`)")
+        raise RecordNotFoundError(f"no cluster {cluster_id} (see `faceprint library clusters`)")
     faces = sorted(
         face_records(store, "f.cluster_id = ?", (int(cluster_id),)),
         key=lambda r: (-r.quality, r.id),

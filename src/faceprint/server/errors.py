@@ -30,6 +30,7 @@ from faceprint.errors import (
     ModelError,
     NoFaceError,
     PackMismatchError,
+    RecordNotFoundError,
     StorageError,
     VideoError,
 )
@@ -46,6 +47,7 @@ STATUS: tuple[tuple[type[FaceprintError], int, str], ...] = (
     (NoFaceError, 422, "no_face"),
     (AmbiguousFaceError, 422, "ambiguous_face"),
     (IdentityNotFoundError, 404, "not_found"),
+    (RecordNotFoundError, 404, "not_found"),
     (IdentityExistsError, 409, "conflict"),
     (PackMismatchError, 400, "pack_mismatch"),
     (GalleryError, 400, "gallery_error"),

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Query, Request, Response
 from PIL import Image
 from pydantic import BaseModel, Field
 
-from faceprint.errors import InvalidArgumentError
 from faceprint.imageio import load_image
 from faceprint.library import ClusterInfo, FaceRecord, FoundPhoto, Library, to_jsonable
 from faceprint.server.errors import ApiError
@@ -47,17 +46,9 @@ def library(state: ServerState) -> Library:
 
 
 async def call(state: ServerState, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a library call in a worker thread; its "no face/cluster/photo N" errors are 404s."""
-
-    def run() -> T:
-        try:
-            return fn(*args, **kwargs)
-        except InvalidArgumentError as exc:
-            if str(exc).startswith(("no face ", "no cluster ", "no photo ")):
-                raise ApiError(404, "not_found", str(exc)) from None
-            raise
-
-    return await state.index(run)
+    """Run a library call in a worker thread (a face, cluster or photo id that names nothing
+    is a :class:`~faceprint.errors.RecordNotFoundError`: a 404)."""
+    return await state.index(fn, *args, **kwargs)
 
 
 def _face(face: FaceRecord) -> dict[str, Any]:
