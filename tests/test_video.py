@@ -312,3 +312,33 @@ def test_video_facade_exports_its_public_names() -> None:
     }
     assert set(video.__all__) == public
     assert video.__all__ == sorted(video.__all__)
+
+
+@pytest.mark.parametrize(
+    ("name", "cell"),
+    [
+        ('=HYPERLINK("http://evil.example","x")', '\'=HYPERLINK("http://evil.example","x")'),
+        ("+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"),
+        ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+        ("-2+3", "'-2+3"),
+        ("\tTab", "'\tTab"),
+        ("Zoë", "Zoë"),
+        ("unknown_1", "unknown_1"),
+    ],
+)
+def test_timeline_csv_names_never_become_formulas(name: str, cell: str, tmp_path: Path) -> None:
+    import csv
+    import json
+
+    from faceprint.video.decode import VideoInfo
+    from faceprint.video.render import write_timeline_csv, write_timeline_json
+    from faceprint.video.types import PersonTime, ScreenTime
+
+    person = PersonTime(name, True, 1.5, 0.5, (Segment(0.5, 2.0),), (0,))
+    info = VideoInfo("v.mp4", 64, 48, 0, 25.0, 3.0, 75, "h264")
+    result = ScreenTime(info, 3.0, 75, 25, 3, 1, 0, (person,), (), "dlib", 0.9, 1.0, 1.0)
+    with write_timeline_csv(result, tmp_path / "t.csv").open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[1] == [cell, "1", "0.500", "2.000", "1.500"]
+    saved = json.loads(write_timeline_json(result, tmp_path / "t.json").read_text())
+    assert saved["people"][0]["name"] == name  # JSON keeps the name as it is

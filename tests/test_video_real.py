@@ -254,3 +254,23 @@ def test_mobilefacenet_pack_names_obama_in_the_audience(
     ranges = json.loads(found.stdout)["ranges"]
     assert len(ranges) == 1 and ranges[0]["start"] == pytest.approx(7.88, abs=0.3)
     assert ranges[0]["end"] == pytest.approx(10.0, abs=0.3)
+
+
+def test_finished_tracks_keep_no_face_crops(clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory stays flat on long videos: once a track's faces are embedded its crops go (a
+    regression: every finished track used to keep its three aligned crops, ~200 KB each)."""
+    import importlib
+
+    st = importlib.import_module("faceprint.video.screentime")  # the module, not the function
+    seen = []
+    original = st._track
+
+    def spy(number, item, label, status, sim):  # type: ignore[no-untyped-def]
+        seen.append(len(item.building.best))
+        return original(number, item, label, status, sim)
+
+    monkeypatch.setattr(st, "_track", spy)
+    result = screentime(clip, None, analyzer=FaceAnalyzer("dlib"), options=VideoOptions(every=6))
+    assert len(seen) == len(result.tracks) > 3
+    assert seen == [0] * len(seen)
+    assert sum(t.faces_embedded for t in result.tracks) > len(result.tracks)

@@ -31,6 +31,7 @@ __all__ = [
     "contact_sheet",
     "cut_clip",
     "write_outputs",
+    "spreadsheet_safe",
     "write_timeline_csv",
     "write_timeline_json",
     "write_timeline_png",
@@ -66,15 +67,28 @@ def write_timeline_json(result: ScreenTime, path: str | os.PathLike[str]) -> Pat
     return Path(path)
 
 
+#: first characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """``text`` as a CSV cell that a spreadsheet shows as text: a name such as
+    ``=HYPERLINK(...)`` gets a leading apostrophe instead of becoming a live formula."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def write_timeline_csv(result: ScreenTime, path: str | os.PathLike[str]) -> Path:
-    """One row per person segment: ``name,known,start,end,seconds`` (seconds of the video)."""
+    """One row per person segment: ``name,known,start,end,seconds`` (seconds of the video).
+
+    Names that a spreadsheet would run as a formula are written with a leading apostrophe
+    (:func:`spreadsheet_safe`); the JSON output keeps every name as it is."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["name", "known", "start", "end", "seconds"])
     for person in result.people:
         for seg in person.segments:
             writer.writerow(
-                [person.name, int(person.known), f"{seg.start:.3f}", f"{seg.end:.3f}",
+                [spreadsheet_safe(person.name), int(person.known), f"{seg.start:.3f}", f"{seg.end:.3f}",
                  f"{seg.duration:.3f}"]
             )  # fmt: skip
     _write_bytes(Path(path), buf.getvalue().encode("utf-8"))

@@ -425,6 +425,7 @@ class _Run:
                     None if best is None else thumbnail_jpeg(best),
                 )
             )
+            building.best = []  # the crops are embedded: a finished track keeps no pixels
             at += n
         self.pending = []
 
