@@ -12,8 +12,10 @@ Unclustered faces count as singleton clusters (see :mod:`faceprint.cluster.metri
 ``scale``: cluster time (wall and CPU) and peak RSS of the default method on N synthetic dlib-like
 faces (``faceprint.bench.synth``, 5 faces per identity), each size in a fresh process.
 
+    FACEPRINT_DATA=../shared/data python benchmarks/bench_cluster.py lfw --augment flip \
+        --json /tmp/cluster_lfw_flip.json              # the library's default embeddings
     FACEPRINT_DATA=../shared/data python benchmarks/bench_cluster.py lfw \
-        --embeddings /tmp/lfw_dlib_subject.npz --json /tmp/cluster_lfw.json
+        --json /tmp/cluster_lfw.json                   # plain embeddings
     python benchmarks/bench_cluster.py scale --sizes 13233 100000 1000000 --json /tmp/scale.json
 """
 
@@ -47,7 +49,7 @@ FloatArray = npt.NDArray[np.float32]
 
 #: thresholds swept on the training people, per method (cosine similarity)
 GRIDS: dict[str, Sequence[float]] = {
-    "default": np.round(np.arange(0.920, 0.9501, 0.0025), 4).tolist(),
+    "default": np.round(np.arange(0.930, 0.94501, 0.0005), 4).tolist(),
     "chinese-whispers": np.round(np.arange(0.940, 0.9701, 0.0025), 4).tolist(),
     "components": np.round(np.arange(0.950, 0.9801, 0.0025), 4).tolist(),
     "louvain": np.round(np.arange(0.940, 0.9701, 0.005), 4).tolist(),
@@ -63,8 +65,9 @@ DEFAULT_PRECISION = 0.995
 # --- LFW -----------------------------------------------------------------------------------------
 
 
-def extract(path: Path) -> None:
-    """Embed every LFW image (subject face, default pack, LFW fallbacks) into ``path``."""
+def extract(path: Path, augment: str = "none") -> None:
+    """Embed every LFW image (subject face, default pack, LFW fallbacks, test-time
+    augmentation ``augment``) into ``path``."""
     from faceprint.evaluate.cache import EmbeddingCache
     from faceprint.evaluate.extract import embed_images
     from faceprint.evaluate.lfw import find_lfw, lfw_config, lfw_identities, save_embeddings
@@ -72,7 +75,9 @@ def extract(path: Path) -> None:
     layout = find_lfw(DATA / "lfw")
     files, _ = lfw_identities(layout.images)
     emb = embed_images(
-        [str(layout.images / f) for f in files], lfw_config(), cache=EmbeddingCache()
+        [str(layout.images / f) for f in files],
+        lfw_config(augment=augment),
+        cache=EmbeddingCache(),
     )
     print(f"extraction: {emb.summary}", file=sys.stderr)
     save_embeddings(path, emb, layout.images)
@@ -164,9 +169,11 @@ def _row(method: str, t: float, part: str, s: ClusterScores, seconds: float) -> 
 
 
 def run_lfw(args: argparse.Namespace) -> dict[str, Any]:
-    path = Path(args.embeddings)
+    path = Path(
+        args.embeddings or f"/tmp/lfw_dlib_subject{'_flip' if args.augment == 'flip' else ''}.npz"
+    )
     if not path.exists():
-        extract(path)
+        extract(path, args.augment)
     z = np.load(path)
     files = [str(f) for f in z["files"]]
     names = np.array([f.split("/", 1)[0] for f in files])
@@ -312,7 +319,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     sub = ap.add_subparsers(dest="cmd", required=True)
     lf = sub.add_parser("lfw")
-    lf.add_argument("--embeddings", default="/tmp/lfw_dlib_subject.npz")
+    lf.add_argument(
+        "--embeddings",
+        default=None,
+        help="Saved embeddings (default /tmp/lfw_dlib_subject[_flip].npz; made when absent).",
+    )
+    lf.add_argument(
+        "--augment",
+        choices=("none", "flip"),
+        default="none",
+        help="Test-time augmentation of the embeddings (flip: the photo library's default).",
+    )
     lf.add_argument(
         "--methods",
         nargs="+",

@@ -250,3 +250,81 @@ def test_enroll_augment_creates_a_gallery_that_records_it(tmp_path: Path) -> Non
     assert made == ["flip"]
     with Gallery.open(tmp_path / "g") as gal:
         assert gal.augment == "flip" and len(gal) == 5
+
+
+# --- thresholds calibrated per augmentation, and the photo library's default -------------------
+
+
+def test_flip_has_its_own_calibrated_threshold(tmp_path: Path) -> None:
+    from faceprint.cluster import cluster_faces, default_threshold
+    from faceprint.packs import get_pack
+
+    pack = get_pack("dlib")
+    assert pack.threshold_for("none") == pack.threshold == pytest.approx(0.9049)
+    assert pack.threshold_for("flip") == pytest.approx(0.9123)
+    assert "--augment flip" in pack.threshold_source_for("flip")
+    assert pack.threshold_source_for("none") == pack.threshold_source
+    assert FaceAnalyzer("dlib", augment="flip").threshold == pytest.approx(0.9123)
+    with Gallery.create(tmp_path / "f", "dlib", augment="flip") as flip:
+        assert flip.threshold == pytest.approx(0.9123)
+        flip.settings.set_threshold(0.95, source="mine")  # a saved threshold still wins
+        assert flip.threshold == 0.95
+    with Gallery.create(tmp_path / "n", "dlib") as plain:
+        assert plain.threshold == pytest.approx(0.9049)
+    assert default_threshold("dlib", "default", "none") == 0.937
+    assert default_threshold("dlib", "default", "flip") == 0.9405
+    x = l2_normalize(np.random.default_rng(0).normal(size=(20, 128)).astype(np.float32))
+    assert cluster_faces(x, augment="flip").threshold == 0.9405
+    assert cluster_faces(x).threshold == 0.937
+
+
+def test_new_library_embeds_with_flip_and_keeps_an_existing_gallerys_choice(
+    tmp_path: Path, photos: Path
+) -> None:
+    from faceprint.library import LIBRARY_AUGMENT, Library
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "obama.jpg").write_bytes((photos / "obama.jpg").read_bytes())
+    assert LIBRARY_AUGMENT == "flip"
+    with Library.create(tmp_path / "lib") as lib:
+        assert lib.augment == "flip" and lib.gallery.augment == "flip"
+        lib.scan(tree, workers=0)
+        stored = np.frombuffer(lib._store.query("SELECT embedding FROM faces")[0][0], np.float32)
+        assert lib.status().augment == "flip"
+        with pytest.raises(PackMismatchError, match="augment='none'"):
+            lib.find_by_face(photos / "obama2.jpg", analyzer=FaceAnalyzer("dlib"))
+        assert [p.path for p in lib.find_by_face(photos / "obama2.jpg")] == ["obama.jpg"]
+    flip = FaceAnalyzer("dlib", augment="flip").embed_one(photos / "obama.jpg").embedding
+    plain = FaceAnalyzer("dlib").embed_one(photos / "obama.jpg").embedding
+    assert float(stored @ flip) > 0.9999 > float(stored @ plain)
+
+    Gallery.create(tmp_path / "people", "dlib").close()  # an existing plain gallery is kept
+    with Library.create(tmp_path / "lib2", gallery=tmp_path / "people") as lib:
+        assert lib.augment == "none"
+    with pytest.raises(PackMismatchError, match="augment='none', not 'flip'"):
+        Library.create(tmp_path / "lib3", gallery=tmp_path / "people", augment="flip")
+    with Library.create(tmp_path / "lib4", augment="none") as lib:
+        assert lib.gallery.augment == "none"
+
+
+def test_library_scan_cli_augment_option(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from faceprint.cli import app
+
+    (tmp_path / "tree").mkdir()
+    runner = CliRunner()
+    bad = runner.invoke(
+        app, ["library", "scan", str(tmp_path / "tree"), "--library", str(tmp_path / "l"),
+              "--augment", "rotate"],
+    )  # fmt: skip
+    assert bad.exit_code != 0 and "--augment must be one of none, flip" in bad.output
+    assert not (tmp_path / "l").exists()
+    ok = runner.invoke(
+        app, ["library", "scan", str(tmp_path / "tree"), "--library", str(tmp_path / "l"),
+              "--augment", "none", "--json"],
+    )  # fmt: skip
+    assert ok.exit_code == 0, ok.output
+    status = runner.invoke(app, ["library", "status", "--library", str(tmp_path / "l"), "--json"])
+    assert '"augment": "none"' in status.stdout

@@ -137,7 +137,7 @@ class FaceAnalyzer:
     @property
     def threshold(self) -> float:
         """The pack's calibrated cosine threshold."""
-        return self.pack.threshold
+        return self.pack.threshold_for(self.augment)
 
     def __repr__(self) -> str:
         return (

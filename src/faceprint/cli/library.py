@@ -32,7 +32,7 @@ from faceprint.library import (
 )
 from faceprint.library.clustering import DEFAULT_MIN_SIZE, DEFAULT_QUALITY_FLOOR
 from faceprint.packs import DEFAULT_PACK
-from faceprint.pipeline import DEFAULT_MAX_SIDE
+from faceprint.pipeline import AUGMENTS, DEFAULT_MAX_SIDE
 
 library_app = typer.Typer(
     name="library",
@@ -86,6 +86,14 @@ def scan(
     pack: Annotated[
         str | None, typer.Option(help=f"Model pack of a new library (default {DEFAULT_PACK}).")
     ] = None,
+    augment: Annotated[
+        str | None,
+        typer.Option(
+            help="Test-time augmentation of a new library: flip (default for a new gallery: each "
+            "face also embedded mirrored; clusters better) or none; an existing gallery's is kept.",
+            show_default=False,
+        ),
+    ] = None,
     workers: WorkersOption = None,
     max_side: Annotated[
         int, typer.Option(min=64, help="Detect on a copy downscaled to this longer side (px).")
@@ -98,7 +106,9 @@ def scan(
         if Library.exists(library):
             lib = Library.open(library)
         else:
-            lib = Library.create(library, pack=pack, gallery=gallery)
+            if augment is not None and augment not in AUGMENTS:
+                raise fail(f"--augment must be one of {', '.join(AUGMENTS)}, got {augment!r}")
+            lib = Library.create(library, pack=pack, gallery=gallery, augment=augment)  # type: ignore[arg-type]
     with lib, errors_to_exit(), _progress_bar(quiet or json_) as bar:
         report = lib.scan(root, workers=workers, max_side=max_side, progress=bar)
     if json_:
@@ -324,7 +334,7 @@ def status(library: LibraryOption, json_: JsonOption = False) -> None:
         print_json(to_jsonable(st))
         return
     out.print(
-        f"library {st.library} (root {st.root}, pack {st.pack}): {st.photos} photos, "
+        f"library {st.library} (root {st.root}, pack {st.pack}, augment {st.augment}): {st.photos} photos, "
         f"{st.faces} faces, {st.clusters} clusters, {st.named} named faces, "
         f"{st.unclustered} unclustered, {st.problems} files with problems",
         markup=False,

@@ -33,9 +33,12 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
 NORM_TOLERANCE = 1e-2
 
-#: cosine thresholds of the default method per pack, chosen on LFW peopleDevTrain
-#: (benchmarks/bench_cluster.py); a pack not listed uses its verification threshold
-DEFAULT_THRESHOLDS: dict[str, float] = {"dlib": 0.9375}
+#: cosine thresholds of the default method per (pack, test-time augmentation), chosen on LFW
+#: peopleDevTrain (benchmarks/bench_cluster.py); others use the pack's verification threshold
+DEFAULT_THRESHOLDS: dict[tuple[str, str], float] = {
+    ("dlib", "none"): 0.937,
+    ("dlib", "flip"): 0.9405,
+}
 #: thresholds of the comparison methods (best pairwise F on LFW peopleDevTrain, dlib pack)
 METHOD_THRESHOLDS: dict[str, float] = {}
 
@@ -95,13 +98,16 @@ DENSE_METHODS: dict[str, Callable[[FloatArray, float], IntArray]] = {
 METHODS: tuple[str, ...] = (*GRAPH_METHODS, *DENSE_METHODS)
 
 
-def default_threshold(pack: str = DEFAULT_PACK, method: str = "default") -> float:
-    """The cosine threshold ``cluster_faces`` uses when none is given."""
-    if method == "default" and pack in DEFAULT_THRESHOLDS:
-        return DEFAULT_THRESHOLDS[pack]
-    if pack == "dlib" and method in METHOD_THRESHOLDS:
+def default_threshold(
+    pack: str = DEFAULT_PACK, method: str = "default", augment: str = "none"
+) -> float:
+    """The cosine threshold ``cluster_faces`` uses when none is given, for embeddings of
+    ``pack`` made with test-time augmentation ``augment``."""
+    if method == "default" and (pack, augment) in DEFAULT_THRESHOLDS:
+        return DEFAULT_THRESHOLDS[(pack, augment)]
+    if pack == "dlib" and augment == "none" and method in METHOD_THRESHOLDS:
         return METHOD_THRESHOLDS[method]
-    return float(get_pack(pack).threshold)
+    return float(get_pack(pack).threshold_for(augment))
 
 
 # --- argument checks ---------------------------------------------------------------------------
@@ -239,14 +245,15 @@ def cluster_faces(
     method: str = "default",
     k: int = DEFAULT_K,
     pack: str = DEFAULT_PACK,
+    augment: str = "none",
     backend: Backend = "auto",
 ) -> ClusterResult:
     """Group faces by identity, precision first (a face that fits nowhere stays -1).
 
     Args:
         embeddings: ``(N, D)`` float32 L2-normalised face embeddings of one pack.
-        threshold: cosine similarity threshold; ``None``: :func:`default_threshold` of ``pack``
-            and ``method`` (dlib, default method: 0.9375).
+        threshold: cosine similarity threshold; ``None``: :func:`default_threshold` of ``pack``,
+            ``method`` and ``augment`` (dlib, default method: 0.937; flip-augmented: 0.9405).
         min_size: clusters smaller than this are returned unclustered (-1); clusters holding a
             fixed label are always kept.
         quality: ``(N,)`` quality in [0, 1] per face, or None; faces below ``quality_floor``
@@ -257,7 +264,8 @@ def cluster_faces(
             that label (it is left -1 when its cluster resolves to it).
         method: one of :data:`METHODS` (``"default"``: the method chosen on LFW).
         k: neighbours per face in the k-NN graph (graph methods).
-        pack: model pack of the embeddings (selects the default threshold).
+        pack / augment: model pack and test-time augmentation of the embeddings (they select
+            the default threshold).
         backend: index backend of the k-NN graph (``"auto"``: exact up to 20k faces, HNSW above).
 
     Complexity (default method): the k-NN graph costs ``O(N^2 D)`` exact / ``O(N log N)`` with
@@ -269,7 +277,7 @@ def cluster_faces(
     start = time.perf_counter()
     x = _check_embeddings(embeddings)
     n = len(x)
-    t = default_threshold(pack, method) if threshold is None else float(threshold)
+    t = default_threshold(pack, method, augment) if threshold is None else float(threshold)
     _check_options(method, t, min_size, k)
     q = _check_vector(quality, n, "quality", np.float64)
     fx = _check_vector(fixed, n, "fixed", np.int64)

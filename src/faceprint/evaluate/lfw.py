@@ -475,7 +475,8 @@ def evaluate_lfw(
     if train_proto is not None:
         train = score_protocol(train_proto, emb, layout.images, fars=fars)
         cal_t, cal_acc = calibrate_on_pairs(train)
-    fixed = cal_t if cal_t is not None else (pack.threshold if threshold is None else threshold)
+    default_t = pack.threshold_for(config.augment)
+    fixed = cal_t if cal_t is not None else (default_t if threshold is None else threshold)
     test = score_protocol(test_proto, emb, layout.images, fars=fars, threshold=fixed)
     has = emb.has_face
     return LfwReport(

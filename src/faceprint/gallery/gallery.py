@@ -197,12 +197,13 @@ class Gallery:
     @property
     def threshold(self) -> float:
         """The threshold identification uses by default: the gallery's saved one
-        (``settings.set_threshold``), else the pack's calibrated one."""
+        (``settings.set_threshold``), else the pack's calibrated one for the gallery's
+        augmentation."""
         saved = self.settings.threshold
         if saved is not None:
             return saved
         try:
-            return get_pack(self._pack).threshold
+            return get_pack(self._pack).threshold_for(self._augment)
         except ModelError as exc:
             raise GalleryError(
                 f"pack {self._pack!r} is not registered, so its threshold is unknown; save one "

@@ -14,7 +14,7 @@ identities of a :class:`~faceprint.gallery.Gallery` (``DIR/people`` by default).
 is only ever read.
 """
 
-from faceprint.library.library import GALLERY_DIR, Library
+from faceprint.library.library import GALLERY_DIR, LIBRARY_AUGMENT, Library
 from faceprint.library.types import (
     ClusterInfo,
     ClusterList,
@@ -31,6 +31,7 @@ from faceprint.library.walk import IMAGE_EXTENSIONS
 __all__ = [
     "GALLERY_DIR",
     "IMAGE_EXTENSIONS",
+    "LIBRARY_AUGMENT",
     "ClusterInfo",
     "ClusterList",
     "ClusterReport",

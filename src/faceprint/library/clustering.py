@@ -46,6 +46,7 @@ def recluster(
     quality_floor: float,
     method: str,
     pack: str,
+    augment: str = "none",
 ) -> ClusterReport:
     """Cluster the library's faces (see the module docstring)."""
     from faceprint.cluster import cluster_faces
@@ -65,6 +66,7 @@ def recluster(
         cannot_link=_cannot_link(store, faces.ids, label_of),
         method=method,
         pack=pack,
+        augment=augment,
     )
     labels = np.asarray(result.labels, np.int64)
     with store.transaction() as cur:

@@ -37,7 +37,7 @@ from faceprint.library.quality import face_quality, face_size
 from faceprint.library.store import LibraryStore
 from faceprint.library.types import FileProblem, ScanReport
 from faceprint.library.walk import FileStat, read_exif, sha256_file, walk_tree
-from faceprint.pipeline import DEFAULT_MAX_SIDE
+from faceprint.pipeline import DEFAULT_MAX_SIDE, Augment
 
 __all__ = ["COMMIT_EVERY", "COMMIT_SECONDS", "ScanOptions", "scan_tree"]
 
@@ -60,6 +60,7 @@ class ScanOptions:
     commit_every: int = COMMIT_EVERY
     progress: ProgressCallback | None = None
     cancel: threading.Event | None = None
+    augment: Augment = "none"
 
 
 @dataclass
@@ -270,6 +271,7 @@ def _decode_all(
     results = analyze_iter(
         list(by_source),
         pack=options.pack,
+        augment=options.augment,
         workers=options.workers,
         max_side=options.max_side,
         thumbnails=True,

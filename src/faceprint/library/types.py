@@ -191,3 +191,4 @@ class LibraryStatus:
     people: tuple[str, ...]
     unclustered: int
     problems: int
+    augment: str = "none"

@@ -56,6 +56,8 @@ class PackSpec:
         detector_options / embedder_options: keyword defaults for the backends.
         description: one line for ``faceprint models list``.
         threshold_source: how the threshold was obtained.
+        augment_thresholds: thresholds calibrated for test-time augmented embeddings
+            (``{"flip": (threshold, source)}``); an augmentation without one uses ``threshold``.
     """
 
     name: str
@@ -73,6 +75,17 @@ class PackSpec:
     embedder_options: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     threshold_source: str = ""
+    augment_thresholds: Mapping[str, tuple[float, str]] = field(default_factory=dict)
+
+    def threshold_for(self, augment: str = "none") -> float:
+        """The calibrated threshold of embeddings made with ``augment``."""
+        found = self.augment_thresholds.get(augment)
+        return self.threshold if found is None else float(found[0])
+
+    def threshold_source_for(self, augment: str = "none") -> str:
+        """How :meth:`threshold_for` ``(augment)`` was obtained."""
+        found = self.augment_thresholds.get(augment)
+        return self.threshold_source if found is None else found[1]
 
     def file(self, role: str) -> Path:
         """The model file for ``role``; a clear error when the pack has none or it is missing."""
@@ -120,6 +133,7 @@ class PackSpec:
             "metric": self.metric,
             "threshold": self.threshold,
             "threshold_source": self.threshold_source,
+            "augment_thresholds": {k: v[0] for k, v in self.augment_thresholds.items()},
             "crop": self.crop.size,
             "licence": self.licence,
             "files": {role: str(p) for role, p in self.files.items()},

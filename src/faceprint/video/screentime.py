@@ -462,7 +462,14 @@ class _Run:
         vecs = np.stack([e.embedding for e in items]).astype(np.float32)  # type: ignore[misc]
         t = self.options.cluster_threshold or self._threshold()
         method = "agglomerative" if len(vecs) <= 2000 else "default"
-        found = cluster_faces(vecs, threshold=t, min_size=1, method=method, pack=self.fa.pack.name)
+        found = cluster_faces(
+            vecs,
+            threshold=t,
+            min_size=1,
+            method=method,
+            pack=self.fa.pack.name,
+            augment=self.fa.augment,
+        )
         spans = [(e.building.start, e.building.end) for e in items]
         return unknown_labels(found.labels, spans)
 

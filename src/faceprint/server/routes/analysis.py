@@ -86,7 +86,7 @@ def threshold_info(gallery: Gallery) -> tuple[float, str]:
     """The gallery's decision threshold and where it comes from."""
     if gallery.settings.threshold is not None:
         return gallery.threshold, gallery.settings.threshold_source
-    return gallery.threshold, get_pack(gallery.pack).threshold_source
+    return gallery.threshold, get_pack(gallery.pack).threshold_source_for(gallery.augment)
 
 
 @router.post("/detect", response_model=schemas.DetectOut)

@@ -29,7 +29,11 @@ async def models(request: Request, caller: Caller = ReadCaller) -> schemas.Model
     state = get_state(request)
     pack = get_pack(state.gallery.pack)
     saved = state.gallery.settings.threshold
-    source = state.gallery.settings.threshold_source if saved is not None else pack.threshold_source
+    source = (
+        state.gallery.settings.threshold_source
+        if saved is not None
+        else pack.threshold_source_for(state.gallery.augment)
+    )
     return schemas.ModelsOut(
         pack=pack.name,
         dim=pack.dim,
