@@ -144,11 +144,16 @@ class Run:
 
 
 def run_faceprint(
-    folder: Path, lib_dir: Path, workers: int | None, max_side: int, pack: str | None = None
+    folder: Path,
+    lib_dir: Path,
+    workers: int | None,
+    max_side: int,
+    pack: str | None = None,
+    augment: str | None = None,
 ) -> tuple[dict[str, np.ndarray], float, float, int]:
     if lib_dir.exists():
         shutil.rmtree(lib_dir)
-    with Library.create(lib_dir, pack=pack) as lib:
+    with Library.create(lib_dir, pack=pack, augment=augment) as lib:  # type: ignore[arg-type]
         report = lib.scan(folder, workers=workers, max_side=max_side)
         assert not report.errors, report.errors
         boxes: dict[str, list[tuple[float, ...]]] = {}
@@ -214,7 +219,9 @@ def score(
 def compare(name: str, folder: Path, out: Path, truth, scales, args) -> list[Run]:
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     lib_dir = out / f"lib_{folder.name}"
-    fp, wall, cpu, n = run_faceprint(folder, lib_dir, args.workers, args.max_side, args.pack)
+    fp, wall, cpu, n = run_faceprint(
+        folder, lib_dir, args.workers, args.max_side, args.pack, args.augment
+    )
     hits, total = score(fp, truth, scales)
     runs = [Run("faceprint", name, n, wall, cpu, sum(len(v) for v in fp.values()), hits, total)]
     fr, wall, cpu = run_face_recognition(files, folder)
@@ -312,6 +319,9 @@ def main() -> None:
     )
     parser.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE or 2048)
     parser.add_argument("--pack", default=None, help="faceprint's model pack (default: dlib).")
+    parser.add_argument(
+        "--augment", choices=("none", "flip"), default=None, help="Default: the library's (flip)."
+    )
     parser.add_argument("--sets", default="native,mp12", help="Which folders: native, mp12.")
     parser.add_argument(
         "--mp12", type=int, default=len(MP12_DEFAULT), help="Photos upscaled to 12 MP."
