@@ -328,3 +328,14 @@ def test_library_scan_cli_augment_option(tmp_path: Path) -> None:
     assert ok.exit_code == 0, ok.output
     status = runner.invoke(app, ["library", "status", "--library", str(tmp_path / "l"), "--json"])
     assert '"augment": "none"' in status.stdout
+
+
+def test_video_follows_the_gallerys_augment(tmp_path: Path) -> None:
+    from faceprint.cli.video import _analyzer
+    from faceprint.video import screentime
+
+    with Gallery.create(tmp_path / "g", "dlib", augment="flip") as gallery:
+        with pytest.raises(PackMismatchError, match="augment='flip'"):
+            screentime(tmp_path / "never-opened.mp4", gallery, analyzer=FaceAnalyzer("dlib"))
+        assert _analyzer(gallery, None, 2048).augment == "flip"
+    assert _analyzer(None, None, 2048).augment == "none"

@@ -109,7 +109,8 @@ def _people(gallery: Path | None, cast: list[str] | None) -> Iterator[Gallery | 
 
 def _analyzer(people: Gallery | Cast | None, pack: str | None, max_side: int) -> FaceAnalyzer:
     chosen = pack or (people.pack if isinstance(people, Gallery) else DEFAULT_PACK)
-    return FaceAnalyzer(chosen, max_side=max_side)
+    augment = people.augment if isinstance(people, Gallery) else "none"
+    return FaceAnalyzer(chosen, max_side=max_side, augment=augment)  # type: ignore[arg-type]
 
 
 @contextmanager

@@ -261,7 +261,9 @@ class Gallery:
         return self._store.thumbnails([template_id]).get(int(template_id))
 
     # --- enrolment --------------------------------------------------------------------------
-    def _check_analyzer(self, analyzer: FaceAnalyzer | Engine) -> None:
+    def check_analyzer(self, analyzer: FaceAnalyzer | Engine) -> None:
+        """Raise :class:`PackMismatchError` unless ``analyzer`` makes embeddings comparable with
+        this gallery's (same pack, same test-time augmentation)."""
         if analyzer.pack.name != self._pack:
             raise PackMismatchError(
                 f"this gallery holds embeddings of pack {self._pack!r}; use FaceAnalyzer("
@@ -302,7 +304,7 @@ class Gallery:
             PackMismatchError: ``analyzer`` uses another pack or another ``augment``.
         """
         name = _clean_name(name)
-        self._check_analyzer(analyzer)
+        self.check_analyzer(analyzer)
         meta = None if metadata is None else dump_metadata(metadata)
         if not append and name in self:
             raise IdentityExistsError(_exists_message(name))
@@ -348,7 +350,7 @@ class Gallery:
         (:mod:`faceprint.batch`): give an :class:`~faceprint.batch.Engine` to use worker
         processes, or a FaceAnalyzer to work in this process."""
         engine = analyzer if isinstance(analyzer, Engine) else Engine.from_analyzer(analyzer)
-        self._check_analyzer(engine)
+        self.check_analyzer(engine)
         pairs = scan_folders(root)
         names = {p[0]: _name_or_none(p[0]) for p in pairs}
         existing = {n for n in names.values() if n is not None and n in self}

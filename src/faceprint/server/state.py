@@ -60,7 +60,11 @@ class ServerState:
         from faceprint.server.jobs import JobRunner
 
         self.extras["jobs"] = JobRunner(self.config.scratch)
-        self.pool = AnalyzerPool(self.gallery.pack, size=self.config.workers)
+        self.pool = AnalyzerPool(
+            self.gallery.pack,
+            size=self.config.workers,
+            augment=self.gallery.augment,  # type: ignore[arg-type]
+        )
         self._infer = anyio.CapacityLimiter(self.config.workers)
         self._index = anyio.CapacityLimiter(INDEX_THREADS)
         logger.info("loaded %d analyzers of pack %s", self.config.workers, self.gallery.pack)

@@ -249,7 +249,7 @@ def screentime(
     """
     options = options or VideoOptions()
     if isinstance(cast, Gallery):
-        analyzer = analyzer or FaceAnalyzer(cast.pack)
+        analyzer = analyzer or FaceAnalyzer(cast.pack, augment=cast.augment)  # type: ignore[arg-type]
         _check_pack(cast, analyzer)
         return _Run(video, cast, analyzer, options, progress, cancel).run()
     analyzer = analyzer or FaceAnalyzer(DEFAULT_PACK)
@@ -266,6 +266,7 @@ def _check_pack(gallery: Gallery, analyzer: FaceAnalyzer) -> None:
             f"with pack {analyzer.pack.name!r}; use --pack {gallery.pack}",
             source=str(gallery.directory),
         )
+    gallery.check_analyzer(analyzer)  # the same augmentation too
 
 
 class _Run:

@@ -97,21 +97,24 @@ _ENROL_LOCK = threading.Lock()
 class _JobAnalyzer:
     """One analyzer for background jobs, loaded by the first job (the API's pool stays free)."""
 
-    def __init__(self, pack: str) -> None:
+    def __init__(self, pack: str, augment: str) -> None:
         self.pack = pack
+        self.augment = augment
         self._lock = threading.Lock()
         self._analyzer: FaceAnalyzer | None = None
 
     def get(self) -> FaceAnalyzer:
         with self._lock:
             if self._analyzer is None:
-                self._analyzer = FaceAnalyzer(self.pack)
+                self._analyzer = FaceAnalyzer(self.pack, augment=self.augment)  # type: ignore[arg-type]
             return self._analyzer
 
 
 def job_analyzer(state: ServerState) -> FaceAnalyzer:
     """The background jobs' analyzer (of the gallery's pack)."""
-    holder: _JobAnalyzer = state.extras.setdefault("job_analyzer", _JobAnalyzer(state.gallery.pack))
+    holder: _JobAnalyzer = state.extras.setdefault(
+        "job_analyzer", _JobAnalyzer(state.gallery.pack, state.gallery.augment)
+    )
     return holder.get()
 
 
