@@ -274,3 +274,33 @@ def test_finished_tracks_keep_no_face_crops(clip: Path, monkeypatch: pytest.Monk
     assert len(seen) == len(result.tracks) > 3
     assert seen == [0] * len(seen)
     assert sum(t.faces_embedded for t in result.tracks) > len(result.tracks)
+
+
+def test_video_index_records_the_augmentation(clip: Path, photos: Path, tmp_path: Path) -> None:
+    """An index made with a flip-augmented gallery (a photo library's, by default) keeps flip
+    embeddings: search by photo embeds with flip, and plain embeddings are refused."""
+    from faceprint.video.index import VideoIndex
+
+    flip = FaceAnalyzer("dlib", augment="flip")
+    with Gallery.create(tmp_path / "g", "dlib", augment="flip") as gallery:
+        gallery.enroll("Lin-Manuel Miranda", [photos / "lin-manuel-miranda.png"], flip)
+        with VideoIndex.open(tmp_path / "idx") as index:
+            made = index.add(clip, gallery, options=VideoOptions(every=6))
+            assert made.result is not None and made.result.augment == "flip"
+            assert index.augment == "flip"
+            plain = FaceAnalyzer("dlib").embed_one(photos / "lin-manuel-miranda.png").embedding
+            with pytest.raises(PackMismatchError, match="augment='flip', not 'none'"):
+                index.find_face(plain, threshold=0.9, pack="dlib", augment="none")
+            assert index.find("Lin-Manuel Miranda", gallery=gallery)
+        with (
+            Gallery.create(tmp_path / "plain", "dlib") as other,
+            VideoIndex.open(tmp_path / "idx") as index,
+            pytest.raises(PackMismatchError, match="augment"),
+        ):
+            index.find("Lin-Manuel Miranda", gallery=other)
+    found = CliRunner().invoke(
+        app, ["video", "find", "--index", str(tmp_path / "idx"), "--face",
+              str(photos / "lin-manuel-miranda.png"), "--json"],
+    )  # fmt: skip
+    assert found.exit_code == 0, found.output
+    assert any(r["start"] <= 4.0 and r["end"] >= 7.5 for r in json.loads(found.stdout)["ranges"])

@@ -305,9 +305,15 @@ def find_cmd(
             raise InvalidArgumentError("give a NAME or --face PHOTO (one of them)")
         with VideoIndex.open(index, create=False) as vindex:
             if face is not None:
-                fa = FaceAnalyzer(vindex.pack or DEFAULT_PACK)
+                fa = FaceAnalyzer(vindex.pack or DEFAULT_PACK, augment=vindex.augment)  # type: ignore[arg-type]
                 emb = fa.embed_one(face).embedding
-                ranges = vindex.find_face(emb, threshold=fa.threshold, gap=gap, pack=fa.pack.name)  # type: ignore[arg-type]
+                ranges = vindex.find_face(
+                    emb,  # type: ignore[arg-type]
+                    threshold=fa.threshold,
+                    gap=gap,
+                    pack=fa.pack.name,
+                    augment=fa.augment,
+                )
             else:
                 with _people(gallery, None) as people:
                     opened = people if isinstance(people, Gallery) else None

@@ -190,12 +190,23 @@ class VideoIndex:
         """The model pack of the stored embeddings (``None`` while empty)."""
         return self._setting("pack")
 
-    def _check_pack(self, pack: str) -> None:
+    @property
+    def augment(self) -> str:
+        """The test-time augmentation of the stored embeddings (``"none"`` while empty)."""
+        return self._setting("augment") or "none"
+
+    def _check_pack(self, pack: str, augment: str | None = None) -> None:
         mine = self.pack
         if mine is not None and mine != pack:
             raise PackMismatchError(
                 f"{self.directory}: this video index holds embeddings of pack {mine!r}, not "
                 f"{pack!r}; use --pack {mine} or another index",
+                source=self.directory,
+            )
+        if mine is not None and augment is not None and augment != self.augment:
+            raise PackMismatchError(
+                f"{self.directory}: this video index holds embeddings made with augment="
+                f"{self.augment!r}, not {augment!r}; use another index",
                 source=self.directory,
             )
 
@@ -219,13 +230,15 @@ class VideoIndex:
         if known is not None:
             return IndexOutcome(str(path), "unchanged", self._count(known))
         if analyzer is not None:
-            self._check_pack(analyzer.pack.name)
+            self._check_pack(analyzer.pack.name, analyzer.augment)
+        elif isinstance(cast, Gallery):
+            self._check_pack(cast.pack, cast.augment)
         else:
-            self._check_pack(cast.pack if isinstance(cast, Gallery) else DEFAULT_PACK)
+            self._check_pack(DEFAULT_PACK, "none")
         result = screentime(
             path, cast, analyzer=analyzer, options=options, progress=progress, cancel=cancel
         )
-        self._check_pack(result.pack)
+        self._check_pack(result.pack, result.augment)
         stored = self._store(path.resolve(), digest, result)
         return IndexOutcome(str(path), "indexed", stored, result)
 
@@ -252,6 +265,7 @@ class VideoIndex:
         ]  # fmt: skip
         with self._lock, transaction(self._conn, self.path) as cur:
             cur.execute("INSERT OR IGNORE INTO settings VALUES ('pack', ?)", (result.pack,))
+            cur.execute("INSERT OR IGNORE INTO settings VALUES ('augment', ?)", (result.augment,))
             cur.execute("DELETE FROM videos WHERE path = ?", (str(path),))  # replaced content
             cur.execute(
                 "INSERT INTO videos (path, sha256, size, duration, frames, decode_errors) "
@@ -305,9 +319,10 @@ class VideoIndex:
     def _relabel(self, rows: list[_Row], gallery: Gallery) -> list[_Row]:
         """Labels from ``gallery`` for the judged tracks (the others keep theirs)."""
         pack = self.pack
-        if pack is not None and pack != gallery.pack:
+        if pack is not None and (pack != gallery.pack or self.augment != gallery.augment):
             raise PackMismatchError(
-                f"the gallery holds embeddings of pack {gallery.pack!r}, this index of {pack!r}",
+                f"the gallery holds embeddings of pack {gallery.pack!r} (augment="
+                f"{gallery.augment!r}), this index of {pack!r} (augment={self.augment!r})",
                 source=str(gallery.directory),
             )
         judged = [
@@ -352,12 +367,13 @@ class VideoIndex:
         threshold: float,
         gap: float = 2.0,
         pack: str | None = None,
+        augment: str | None = None,
     ) -> list[VideoRange]:
         """The ranges of tracks whose embedding is at least ``threshold`` (cosine) similar to
-        ``embedding`` (a face of the index's pack)."""
+        ``embedding`` (a face of the index's pack and augmentation)."""
         _check_gap(gap)
         if pack is not None:
-            self._check_pack(pack)
+            self._check_pack(pack, augment)
         rows = self._rows()
         usable = [i for i, r in enumerate(rows) if r.embedding is not None]
         query = np.asarray(embedding, np.float32).reshape(1, -1)

@@ -334,6 +334,7 @@ class _Run:
             threshold=self._threshold(),
             seconds=wall,
             cpu_seconds=cpu,
+            augment=self.fa.augment,
         )
 
     def _threshold(self) -> float:

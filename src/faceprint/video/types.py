@@ -182,6 +182,7 @@ class ScreenTime:
         people: per person, most screen time first.
         tracks: every track, in order of first appearance.
         pack / threshold: the model pack and the identification threshold used.
+        augment: the test-time augmentation of the track embeddings (the analyzer's).
         seconds / cpu_seconds: wall and CPU time of the run.
     """
 
@@ -198,6 +199,7 @@ class ScreenTime:
     threshold: float
     seconds: float
     cpu_seconds: float
+    augment: str = "none"
 
     @property
     def realtime_factor(self) -> float:
@@ -226,6 +228,7 @@ class ScreenTime:
             "shots": self.shots,
             "decode_errors": self.decode_errors,
             "pack": self.pack,
+            "augment": self.augment,
             "threshold": self.threshold,
             "seconds": round(self.seconds, 3),
             "cpu_seconds": round(self.cpu_seconds, 3),
