@@ -425,3 +425,19 @@ def test_no_query_face_gives_no_result(gal: Gallery) -> None:
     gal.add_embeddings(["a"], unit(RNG.normal(size=(1, DIM))))
     assert gal.identify(Faces.empty(), threshold=0.5) == []
     assert gal.identify(Faces.empty(DIM)) == [] and gal.search(np.zeros((0, DIM))) == []
+
+
+def test_folder_report_paths_are_valid_unicode(gal: Gallery, tmp_path: Path) -> None:
+    """A file name that is not UTF-8 (bytes kept by Python as lone surrogates) is reported with
+    ``\\xNN`` escapes, so the report can be written as JSON."""
+    import json
+    import os
+
+    root = make_folders(tmp_path / "people")
+    odd = os.fsencode(root / "red") + b"/caf\xe9.png"
+    with open(odd, "wb") as fh:
+        fh.write(b"not an image")
+    report = gal.enroll_folders(root, fake_analyzer())
+    rows = [o.to_dict() for o in report.outcomes if o.status == "unreadable"]
+    assert [r["file"].rsplit("/", 1)[-1] for r in rows] == ["caf\\xe9.png"]
+    json.dumps(rows, ensure_ascii=False).encode("utf-8")  # no lone surrogate left

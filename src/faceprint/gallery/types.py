@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from faceprint.errors import InvalidArgumentError
+from faceprint.imageio import printable
 from faceprint.types import Face
 
 __all__ = [
@@ -196,8 +197,9 @@ class FileOutcome:
         return self.status == "enrolled"
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (the path as valid Unicode: undecodable bytes become ``\\xNN``)."""
         return {
-            "file": str(self.path),
+            "file": printable(self.path),
             "name": self.name,
             "status": self.status,
             "reason": self.reason,
