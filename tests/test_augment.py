@@ -339,3 +339,18 @@ def test_video_follows_the_gallerys_augment(tmp_path: Path) -> None:
             screentime(tmp_path / "never-opened.mp4", gallery, analyzer=FaceAnalyzer("dlib"))
         assert _analyzer(gallery, None, 2048).augment == "flip"
     assert _analyzer(None, None, 2048).augment == "none"
+
+
+def test_models_show_lists_the_flip_threshold() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from faceprint.cli import app
+
+    shown = CliRunner().invoke(app, ["models", "show", "dlib"])
+    assert shown.exit_code == 0, shown.output
+    assert "threshold with --augment flip: 0.9123" in shown.output
+    listed = CliRunner().invoke(app, ["models", "list", "--json"])
+    dlib = next(e for e in json.loads(listed.stdout) if e["name"] == "dlib")
+    assert dlib["augment_thresholds"] == {"flip": 0.9123}

@@ -51,6 +51,8 @@ def _print(info: dict[str, Any]) -> None:
         f"  {info['dim']}-d, {info['metric']}, threshold {info['threshold']:.4f}{source}",
         markup=False,
     )
+    for augment, value in info.get("augment_thresholds", {}).items():
+        out.print(f"  threshold with --augment {augment}: {value:.4f}", markup=False)
     out.print(f"  licence: {info['licence']}", markup=False)
 
 
