@@ -136,19 +136,43 @@ class OnnxDetector(Detector):
     the mapping back to image pixels. A backend supplies only those two steps and
     :meth:`_check_model`, which raises ``ModelError`` for a file that is not its kind of model
     and returns the largest stride, to which input sizes are rounded.
+
+    Args:
+        model_path: the ``.onnx`` file.
+        input_size: ``(width, height)`` the image is letterboxed into (multiples of 32) for a
+            graph with a dynamic input; ``None``: the image's own size padded to a multiple of
+            32. A graph with a fixed input always uses its own size.
+        score_threshold: minimum face score (``None``: the backend's
+            :attr:`default_score_threshold`).
+        nms_threshold: IoU above which the weaker of two boxes is dropped (``None``: the
+            backend's :attr:`default_nms_threshold`).
+        max_faces: keep at most this many faces, best first (0: all).
+        upscale: enlarge images smaller than ``input_size`` to fill it (finds smaller faces in
+            small images; misses close-ups whose face then outgrows the anchors). Off: small
+            images are only padded.
+        threads: onnxruntime intra-op threads (``None``: one per core).
     """
+
+    #: the backend's score threshold when none is given
+    default_score_threshold: float = 0.5
+    #: the backend's NMS IoU threshold when none is given
+    default_nms_threshold: float = 0.4
 
     def __init__(
         self,
         model_path: str,
         *,
-        input_size: Size | None,
-        score_threshold: float,
-        nms_threshold: float,
-        max_faces: int,
-        upscale: bool,
-        threads: int | None,
+        input_size: Size | None = (640, 640),
+        score_threshold: float | None = None,
+        nms_threshold: float | None = None,
+        max_faces: int = 0,
+        upscale: bool = False,
+        threads: int | None = None,
     ) -> None:
+        if score_threshold is None:
+            score_threshold = self.default_score_threshold
+        if nms_threshold is None:
+            nms_threshold = self.default_nms_threshold
         _check_detector_options(score_threshold, nms_threshold, max_faces)
         self.model = OnnxModel(model_path, threads=threads)
         stride = self._check_model()

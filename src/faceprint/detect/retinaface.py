@@ -11,13 +11,14 @@ centre = prior centre + loc[:2]·0.1·prior size, size = prior size·exp(loc[2:]
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from faceprint._onnx import check_options, checked_file
-from faceprint.detect._onnx_common import Decoded, OnnxDetector, Size
+from faceprint.detect._onnx_common import Decoded, OnnxDetector
 from faceprint.errors import ModelError
 
 if TYPE_CHECKING:
@@ -44,45 +45,22 @@ def priors(height: int, width: int) -> npt.NDArray[np.float32]:
     return np.concatenate(parts).astype(np.float32)
 
 
-class RetinaFaceDetector(OnnxDetector):
-    """RetinaFace with five landmarks.
+@functools.lru_cache(maxsize=16)
+def _cached_priors(height: int, width: int) -> npt.NDArray[np.float32]:
+    """:func:`priors`, computed once per input size (read only)."""
+    out = priors(height, width)
+    out.flags.writeable = False
+    return out
 
-    Args:
-        model_path: the ``.onnx`` file.
-        input_size: ``(width, height)`` the image is letterboxed into (multiples of 32); ``None``
-            runs at the image's own size padded to a multiple of 32.
-        score_threshold: minimum face probability.
-        nms_threshold: IoU above which the weaker of two boxes is dropped.
-        max_faces: keep at most this many faces, best first (0: all).
-        upscale: enlarge images smaller than ``input_size`` to fill it (finds smaller faces in
-            small images; misses close-ups whose face then outgrows the anchors). Off: small
-            images are only padded.
-        threads: onnxruntime intra-op threads (``None``: one per core).
-    """
+
+class RetinaFaceDetector(OnnxDetector):
+    """RetinaFace with five landmarks (options: see
+    :class:`~faceprint.detect._onnx_common.OnnxDetector`; score threshold 0.8, NMS IoU 0.4)."""
 
     name = "retinaface"
 
-    def __init__(
-        self,
-        model_path: str,
-        *,
-        input_size: Size | None = (640, 640),
-        score_threshold: float = 0.8,
-        nms_threshold: float = 0.4,
-        max_faces: int = 0,
-        upscale: bool = False,
-        threads: int | None = None,
-    ) -> None:
-        super().__init__(
-            model_path,
-            input_size=input_size,
-            score_threshold=score_threshold,
-            nms_threshold=nms_threshold,
-            max_faces=max_faces,
-            upscale=upscale,
-            threads=threads,
-        )
-        self._prior_cache: dict[tuple[int, int], npt.NDArray[np.float32]] = {}
+    default_score_threshold = 0.8
+    default_nms_threshold = 0.4
 
     def _check_model(self) -> int:
         if len(self.model.outputs) != 3 or len(self.model.input.shape) != 4:
@@ -106,9 +84,7 @@ class RetinaFaceDetector(OnnxDetector):
         return boxes, conf[keep, 1], points
 
     def _priors(self, height: int, width: int) -> npt.NDArray[np.float32]:
-        if (height, width) not in self._prior_cache:
-            self._prior_cache[(height, width)] = priors(height, width)
-        return self._prior_cache[(height, width)]
+        return _cached_priors(height, width)
 
     def __repr__(self) -> str:
         return (

@@ -15,6 +15,7 @@ keypoint ``k`` is ``c + d[2k:2k+2]·stride``. Input: the RGB image letterboxed i
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint._onnx import check_options, checked_file
-from faceprint.detect._onnx_common import Decoded, OnnxDetector, Size
+from faceprint.detect._onnx_common import Decoded, OnnxDetector
 from faceprint.errors import ModelError
 
 if TYPE_CHECKING:
@@ -58,47 +59,25 @@ def anchor_centres(
     return np.repeat(centres, num_anchors, axis=0)
 
 
-class ScrfdDetector(OnnxDetector):
-    """SCRFD with keypoints.
+@functools.lru_cache(maxsize=64)
+def _cached_anchors(
+    height: int, width: int, stride: int, num_anchors: int
+) -> npt.NDArray[np.float32]:
+    """:func:`anchor_centres`, computed once per feature map (read only)."""
+    out = anchor_centres(height, width, stride, num_anchors)
+    out.flags.writeable = False
+    return out
 
-    Args:
-        model_path: the ``.onnx`` file.
-        input_size: ``(width, height)`` the image is letterboxed into (multiples of 32); ``None``
-            runs at the image's own size padded to a multiple of 32. A graph with a fixed input
-            size uses that size.
-        score_threshold: minimum face probability.
-        nms_threshold: IoU above which the weaker of two boxes is dropped.
-        max_faces: keep at most this many faces, best first (0: all).
-        upscale: enlarge images smaller than ``input_size`` to fill it (finds smaller faces in
-            small images; misses close-ups whose face then outgrows the anchors). Off: small
-            images are only padded.
-        threads: onnxruntime intra-op threads (``None``: one per core).
-    """
+
+class ScrfdDetector(OnnxDetector):
+    """SCRFD with keypoints (options: see :class:`~faceprint.detect._onnx_common.OnnxDetector`;
+    score threshold 0.5, NMS IoU 0.4)."""
 
     name = "scrfd"
 
-    def __init__(
-        self,
-        model_path: str,
-        *,
-        input_size: Size | None = (640, 640),
-        score_threshold: float = 0.5,
-        nms_threshold: float = 0.4,
-        max_faces: int = 0,
-        upscale: bool = False,
-        threads: int | None = None,
-    ) -> None:
-        self._strides: tuple[int, ...] = ()
-        super().__init__(
-            model_path,
-            input_size=input_size,
-            score_threshold=score_threshold,
-            nms_threshold=nms_threshold,
-            max_faces=max_faces,
-            upscale=upscale,
-            threads=threads,
-        )
-        self._anchor_cache: dict[tuple[int, int, int, int], npt.NDArray[np.float32]] = {}
+    default_score_threshold = 0.5
+    default_nms_threshold = 0.4
+    _strides: tuple[int, ...] = ()
 
     def _check_model(self) -> int:
         self._strides = self._check_outputs()
@@ -151,10 +130,7 @@ class ScrfdDetector(OnnxDetector):
                 f"{self.model.path}: stride-{stride} output has {count} rows, not a multiple of "
                 f"its {fw}x{fh} feature map; is this an SCRFD model?"
             )
-        key = (fh, fw, stride, count // (fh * fw))
-        if key not in self._anchor_cache:
-            self._anchor_cache[key] = anchor_centres(*key)
-        return self._anchor_cache[key]
+        return _cached_anchors(fh, fw, stride, count // (fh * fw))
 
     def __repr__(self) -> str:
         return (

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint._onnx import check_options, checked_file
-from faceprint.detect._onnx_common import Decoded, OnnxDetector, Size
+from faceprint.detect._onnx_common import Decoded, OnnxDetector
 from faceprint.errors import ModelError
 
 if TYPE_CHECKING:
@@ -36,45 +36,17 @@ STRIDES = (8, 16, 32)
 
 
 class YuNetDetector(OnnxDetector):
-    """YuNet.
+    """YuNet (options: see :class:`~faceprint.detect._onnx_common.OnnxDetector`).
 
-    Args:
-        model_path: the ``.onnx`` file.
-        input_size: ``(width, height)`` for a dynamic graph (multiples of 32), ``None`` for the
-            image's own size; a fixed graph always uses its own size.
-        score_threshold: minimum score. OpenCV's default is 0.9; faceprint uses 0.8, at which
-            both YuNet files find all 43 annotated faces of dlib's test photos (at 0.9 the
-            2023mar file misses 6) with no detection in the negatives (README, "Detectors").
-        nms_threshold: IoU above which the weaker of two boxes is dropped (OpenCV: 0.3).
-        max_faces: keep at most this many faces, best first (0: all).
-        upscale: enlarge images smaller than ``input_size`` to fill it (finds smaller faces in
-            small images; misses close-ups whose face then outgrows the anchors). Off: small
-            images are only padded.
-        threads: onnxruntime intra-op threads (``None``: one per core).
+    The score threshold is 0.8 (OpenCV's default is 0.9): at 0.8 both YuNet files find all 43
+    annotated faces of dlib's test photos (at 0.9 the 2023mar file misses 6) with no detection
+    in the negatives (README, "Detectors"); NMS at IoU 0.3, as OpenCV.
     """
 
     name = "yunet"
 
-    def __init__(
-        self,
-        model_path: str,
-        *,
-        input_size: Size | None = (640, 640),
-        score_threshold: float = 0.8,
-        nms_threshold: float = 0.3,
-        max_faces: int = 0,
-        upscale: bool = False,
-        threads: int | None = None,
-    ) -> None:
-        super().__init__(
-            model_path,
-            input_size=input_size,
-            score_threshold=score_threshold,
-            nms_threshold=nms_threshold,
-            max_faces=max_faces,
-            upscale=upscale,
-            threads=threads,
-        )
+    default_score_threshold = 0.8
+    default_nms_threshold = 0.3
 
     def _check_model(self) -> int:
         if len(self.model.outputs) != 12 or len(self.model.input.shape) != 4:
