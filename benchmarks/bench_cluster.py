@@ -65,9 +65,9 @@ DEFAULT_PRECISION = 0.995
 # --- LFW -----------------------------------------------------------------------------------------
 
 
-def extract(path: Path, augment: str = "none") -> None:
-    """Embed every LFW image (subject face, default pack, LFW fallbacks, test-time
-    augmentation ``augment``) into ``path``."""
+def extract(path: Path, augment: str = "none", pack: str = "dlib") -> None:
+    """Embed every LFW image (subject face, LFW fallbacks, ``pack``, test-time augmentation
+    ``augment``) into ``path``."""
     from faceprint.evaluate.cache import EmbeddingCache
     from faceprint.evaluate.extract import embed_images
     from faceprint.evaluate.lfw import find_lfw, lfw_config, lfw_identities, save_embeddings
@@ -76,7 +76,7 @@ def extract(path: Path, augment: str = "none") -> None:
     files, _ = lfw_identities(layout.images)
     emb = embed_images(
         [str(layout.images / f) for f in files],
-        lfw_config(augment=augment),
+        lfw_config(pack, augment=augment),
         cache=EmbeddingCache(),
     )
     print(f"extraction: {emb.summary}", file=sys.stderr)
@@ -169,11 +169,13 @@ def _row(method: str, t: float, part: str, s: ClusterScores, seconds: float) -> 
 
 
 def run_lfw(args: argparse.Namespace) -> dict[str, Any]:
-    path = Path(
-        args.embeddings or f"/tmp/lfw_dlib_subject{'_flip' if args.augment == 'flip' else ''}.npz"
-    )
+    suffix = "_flip" if args.augment == "flip" else ""
+    path = Path(args.embeddings or f"/tmp/lfw_{args.pack}_subject{suffix}.npz")
     if not path.exists():
-        extract(path, args.augment)
+        extract(path, args.augment, args.pack)
+    if args.grid:
+        lo, hi, step = (float(v) for v in args.grid.split(","))
+        GRIDS["default"] = np.round(np.arange(lo, hi + step / 2, step), 4).tolist()
     z = np.load(path)
     files = [str(f) for f in z["files"]]
     names = np.array([f.split("/", 1)[0] for f in files])
@@ -322,8 +324,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     lf.add_argument(
         "--embeddings",
         default=None,
-        help="Saved embeddings (default /tmp/lfw_dlib_subject[_flip].npz; made when absent).",
+        help="Saved embeddings (default /tmp/lfw_PACK_subject[_flip].npz; made when absent).",
     )
+    lf.add_argument(
+        "--grid", default="", help="The default method's thresholds as LO,HI,STEP (other packs)."
+    )
+    lf.add_argument("--pack", default="dlib", help="Model pack of the embeddings.")
     lf.add_argument(
         "--augment",
         choices=("none", "flip"),

@@ -293,3 +293,15 @@ def test_merge_uses_average_linkage_of_whole_clusters() -> None:
     labels = truth.copy()
     assert len(set(average_linkage_merge(x, labels, cross + 1e-3))) == 2
     assert len(set(average_linkage_merge(x, labels, cross - 1e-3))) == 1
+
+
+def test_default_thresholds_per_pack_and_augmentation() -> None:
+    from faceprint.cluster import default_threshold
+
+    assert default_threshold("dlib") == 0.937
+    assert default_threshold("dlib", augment="flip") == 0.9405
+    assert default_threshold("dlib-reference") == 0.937
+    assert default_threshold("yunet-mobilefacenet") == 0.5  # chosen on LFW peopleDevTrain
+    assert default_threshold("scrfd-mobilefacenet") == 0.5
+    # a method without a measured threshold uses the pack's verification threshold
+    assert default_threshold("yunet-mobilefacenet", "components") == pytest.approx(0.2726)

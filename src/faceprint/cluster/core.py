@@ -38,6 +38,10 @@ NORM_TOLERANCE = 1e-2
 DEFAULT_THRESHOLDS: dict[tuple[str, str], float] = {
     ("dlib", "none"): 0.937,
     ("dlib", "flip"): 0.9405,
+    ("dlib-reference", "none"): 0.937,  # the same embeddings, computed by dlib itself
+    ("dlib-reference", "flip"): 0.9405,
+    ("yunet-mobilefacenet", "none"): 0.50,
+    ("scrfd-mobilefacenet", "none"): 0.50,
 }
 #: thresholds of the comparison methods (best pairwise F on LFW peopleDevTrain, dlib pack)
 METHOD_THRESHOLDS: dict[str, float] = {}
