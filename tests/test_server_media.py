@@ -138,6 +138,9 @@ def _enrol_unknown_and_rerun(
     assert reader.post(url, json={"name": "Audience Member"}).status_code == 403
     for bad, status in (({"name": ""}, 422), ({"name": "a\u0000b"}, 400), ({}, 422)):
         assert http.post(url, json=bad).status_code == status, bad
+    assert http.post(url, json={"name": "x" * 201}).status_code == 422
+    broken = http.post(url, content=b'{"name": ', headers={"Content-Type": "application/json"})
+    assert broken.status_code == 422 and "error" in broken.json()
     assert (
         http.post(
             f"/v1/jobs/{job['id']}/unknowns/unknown_999/enrol", json={"name": "X"}
