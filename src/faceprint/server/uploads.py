@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import UploadFile
 from PIL import Image, UnidentifiedImageError
@@ -13,7 +14,7 @@ from PIL import Image, UnidentifiedImageError
 from faceprint.server.config import Limits
 from faceprint.server.errors import ApiError
 
-__all__ = ["Upload", "read_image", "read_images", "read_limited", "sniff_image"]
+__all__ = ["Upload", "read_image", "read_images", "read_limited", "save_limited", "sniff_image"]
 
 #: leading bytes → format name of the image types accepted
 MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -77,6 +78,20 @@ async def read_limited(upload: UploadFile, limit: int, field: str) -> bytes:
     if not data:
         raise ApiError(400, "empty_file", f"{_label(upload, field)}: the file is empty")
     return data
+
+
+async def save_limited(upload: UploadFile, target: Path, limit: int, label: str) -> None:
+    """Stream the file to ``target`` (a large archive or video never sits in memory); 413 as
+    soon as it passes ``limit`` bytes, 400 when it is empty. ``label`` names it in messages."""
+    total = 0
+    with target.open("wb") as fh:
+        while chunk := await upload.read(CHUNK):
+            total += len(chunk)
+            if total > limit:
+                raise ApiError(413, "file_too_large", f"{label}: over the limit of {limit} bytes")
+            fh.write(chunk)
+    if total == 0:
+        raise ApiError(400, "empty_file", f"{label}: the file is empty")
 
 
 async def read_image(upload: UploadFile, limits: Limits, field: str) -> Upload:

@@ -20,7 +20,7 @@ from faceprint.server import schemas
 from faceprint.server.config import Limits
 from faceprint.server.errors import ApiError
 from faceprint.server.state import AdminCaller, Caller, get_state
-from faceprint.server.uploads import CHUNK
+from faceprint.server.uploads import save_limited
 
 router = APIRouter(tags=["gallery"])
 
@@ -70,18 +70,6 @@ def check_archive(path: Path, limits: Limits) -> None:
             "archive_too_large",
             f"archive: expands to {total} bytes, over the limit of {limits.max_archive_expanded_bytes}",
         )
-
-
-async def _save_upload(upload: UploadFile, target: Path, limit: int) -> None:
-    total = 0
-    with target.open("wb") as fh:
-        while chunk := await upload.read(CHUNK):
-            total += len(chunk)
-            if total > limit:
-                raise ApiError(413, "file_too_large", f"archive: over the limit of {limit} bytes")
-            fh.write(chunk)
-    if total == 0:
-        raise ApiError(400, "empty_file", "archive: the file is empty")
 
 
 def _import(gallery: Gallery, path: Path, append: bool) -> int:
@@ -136,7 +124,7 @@ async def import_(
     scratch.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=scratch, prefix="import-") as tmp:
         path = Path(tmp) / "archive.zip"
-        await _save_upload(archive, path, limits.max_archive_bytes)
+        await save_limited(archive, path, limits.max_archive_bytes, "archive")
         await state.index(check_archive, path, limits)
         imported = await state.index(_import, state.gallery, path, append)
     return schemas.ImportOut(imported=imported)

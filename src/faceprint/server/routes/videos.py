@@ -25,7 +25,7 @@ from faceprint.server.jobs import Job
 from faceprint.server.routes.jobs import UNKNOWN_NAME, runner
 from faceprint.server.routes.people import clean_name
 from faceprint.server.state import AdminCaller, Caller, ReadCaller, ServerState, get_state
-from faceprint.server.uploads import CHUNK
+from faceprint.server.uploads import save_limited
 from faceprint.video import Track, VideoInfo, VideoOptions, probe, screentime
 from faceprint.video.index import DB_NAME, VideoIndex
 from faceprint.video.render import write_timeline_png
@@ -50,18 +50,6 @@ def _index_dir(state: ServerState) -> Path:
 def _safe_name(name: str | None) -> str:
     stem = _SAFE.sub("_", Path(name or "video").name).strip("._")[:80]
     return stem or "video"
-
-
-async def _save(upload: UploadFile, target: Path, limit: int) -> None:
-    total = 0
-    with target.open("wb") as fh:
-        while chunk := await upload.read(CHUNK):
-            total += len(chunk)
-            if total > limit:
-                raise ApiError(413, "file_too_large", f"video: over the limit of {limit} bytes")
-            fh.write(chunk)
-    if total == 0:
-        raise ApiError(400, "empty_file", "video: the file is empty")
 
 
 def _check(path: Path, max_seconds: float) -> VideoInfo:
@@ -210,7 +198,7 @@ async def upload_video(
     pending = jobs.reserve("video")
     try:
         path = pending.directory / name
-        await _save(video, path, limits.max_video_bytes)
+        await save_limited(video, path, limits.max_video_bytes, "video")
         info = await state.index(_check, path, limits.max_video_seconds)
     except BaseException:
         jobs.drop(pending.id)
