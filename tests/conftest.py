@@ -9,6 +9,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+#: the hostile-input modules' shared gallery fixtures
+pytest_plugins = ["hostile.fixtures"]
+
 
 def _data_root() -> Path:
     return Path(os.environ.get("FACEPRINT_DATA", ROOT.parent / "shared" / "data")).resolve()

@@ -31,20 +31,6 @@ from hostile.corpus import (
 )
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A closed gallery with three identities and a saved index, copied by each test."""
-    folder = tmp_path_factory.mktemp("prepared") / "gallery"
-    with Gallery.create(folder, "dlib") as g:
-        g.add_embeddings(["alice", "bob", "carol"], unit_rows(3, seed=5))
-    return folder
-
-
-@pytest.fixture
-def gallery_dir(prepared: Path, tmp_path: Path) -> Path:
-    return copy_gallery(prepared, tmp_path / "gallery")
-
-
 # --- images -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("case", runnable(IMAGE_CASES))
 def test_image_from_path(case: Case, tmp_path: Path) -> None:
@@ -53,13 +39,13 @@ def test_image_from_path(case: Case, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("case", runnable(c for c in IMAGE_CASES if c.error is not None))
-def test_bad_image_changes_no_gallery(case: Case, tmp_path: Path, gallery_dir: Path) -> None:
+def test_bad_image_changes_no_gallery(case: Case, tmp_path: Path, hostile_gallery: Path) -> None:
     path = case.make(tmp_path)
-    before = tree_digest(gallery_dir)
-    with Gallery.open(gallery_dir) as g:
+    before = tree_digest(hostile_gallery)
+    with Gallery.open(hostile_gallery) as g:
         expect(case, lambda: g.enroll("dave", [path], fake_analyzer()))
         assert "dave" not in g
-    assert tree_digest(gallery_dir) == before
+    assert tree_digest(hostile_gallery) == before
 
 
 def test_image_bytes_give_the_same_outcome_as_files(tmp_path: Path) -> None:
@@ -96,23 +82,25 @@ def test_bad_image_name_in_message_is_printable(tmp_path: Path) -> None:
 
 # --- names ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("case", runnable(NAME_CASES))
-def test_name_through_add_rename_and_enroll(case: Case, tmp_path: Path, gallery_dir: Path) -> None:
+def test_name_through_add_rename_and_enroll(
+    case: Case, tmp_path: Path, hostile_gallery: Path
+) -> None:
     name = case.make(tmp_path)
     image = tmp_path / "face.png"
     from _gallery_fakes import person_image, write_image
 
     write_image(image, person_image("red"))
-    before = tree_digest(gallery_dir)
-    with Gallery.open(gallery_dir) as g:
+    before = tree_digest(hostile_gallery)
+    with Gallery.open(hostile_gallery) as g:
         expect(case, lambda: g.add_embeddings([name], unit_rows(1, seed=9))[0] and _stored(g))
         if case.error is not None:
             expect(case, lambda: g.rename("alice", name))
             expect(case, lambda: g.enroll(name, [image], fake_analyzer()))
             assert sorted(i.name for i in g.identities()) == ["alice", "bob", "carol"]
     if case.error is not None:
-        assert tree_digest(gallery_dir) == before
+        assert tree_digest(hostile_gallery) == before
         return
-    with Gallery.open(gallery_dir) as g:  # stored verbatim, found again after reopening
+    with Gallery.open(hostile_gallery) as g:  # stored verbatim, found again after reopening
         assert name.strip() in g and g.get(name.strip()).name == name.strip()
         assert g.identify(unit_rows(1, seed=9), threshold=0.99)[0].name == name.strip()
 
@@ -125,32 +113,32 @@ def _stored(g: Gallery) -> str:
 
 # --- gallery archives -----------------------------------------------------------------------------
 @pytest.mark.parametrize("case", runnable(ARCHIVE_CASES))
-def test_archive_import(case: Case, tmp_path: Path, gallery_dir: Path) -> None:
+def test_archive_import(case: Case, tmp_path: Path, hostile_gallery: Path) -> None:
     path = case.make(tmp_path)
-    before = tree_digest(gallery_dir)
-    with Gallery.open(gallery_dir) as g:
+    before = tree_digest(hostile_gallery)
+    with Gallery.open(hostile_gallery) as g:
         expect(case, lambda: g.import_from(path))
     if case.error is not None:
-        assert tree_digest(gallery_dir) == before
-    with Gallery.open(gallery_dir) as g:  # opens, and holds what it should
+        assert tree_digest(hostile_gallery) == before
+    with Gallery.open(hostile_gallery) as g:  # opens, and holds what it should
         expected = 3 if case.error is not None else 5
         assert len(g) == expected == len({i.name for i in g.identities()})
         assert g.template_count == len(g.index) == expected
 
 
-def test_archive_existing_name_needs_append(tmp_path: Path, gallery_dir: Path) -> None:
-    with Gallery.open(gallery_dir) as g:
+def test_archive_existing_name_needs_append(tmp_path: Path, hostile_gallery: Path) -> None:
+    with Gallery.open(hostile_gallery) as g:
         path = g.export_to(tmp_path / "self.zip")
-        before = tree_digest(gallery_dir)
+        before = tree_digest(hostile_gallery)
         with pytest.raises(GalleryError, match="exists already"):
             g.import_from(path)
-        assert tree_digest(gallery_dir) == before
+        assert tree_digest(hostile_gallery) == before
         assert g.import_from(path, append=True) == 3
         assert [i.template_count for i in g.identities()] == [2, 2, 2]
 
 
-def test_index_of_another_gallery_is_rebuilt(tmp_path: Path, prepared: Path) -> None:
-    a = copy_gallery(prepared, tmp_path / "a")
+def test_index_of_another_gallery_is_rebuilt(tmp_path: Path, hostile_template: Path) -> None:
+    a = copy_gallery(hostile_template, tmp_path / "a")
     b = tmp_path / "b"
     with Gallery.create(b, "dlib") as g:
         g.add_embeddings(["x", "y", "z"], unit_rows(3, seed=77))

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from faceprint.cli import app
 from faceprint.gallery import Gallery
-from hostile.checks import copy_gallery, one_line, runnable, tree_digest
-from hostile.corpus import IMAGE_CASES, NAME_CASES, STORE_CASES, Case, unit_rows
+from hostile.checks import one_line, runnable, tree_digest
+from hostile.corpus import IMAGE_CASES, NAME_CASES, STORE_CASES, Case
 
 runner = CliRunner()
 
@@ -42,19 +42,6 @@ def stderr_line(stderr: str) -> str:
     assert len(lines) == 1, f"expected one line, got {lines}"
     one_line(lines[0])
     return lines[0]
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("prepared") / "gallery"
-    with Gallery.create(folder, "dlib") as g:
-        g.add_embeddings(["alice", "bob", "carol"], unit_rows(3, seed=5))
-    return folder
-
-
-@pytest.fixture
-def gallery_dir(prepared: Path, tmp_path: Path) -> Path:
-    return copy_gallery(prepared, tmp_path / "gallery")
 
 
 # --- every image row in one batch run (the run reports each file and carries on) -----------------
@@ -83,29 +70,29 @@ def test_detect_reports_every_hostile_image_and_carries_on(tmp_path: Path) -> No
 
 # --- names through `people --rename` and `people --json` -------------------------------------------
 @pytest.mark.parametrize("case", runnable(NAME_CASES))
-def test_name_via_people(case: Case, tmp_path: Path, gallery_dir: Path) -> None:
+def test_name_via_people(case: Case, tmp_path: Path, hostile_gallery: Path) -> None:
     name = case.make(tmp_path)
-    before = tree_digest(gallery_dir)
+    before = tree_digest(hostile_gallery)
     code, stdout, stderr = invoke(
-        ["people", "--gallery", str(gallery_dir), "--rename", "alice", name]
+        ["people", "--gallery", str(hostile_gallery), "--rename", "alice", name]
     )
     if case.error is not None:
         assert code == 2
         assert case.match.lower() in stderr_line(stderr).lower()
-        assert tree_digest(gallery_dir) == before
+        assert tree_digest(hostile_gallery) == before
         return
     assert code == 0, stderr
-    code, stdout, _ = invoke(["people", "--gallery", str(gallery_dir), "--json"])
+    code, stdout, _ = invoke(["people", "--gallery", str(hostile_gallery), "--json"])
     names = {i["name"] for i in json.loads(stdout.decode("utf-8"))}
     assert names == {name.strip(), "bob", "carol"}
-    code, stdout, _ = invoke(["people", "--gallery", str(gallery_dir)])
+    code, stdout, _ = invoke(["people", "--gallery", str(hostile_gallery)])
     assert name.strip() in stdout.decode("utf-8"), "printed verbatim (no markup eaten)"
 
 
 @pytest.mark.parametrize("target", ["[/b]bob", "[bold]x", "nobody [/Jr]"])
-def test_markup_in_a_missing_name_is_printed_verbatim(target: str, gallery_dir: Path) -> None:
+def test_markup_in_a_missing_name_is_printed_verbatim(target: str, hostile_gallery: Path) -> None:
     """Defect 4: `people --remove '[/b]bob'` crashed in Rich markup."""
-    code, _out, stderr = invoke(["people", "--gallery", str(gallery_dir), "--remove", target])
+    code, _out, stderr = invoke(["people", "--gallery", str(hostile_gallery), "--remove", target])
     assert code == 2 and target in stderr_line(stderr)
 
 
@@ -163,17 +150,17 @@ ARG_CASES = [
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in ARG_CASES])
-def test_bad_argument(case: ArgCase, tmp_path: Path, gallery_dir: Path) -> None:
+def test_bad_argument(case: ArgCase, tmp_path: Path, hostile_gallery: Path) -> None:
     afile = tmp_path / "plain.txt"
     afile.write_text("x")
     img = tmp_path / "query.png"
     img.write_bytes(b"")  # never read: the arguments are refused first
-    args = case.args.format(g=gallery_dir, file=afile, img=img).split()
-    before = tree_digest(gallery_dir)
+    args = case.args.format(g=hostile_gallery, file=afile, img=img).split()
+    before = tree_digest(hostile_gallery)
     code, stdout, stderr = invoke(args)
     assert code == case.code, (code, stderr)
     assert case.match.lower() in stderr_line(stderr).lower()
-    assert tree_digest(gallery_dir) == before
+    assert tree_digest(hostile_gallery) == before
     if "--json" in args and stdout.strip():
         json.loads(stdout.decode("utf-8"))
 
@@ -182,14 +169,14 @@ def test_bad_argument(case: ArgCase, tmp_path: Path, gallery_dir: Path) -> None:
 @pytest.mark.data
 @pytest.mark.slow
 def test_search_with_a_billion_top_k_is_refused_before_allocating(
-    photos: Path, gallery_dir: Path
+    photos: Path, hostile_gallery: Path
 ) -> None:
     """Defect 1: `search --top-k 1000000000` allocated (faces x top_k) arrays and was killed."""
     code, _out, stderr = invoke(
         [
             "search",
             "--gallery",
-            str(gallery_dir),
+            str(hostile_gallery),
             str(photos / "obama.jpg"),
             "--top-k",
             "1000000000",
@@ -200,7 +187,7 @@ def test_search_with_a_billion_top_k_is_refused_before_allocating(
         [
             "search",
             "--gallery",
-            str(gallery_dir),
+            str(hostile_gallery),
             str(photos / "obama.jpg"),
             "--top-k",
             "10000",
