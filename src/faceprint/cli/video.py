@@ -26,7 +26,7 @@ from faceprint.cli._common import (
 from faceprint.errors import FaceprintError, InvalidArgumentError
 from faceprint.gallery import Gallery
 from faceprint.packs import DEFAULT_PACK
-from faceprint.pipeline import DEFAULT_MAX_SIDE, FaceAnalyzer
+from faceprint.pipeline import DEFAULT_MAX_SIDE, Augment, FaceAnalyzer
 
 if TYPE_CHECKING:  # the video modules are imported when a video command runs
     from faceprint.video.index import VideoIndex, VideoRange
@@ -109,8 +109,8 @@ def _people(gallery: Path | None, cast: list[str] | None) -> Iterator[Gallery | 
 
 def _analyzer(people: Gallery | Cast | None, pack: str | None, max_side: int) -> FaceAnalyzer:
     chosen = pack or (people.pack if isinstance(people, Gallery) else DEFAULT_PACK)
-    augment = people.augment if isinstance(people, Gallery) else "none"
-    return FaceAnalyzer(chosen, max_side=max_side, augment=augment)  # type: ignore[arg-type]
+    augment: Augment = people.augment if isinstance(people, Gallery) else "none"
+    return FaceAnalyzer(chosen, max_side=max_side, augment=augment)
 
 
 @contextmanager
@@ -305,7 +305,7 @@ def find_cmd(
             raise InvalidArgumentError("give a NAME or --face PHOTO (one of them)")
         with VideoIndex.open(index, create=False) as vindex:
             if face is not None:
-                fa = FaceAnalyzer(vindex.pack or DEFAULT_PACK, augment=vindex.augment)  # type: ignore[arg-type]
+                fa = FaceAnalyzer(vindex.pack or DEFAULT_PACK, augment=vindex.augment)
                 emb = fa.embed_one(face).embedding
                 ranges = vindex.find_face(
                     emb,  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -180,9 +180,9 @@ class Gallery:
         return self._pack
 
     @property
-    def augment(self) -> str:
+    def augment(self) -> Augment:
         """Test-time augmentation of this gallery's embeddings (``FaceAnalyzer(augment=...)``)."""
-        return self._augment
+        return cast(Augment, self._augment)
 
     @property
     def dim(self) -> int:

@@ -162,7 +162,7 @@ class Library:
     @property
     def augment(self) -> Augment:
         """Test-time augmentation of the stored embeddings (the gallery's)."""
-        return "flip" if self.gallery.augment == "flip" else "none"
+        return self.gallery.augment
 
     def _set_root(self, root: Path) -> Path:
         resolved = root.expanduser().resolve()
@@ -367,11 +367,7 @@ class Library:
             NoFaceError: no face in ``image``.
         """
         fa = analyzer or FaceAnalyzer(self._pack, augment=self.augment)
-        if fa.pack.name != self._pack or fa.augment != self.augment:
-            raise PackMismatchError(
-                f"the analyzer makes embeddings of pack {fa.pack.name!r} with augment="
-                f"{fa.augment!r}; this library holds pack {self._pack!r}, augment={self.augment!r}"
-            )
+        self.gallery.check_analyzer(fa)
         faces = fa.analyze(image)
         if len(faces) == 0 or faces.embeddings is None:
             raise NoFaceError("no face found in the example photo")

@@ -63,7 +63,7 @@ class ServerState:
         self.pool = AnalyzerPool(
             self.gallery.pack,
             size=self.config.workers,
-            augment=self.gallery.augment,  # type: ignore[arg-type]
+            augment=self.gallery.augment,
         )
         self._infer = anyio.CapacityLimiter(self.config.workers)
         self._index = anyio.CapacityLimiter(INDEX_THREADS)

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +29,7 @@ from faceprint.errors import InvalidArgumentError, PackMismatchError, StorageErr
 from faceprint.gallery import Gallery
 from faceprint.gallery.index import create_index
 from faceprint.packs import DEFAULT_PACK
-from faceprint.pipeline import FaceAnalyzer
+from faceprint.pipeline import Augment, FaceAnalyzer
 from faceprint.video.screentime import Cast, ProgressCallback, VideoOptions, screentime
 from faceprint.video.types import ScreenTime, Segment, merge_segments
 
@@ -191,9 +191,9 @@ class VideoIndex:
         return self._setting("pack")
 
     @property
-    def augment(self) -> str:
+    def augment(self) -> Augment:
         """The test-time augmentation of the stored embeddings (``"none"`` while empty)."""
-        return self._setting("augment") or "none"
+        return cast(Augment, self._setting("augment") or "none")
 
     def _check_pack(self, pack: str, augment: str | None = None) -> None:
         mine = self.pack

@@ -249,7 +249,7 @@ def screentime(
     """
     options = options or VideoOptions()
     if isinstance(cast, Gallery):
-        analyzer = analyzer or FaceAnalyzer(cast.pack, augment=cast.augment)  # type: ignore[arg-type]
+        analyzer = analyzer or FaceAnalyzer(cast.pack, augment=cast.augment)
         _check_pack(cast, analyzer)
         return _Run(video, cast, analyzer, options, progress, cancel).run()
     analyzer = analyzer or FaceAnalyzer(DEFAULT_PACK)

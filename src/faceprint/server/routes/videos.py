@@ -18,7 +18,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
 from faceprint.errors import VideoError
 from faceprint.gallery import Gallery
-from faceprint.pipeline import FaceAnalyzer
+from faceprint.pipeline import Augment, FaceAnalyzer
 from faceprint.server import schemas
 from faceprint.server.errors import ApiError
 from faceprint.server.jobs import Job
@@ -85,7 +85,7 @@ _ENROL_LOCK = threading.Lock()
 class _JobAnalyzer:
     """One analyzer for background jobs, loaded by the first job (the API's pool stays free)."""
 
-    def __init__(self, pack: str, augment: str) -> None:
+    def __init__(self, pack: str, augment: Augment) -> None:
         self.pack = pack
         self.augment = augment
         self._lock = threading.Lock()
@@ -94,7 +94,7 @@ class _JobAnalyzer:
     def get(self) -> FaceAnalyzer:
         with self._lock:
             if self._analyzer is None:
-                self._analyzer = FaceAnalyzer(self.pack, augment=self.augment)  # type: ignore[arg-type]
+                self._analyzer = FaceAnalyzer(self.pack, augment=self.augment)
             return self._analyzer
 
 
