@@ -17,7 +17,7 @@ import numpy.typing as npt
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
 from faceprint.errors import VideoError
-from faceprint.gallery import Gallery
+from faceprint.gallery import Gallery, Identity
 from faceprint.pipeline import Augment, FaceAnalyzer
 from faceprint.server import schemas
 from faceprint.server.errors import ApiError
@@ -242,7 +242,7 @@ async def find_videos(
     return {"ranges": await state.index(_find, state, name, with_)}
 
 
-def _enrol_unknown(gallery: Gallery, name: str, faces: UnknownFaces) -> int:
+def _enrol_unknown(gallery: Gallery, name: str, faces: UnknownFaces) -> Identity:
     gallery.add_embeddings(
         [name] * len(faces.embeddings),
         faces.embeddings,
@@ -250,7 +250,7 @@ def _enrol_unknown(gallery: Gallery, name: str, faces: UnknownFaces) -> int:
         thumbnails=faces.thumbnails,
         append=True,
     )
-    return gallery.get(name).template_count
+    return gallery.get(name)
 
 
 @router.post(
@@ -288,11 +288,15 @@ async def enrol_unknown(
             )
         enrolled[unknown] = name
     try:
-        templates = await state.index(_enrol_unknown, state.gallery, name, faces)
+        person = await state.index(_enrol_unknown, state.gallery, name, faces)
     except BaseException:
         with _ENROL_LOCK:
             enrolled.pop(unknown, None)
         raise
     return schemas.EnrollOut(
-        name=name, templates=templates, added=len(faces.embeddings), skipped=[]
+        id=person.id,
+        name=person.name,
+        templates=person.template_count,
+        added=len(faces.embeddings),
+        skipped=[],
     )
