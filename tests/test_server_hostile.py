@@ -549,21 +549,6 @@ CASES: list[Case] = [
         "over the limit",
         archive(lambda: b"PK" + b"\0" * (10 * MiB)),
     ),
-    # --- videos: only self-contained containers, identified from the bytes (defect 2)
-    *[
-        Case(f"video-{name}", "POST", "/v1/videos", "admin", 415, "playlists and formats",
-             lambda b, n=name, t=text: {"files": {"video": (n, t.encode())}})
-        for name, text in [
-            ("hls.m3u8", "#EXTM3U\n#EXTINF:1.0,\n/etc/hostname\n#EXT-X-ENDLIST\n"),
-            ("hls-url.m3u8", "#EXTM3U\n#EXTINF:1.0,\nhttp://127.0.0.1:9/a.ts\n"),
-            ("list.ffconcat", "ffconcat version 1.0\nfile '/etc/hostname'\n"),
-            ("concat.txt", "file '/etc/passwd'\n"),
-            ("stream.sdp", "v=0\no=- 0 0 IN IP4 127.0.0.1\ns=x\nm=video 9 RTP/AVP 96\n"),
-            ("dash.mpd", '<?xml version="1.0"?><MPD><BaseURL>file:///etc/passwd</BaseURL></MPD>'),
-            ("clip.mp4", "#EXTM3U\n/etc/hostname\n"),  # a playlist named like a video
-            ("frames.png", "\x89PNG\r\n\x1a\n"),  # image sequences
-        ]
-    ],  # fmt: skip
     # --- routing
     Case("unknown-route", "GET", "/v1/admin/shell", "admin", 404, "not found"),
     Case("wrong-method", "GET", "/v1/detect", "read", 405, "method not allowed"),
@@ -577,6 +562,24 @@ CASES: list[Case] = [
         lambda b: {"data": {"image": "/etc/passwd"}},
     ),
 ]
+
+
+#: videos: only self-contained containers, identified from the bytes (defect 2)
+PLAYLISTS = [
+    ("hls.m3u8", "#EXTM3U\n#EXTINF:1.0,\n/etc/hostname\n#EXT-X-ENDLIST\n"),
+    ("hls-url.m3u8", "#EXTM3U\n#EXTINF:1.0,\nhttp://127.0.0.1:9/a.ts\n"),
+    ("list.ffconcat", "ffconcat version 1.0\nfile '/etc/hostname'\n"),
+    ("concat.txt", "file '/etc/passwd'\n"),
+    ("stream.sdp", "v=0\no=- 0 0 IN IP4 127.0.0.1\ns=x\nm=video 9 RTP/AVP 96\n"),
+    ("dash.mpd", '<?xml version="1.0"?><MPD><BaseURL>file:///etc/passwd</BaseURL></MPD>'),
+    ("clip.mp4", "#EXTM3U\n/etc/hostname\n"),  # a playlist named like a video
+    ("frames.png", "\x89PNG\r\n\x1a\n"),  # image sequences
+]
+CASES += [
+    Case(f"video-{name}", "POST", "/v1/videos", "admin", 415, "playlists and formats",
+         lambda b, n=name, t=text: {"files": {"video": (n, t.encode())}})
+    for name, text in PLAYLISTS
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -55,7 +55,7 @@ def _playlists(tmp_path: Path, segment: Path) -> dict[str, str]:
         "list.txt": f"file '{segment}'\n",
         "stream.sdp": "v=0\no=- 0 0 IN IP4 127.0.0.1\ns=x\nc=IN IP4 127.0.0.1\nt=0 0\nm=video 9 RTP/AVP 96\n",
         "dash.mpd": '<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011"><Period>'
-        f'<AdaptationSet><Representation><BaseURL>{segment}</BaseURL></Representation>'
+        f"<AdaptationSet><Representation><BaseURL>{segment}</BaseURL></Representation>"
         "</AdaptationSet></Period></MPD>",
     }
 
