@@ -16,6 +16,7 @@ import uvicorn
 from PIL import Image
 
 from faceprint.server import ServerConfig, create_app
+from faceprint.server.run import uvicorn_config
 
 
 def free_port() -> int:
@@ -32,11 +33,7 @@ class LiveServer:
         self.config = ServerConfig(**{**vars_of(config), "port": port})
         self.app = create_app(self.config)
         self.url = f"http://127.0.0.1:{port}"
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                self.app, host="127.0.0.1", port=port, log_level="warning", access_log=False
-            )
-        )
+        self.server = uvicorn.Server(uvicorn_config(self.app, self.config, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self) -> LiveServer:

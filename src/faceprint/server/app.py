@@ -136,7 +136,9 @@ def create_app(config: ServerConfig) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
-    app.add_middleware(RequestMiddleware, body_limit=_body_limit(config))
+    app.add_middleware(
+        RequestMiddleware, body_limit=_body_limit(config), body_timeout=config.limits.body_timeout
+    )
     _mount_web(app)
     return app
 
