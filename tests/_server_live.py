@@ -85,3 +85,13 @@ def png_header(width: int, height: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 64)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def scan_bomb(scans: int = 2000, side: int = 256) -> bytes:
+    """A small progressive JPEG whose last scan is repeated ``scans`` times (a decoder CPU bomb:
+    each scan makes the decoder pass over the whole image again)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (side, side), (90, 120, 150)).save(buf, "JPEG", progressive=True)
+    data = buf.getvalue()
+    last = data.rfind(b"\xff\xda")
+    return data[:last] + data[last:-2] * scans + b"\xff\xd9"
