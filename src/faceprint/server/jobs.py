@@ -10,6 +10,7 @@ job is forgotten.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import threading
 import uuid
@@ -23,7 +24,17 @@ from faceprint.errors import FaceprintError
 from faceprint.gallery.store import utc_now
 from faceprint.server.errors import ApiError
 
-__all__ = ["KEEP", "Job", "JobRunner", "JobStatus"]
+__all__ = ["KEEP", "Job", "JobRunner", "JobStatus", "without_paths"]
+
+#: an absolute path's folders (``/srv/data/jobs/ab12/``), dropped from messages sent to clients
+_FOLDERS = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?[/\\](?:[^/\\\s'\"]+[/\\])+")
+
+
+def without_paths(exc: BaseException) -> str:
+    """The error's message with the folders of every absolute path removed (the file name
+    stays): a client learns nothing of the server's file system."""
+    return _FOLDERS.sub("", str(exc))
+
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +138,7 @@ class JobRunner:
             job.result = work(job)
         except FaceprintError as exc:
             job.status, job.error = (
-                ("cancelled", None) if job.cancel.is_set() else ("failed", str(exc))
+                ("cancelled", None) if job.cancel.is_set() else ("failed", without_paths(exc))
             )
             return
         except Exception as exc:  # a fault: logged with its traceback, one line to the client

@@ -57,10 +57,20 @@ class RequestMiddleware:
         status = {"code": 0}
         cut = {"off": False, "slow": False}  # the body passed the limit / stalled while read
 
+        held: dict[str, Any] = {"start": None, "body": b""}  # a plain-text error, rewritten
+
         async def emit(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                if message["status"] >= 400 and not _is_json(message.get("headers", [])):
+                    held["start"] = message  # e.g. the CORS middleware's refused preflight
+                    return
                 message["headers"] = _with_headers(message.get("headers", []), rid, scope)
+            elif held["start"] is not None:
+                held["body"] += message.get("body", b"")
+                if message.get("more_body", False):
+                    return
+                message = await _as_envelope(send, held["start"], held["body"], rid, scope)
             await send(message)
 
         async def send_wrapped(message: Message) -> None:
@@ -87,6 +97,32 @@ class RequestMiddleware:
             elif cut["off"]:
                 await _error(emit, status, rid, 413, "payload_too_large", too_large)
             _log(scope, rid, status["code"], time.perf_counter() - started)
+
+
+def _is_json(headers: Any) -> bool:
+    return any(
+        k.lower() == b"content-type" and v.lower().startswith(b"application/json")
+        for k, v in headers
+    )
+
+
+async def _as_envelope(send: Send, start: Message, text: bytes, rid: str, scope: Scope) -> Message:
+    """Send the start of an error response that some layer wrote as plain text, as the JSON
+    envelope with faceprint's headers; returns its body message."""
+    from faceprint.server.errors import HTTP_CODES
+
+    code = HTTP_CODES.get(start["status"], "http_error")
+    message = " ".join(text.decode("utf-8", "replace").split())[:300] or code.replace("_", " ")
+    body = json.dumps({"error": {"code": code, "message": message}, "request_id": rid}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send(
+        {
+            "type": "http.response.start",
+            "status": start["status"],
+            "headers": _with_headers(headers, rid, scope),
+        }
+    )
+    return {"type": "http.response.body", "body": body}
 
 
 def _request_id(scope: Scope) -> str:

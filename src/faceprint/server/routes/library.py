@@ -9,7 +9,7 @@ import io
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from PIL import Image
 from pydantic import BaseModel, Field
 
@@ -31,8 +31,12 @@ class LabelIn(BaseModel):
 
 
 class MergeIn(BaseModel):
-    into: int
-    other: int
+    into: int = Field(ge=0, le=2**63 - 1)
+    other: int = Field(ge=0, le=2**63 - 1)
+
+
+#: a face, cluster or photo id (SQLite integers: beyond int64 is a 422, not an overflow)
+Id = Annotated[int, Path(ge=0, le=2**63 - 1)]
 
 
 def library(state: ServerState) -> Library:
@@ -162,7 +166,7 @@ async def clusters(
     response_class=Response,
     responses={200: {"content": {"image/png": {}}}},
 )
-async def sheet(request: Request, cluster_id: int, caller: Caller = ReadCaller) -> Response:
+async def sheet(request: Request, cluster_id: Id, caller: Caller = ReadCaller) -> Response:
     """A contact sheet of the cluster's faces (captioned with face ids)."""
     state = get_state(request)
     return Response(await call(state, library(state).sheet, cluster_id), media_type="image/png")
@@ -170,7 +174,7 @@ async def sheet(request: Request, cluster_id: int, caller: Caller = ReadCaller) 
 
 @router.post("/clusters/{cluster_id}/label")
 async def label(
-    request: Request, cluster_id: int, body: LabelIn, caller: Caller = AdminCaller
+    request: Request, cluster_id: Id, body: LabelIn, caller: Caller = AdminCaller
 ) -> dict[str, Any]:
     """Name a cluster (the person joins the library's gallery)."""
     state = get_state(request)
@@ -187,7 +191,7 @@ async def merge(request: Request, body: MergeIn, caller: Caller = AdminCaller) -
 
 
 @router.post("/faces/{face_id}/reject")
-async def reject(request: Request, face_id: int, caller: Caller = AdminCaller) -> dict[str, Any]:
+async def reject(request: Request, face_id: Id, caller: Caller = AdminCaller) -> dict[str, Any]:
     """Say "not this person": the face leaves its person or cluster, for good."""
     state = get_state(request)
     face = await call(state, library(state).remove_face, face_id)
@@ -199,7 +203,7 @@ async def reject(request: Request, face_id: int, caller: Caller = AdminCaller) -
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}},
 )
-async def face_thumbnail(request: Request, face_id: int, caller: Caller = ReadCaller) -> Response:
+async def face_thumbnail(request: Request, face_id: Id, caller: Caller = ReadCaller) -> Response:
     """A face's aligned crop."""
     state = get_state(request)
     data = await call(state, library(state).face_thumbnail, face_id)
@@ -235,7 +239,7 @@ async def find(
     return {"photos": [_photo(p) for p in found]}
 
 
-def _downscaled(lib: Library, photo_id: int, max_side: int) -> bytes:
+def _downscaled(lib: Library, photo_id: Id, max_side: int) -> bytes:
     rgb = load_image(lib.photo_path(photo_id))
     img = Image.fromarray(rgb)
     img.thumbnail((max_side, max_side))
@@ -249,7 +253,7 @@ def _downscaled(lib: Library, photo_id: int, max_side: int) -> bytes:
 )
 async def photo(
     request: Request,
-    photo_id: int,
+    photo_id: Id,
     max_side: Annotated[int, Query(ge=64, le=4096)] = 1600,
     caller: Caller = ReadCaller,
 ) -> Response:
