@@ -105,7 +105,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     _check_binding(config, keys)
     state = ServerState(config, open_gallery(config), keys)
     if config.library is not None:
-        state.extras["library"] = _open_library(config)
+        state.library = _open_library(config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -22,9 +22,10 @@ from typing import Any, Literal
 
 from faceprint.errors import FaceprintError
 from faceprint.gallery.store import utc_now
+from faceprint.pipeline import Augment, FaceAnalyzer
 from faceprint.server.errors import ApiError
 
-__all__ = ["KEEP", "Job", "JobRunner", "JobStatus", "without_paths"]
+__all__ = ["KEEP", "Job", "JobAnalyzer", "JobRunner", "JobStatus", "without_paths"]
 
 #: an absolute path's folders (``/srv/data/jobs/ab12/``), dropped from messages sent to clients
 _FOLDERS = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?[/\\](?:[^/\\\s'\"]+[/\\])+")
@@ -199,3 +200,20 @@ def _log_crash(future: Future[None]) -> None:
     exc = future.exception() if not future.cancelled() else None
     if exc is not None:
         logger.error("job runner crashed", exc_info=exc)
+
+
+class JobAnalyzer:
+    """One analyzer for background jobs, loaded by the first job that needs it (the API's
+    pool stays free for requests)."""
+
+    def __init__(self, pack: str, augment: Augment) -> None:
+        self.pack = pack
+        self.augment = augment
+        self._lock = threading.Lock()
+        self._analyzer: FaceAnalyzer | None = None
+
+    def get(self) -> FaceAnalyzer:
+        with self._lock:
+            if self._analyzer is None:
+                self._analyzer = FaceAnalyzer(self.pack, augment=self.augment)
+            return self._analyzer

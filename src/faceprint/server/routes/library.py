@@ -41,7 +41,7 @@ Id = Annotated[int, Path(ge=0, le=2**63 - 1)]
 
 def library(state: ServerState) -> Library:
     """The configured library, or 404 when the server has none."""
-    lib: Library | None = state.extras.get("library")
+    lib = state.library
     if lib is None:
         raise ApiError(
             404, "not_found", "this server has no photo library (start it with --library DIR)"
@@ -93,7 +93,7 @@ async def status(request: Request, caller: Caller = ReadCaller) -> dict[str, Any
     """Counts of photos, faces, clusters and named faces, and the state of the last scan."""
     state = get_state(request)
     found = await call(state, library(state).status)
-    scan: Job | None = state.extras.get("scan_job")
+    scan = state.scan_job
     detail = {} if scan is None else scan.detail
     return {
         "root": found.root,
@@ -137,11 +137,11 @@ async def scan(request: Request, caller: Caller = AdminCaller) -> dict[str, Any]
             "conflict",
             "the library has no photo tree yet; scan one with `faceprint library scan` first",
         )
-    running: Job | None = state.extras.get("scan_job")
+    running = state.scan_job
     if running is not None and running.status in ("queued", "running"):
         raise ApiError(409, "conflict", f"a scan is running already (job {running.id})")
     job = runner(request).submit("library-scan", _scan_work(lib))
-    state.extras["scan_job"] = job
+    state.scan_job = job
     return {"job": job.id}
 
 

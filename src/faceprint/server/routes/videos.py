@@ -18,7 +18,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
 from faceprint.errors import VideoError
 from faceprint.gallery import Gallery, Identity
-from faceprint.pipeline import Augment, FaceAnalyzer
+from faceprint.pipeline import FaceAnalyzer
 from faceprint.server import schemas
 from faceprint.server.errors import ApiError
 from faceprint.server.jobs import Job
@@ -82,28 +82,11 @@ def _every(value: str) -> int | str:
 _ENROL_LOCK = threading.Lock()
 
 
-class _JobAnalyzer:
-    """One analyzer for background jobs, loaded by the first job (the API's pool stays free)."""
-
-    def __init__(self, pack: str, augment: Augment) -> None:
-        self.pack = pack
-        self.augment = augment
-        self._lock = threading.Lock()
-        self._analyzer: FaceAnalyzer | None = None
-
-    def get(self) -> FaceAnalyzer:
-        with self._lock:
-            if self._analyzer is None:
-                self._analyzer = FaceAnalyzer(self.pack, augment=self.augment)
-            return self._analyzer
-
-
 def job_analyzer(state: ServerState) -> FaceAnalyzer:
     """The background jobs' analyzer (of the gallery's pack)."""
-    holder: _JobAnalyzer = state.extras.setdefault(
-        "job_analyzer", _JobAnalyzer(state.gallery.pack, state.gallery.augment)
-    )
-    return holder.get()
+    if state.job_analyzer is None:
+        raise ApiError(503, "unavailable", "the job runner is not running")
+    return state.job_analyzer.get()
 
 
 #: templates enrolled from one unknown_N: its tracks with the most embedded faces
