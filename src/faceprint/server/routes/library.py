@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from faceprint.imageio import load_image
 from faceprint.library import ClusterInfo, FaceRecord, FoundPhoto, Library, to_jsonable
+from faceprint.server import schemas
 from faceprint.server.errors import ApiError
 from faceprint.server.jobs import Job
 from faceprint.server.routes.jobs import runner
@@ -55,63 +56,63 @@ async def call(state: ServerState, fn: Callable[..., T], *args: Any, **kwargs: A
     return await state.index(fn, *args, **kwargs)
 
 
-def _face(face: FaceRecord) -> dict[str, Any]:
-    return {
-        "id": face.id,
-        "box": [round(float(v), 2) for v in face.box],
-        "name": face.name,
-        "cluster": face.cluster,
-        "quality": round(face.quality, 3),
-        "thumbnail_url": f"/v1/library/faces/{face.id}/thumbnail",
-    }
+def _face(face: FaceRecord) -> schemas.LibraryFaceOut:
+    return schemas.LibraryFaceOut(
+        id=face.id,
+        box=[round(float(v), 2) for v in face.box],
+        name=face.name,
+        cluster=face.cluster,
+        quality=round(face.quality, 3),
+        thumbnail_url=f"/v1/library/faces/{face.id}/thumbnail",
+    )
 
 
-def _cluster(info: ClusterInfo, faces: int = FACES_PER_CLUSTER) -> dict[str, Any]:
-    return {
-        "id": info.id,
-        "size": info.size,
-        "name": info.name,
-        "sheet_url": f"/v1/library/clusters/{info.id}/sheet.png",
-        "faces": [_face(f) for f in info.faces[:faces]],
-    }
+def _cluster(info: ClusterInfo, faces: int = FACES_PER_CLUSTER) -> schemas.ClusterOut:
+    return schemas.ClusterOut(
+        id=info.id,
+        size=info.size,
+        name=info.name,
+        sheet_url=f"/v1/library/clusters/{info.id}/sheet.png",
+        faces=[_face(f) for f in info.faces[:faces]],
+    )
 
 
-def _photo(photo: FoundPhoto) -> dict[str, Any]:
-    return {
-        "id": photo.id,
-        "path": photo.path,
-        "taken": photo.taken,
-        "width": photo.width,
-        "height": photo.height,
-        "url": f"/v1/library/photos/{photo.id}",
-        "faces": [_face(f) for f in photo.faces],
-    }
+def _photo(photo: FoundPhoto) -> schemas.PhotoOut:
+    return schemas.PhotoOut(
+        id=photo.id,
+        path=photo.path,
+        taken=photo.taken,
+        width=photo.width,
+        height=photo.height,
+        url=f"/v1/library/photos/{photo.id}",
+        faces=[_face(f) for f in photo.faces],
+    )
 
 
-@router.get("/status")
-async def status(request: Request, caller: Caller = ReadCaller) -> dict[str, Any]:
+@router.get("/status", response_model=schemas.LibraryStatusOut)
+async def status(request: Request, caller: Caller = ReadCaller) -> schemas.LibraryStatusOut:
     """Counts of photos, faces, clusters and named faces, and the state of the last scan."""
     state = get_state(request)
     found = await call(state, library(state).status)
     scan = state.scan_job
     detail = {} if scan is None else scan.detail
-    return {
-        "root": found.root,
-        "photos": found.photos,
-        "faces": found.faces,
-        "clusters": found.clusters,
-        "named": found.named,
-        "people": list(found.people),
-        "unclustered": found.unclustered,
-        "scan": {
-            "job": None if scan is None else scan.id,
-            "running": scan is not None and scan.status in ("queued", "running"),
-            "status": None if scan is None else scan.status,
-            "done": detail.get("done", 0),
-            "total": detail.get("total"),
-            "errors": detail.get("errors", 0),
-        },
-    }
+    return schemas.LibraryStatusOut(
+        root=found.root,
+        photos=found.photos,
+        faces=found.faces,
+        clusters=found.clusters,
+        named=found.named,
+        people=list(found.people),
+        unclustered=found.unclustered,
+        scan=schemas.ScanState(
+            job=None if scan is None else scan.id,
+            running=scan is not None and scan.status in ("queued", "running"),
+            status=None if scan is None else scan.status,
+            done=detail.get("done", 0),
+            total=detail.get("total"),
+            errors=detail.get("errors", 0),
+        ),
+    )
 
 
 def _scan_work(lib: Library) -> Callable[[Job], dict[str, Any]]:
@@ -126,8 +127,8 @@ def _scan_work(lib: Library) -> Callable[[Job], dict[str, Any]]:
     return work
 
 
-@router.post("/scan", status_code=202)
-async def scan(request: Request, caller: Caller = AdminCaller) -> dict[str, Any]:
+@router.post("/scan", status_code=202, response_model=schemas.ScanOut)
+async def scan(request: Request, caller: Caller = AdminCaller) -> schemas.ScanOut:
     """Index new and changed photos of the configured tree, then cluster (a background job)."""
     state = get_state(request)
     lib = library(state)
@@ -142,23 +143,22 @@ async def scan(request: Request, caller: Caller = AdminCaller) -> dict[str, Any]
         raise ApiError(409, "conflict", f"a scan is running already (job {running.id})")
     job = runner(request).submit("library-scan", _scan_work(lib))
     state.scan_job = job
-    return {"job": job.id}
+    return schemas.ScanOut(job=job.id)
 
 
-@router.get("/clusters")
+@router.get("/clusters", response_model=schemas.ClustersOut)
 async def clusters(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     caller: Caller = ReadCaller,
-) -> dict[str, Any]:
+) -> schemas.ClustersOut:
     """Clusters (named people and unnamed groups), largest first."""
     state = get_state(request)
     found = await call(state, library(state).clusters, limit=limit, offset=offset)
-    return {
-        "clusters": [_cluster(c) for c in found.clusters],
-        "unclustered": len(found.unclustered),
-    }
+    return schemas.ClustersOut(
+        clusters=[_cluster(c) for c in found.clusters], unclustered=len(found.unclustered)
+    )
 
 
 @router.get(
@@ -172,17 +172,19 @@ async def sheet(request: Request, cluster_id: Id, caller: Caller = ReadCaller) -
     return Response(await call(state, library(state).sheet, cluster_id), media_type="image/png")
 
 
-@router.post("/clusters/{cluster_id}/label")
+@router.post("/clusters/{cluster_id}/label", response_model=schemas.ClusterOut)
 async def label(
     request: Request, cluster_id: Id, body: LabelIn, caller: Caller = AdminCaller
-) -> dict[str, Any]:
+) -> schemas.ClusterOut:
     """Name a cluster (the person joins the library's gallery)."""
     state = get_state(request)
     return _cluster(await call(state, library(state).label, cluster_id, body.name))
 
 
-@router.post("/clusters/merge")
-async def merge(request: Request, body: MergeIn, caller: Caller = AdminCaller) -> dict[str, Any]:
+@router.post("/clusters/merge", response_model=schemas.ClusterOut)
+async def merge(
+    request: Request, body: MergeIn, caller: Caller = AdminCaller
+) -> schemas.ClusterOut:
     """Merge cluster ``other`` into ``into``."""
     state = get_state(request)
     if body.into == body.other:
@@ -190,12 +192,12 @@ async def merge(request: Request, body: MergeIn, caller: Caller = AdminCaller) -
     return _cluster(await call(state, library(state).merge, body.into, body.other))
 
 
-@router.post("/faces/{face_id}/reject")
-async def reject(request: Request, face_id: Id, caller: Caller = AdminCaller) -> dict[str, Any]:
+@router.post("/faces/{face_id}/reject", response_model=schemas.RejectOut)
+async def reject(request: Request, face_id: Id, caller: Caller = AdminCaller) -> schemas.RejectOut:
     """Say "not this person": the face leaves its person or cluster, for good."""
     state = get_state(request)
     face = await call(state, library(state).remove_face, face_id)
-    return {"face": face.id}
+    return schemas.RejectOut(face=face.id)
 
 
 @router.get(
@@ -214,7 +216,7 @@ async def face_thumbnail(request: Request, face_id: Id, caller: Caller = ReadCal
     )
 
 
-@router.get("/find")
+@router.get("/find", response_model=schemas.PhotosOut)
 async def find(
     request: Request,
     name: Annotated[str, Query(min_length=1, max_length=200)],
@@ -223,7 +225,7 @@ async def find(
     date_from: Annotated[str | None, Query(alias="from", max_length=40)] = None,
     date_to: Annotated[str | None, Query(alias="to", max_length=40)] = None,
     caller: Caller = ReadCaller,
-) -> dict[str, Any]:
+) -> schemas.PhotosOut:
     """Every photo of ``name`` (with each of ``with``, none of ``without``), oldest first;
     dates ``YYYY[-MM[-DD]]`` inclusive."""
     state = get_state(request)
@@ -236,7 +238,7 @@ async def find(
         date_from=date_from,
         date_to=date_to,
     )
-    return {"photos": [_photo(p) for p in found]}
+    return schemas.PhotosOut(photos=[_photo(p) for p in found])
 
 
 def _downscaled(lib: Library, photo_id: Id, max_side: int) -> bytes:
