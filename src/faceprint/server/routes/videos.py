@@ -7,17 +7,12 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
-import numpy.typing as npt
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
 from faceprint.errors import VideoError
-from faceprint.gallery import Gallery, Identity
 from faceprint.pipeline import FaceAnalyzer
 from faceprint.server import schemas
 from faceprint.server.errors import ApiError
@@ -26,7 +21,7 @@ from faceprint.server.routes.jobs import UNKNOWN_NAME, runner
 from faceprint.server.routes.people import clean_name
 from faceprint.server.state import AdminCaller, Caller, ReadCaller, ServerState, get_state
 from faceprint.server.uploads import save_limited
-from faceprint.video import Track, VideoInfo, VideoOptions, probe, screentime
+from faceprint.video import VideoInfo, VideoOptions, probe, screentime, unknowns
 from faceprint.video.index import DB_NAME, VideoIndex
 from faceprint.video.render import write_timeline_png
 
@@ -89,34 +84,6 @@ def job_analyzer(state: ServerState) -> FaceAnalyzer:
     return state.job_analyzer.get()
 
 
-#: templates enrolled from one unknown_N: its tracks with the most embedded faces
-MAX_UNKNOWN_TEMPLATES = 10
-
-
-@dataclass(frozen=True)
-class UnknownFaces:
-    """What a video job keeps of one ``unknown_N`` so that it can be enrolled without a photo:
-    the mean embeddings of its best tracks, with their thumbnails."""
-
-    embeddings: npt.NDArray[np.float32]
-    thumbnails: list[bytes | None]
-    sources: list[str]
-
-
-def unknown_faces(video: str, name: str, tracks: Sequence[Track]) -> UnknownFaces | None:
-    """The enrolable faces of ``name`` (``None`` when no track of it was embedded)."""
-    usable = [t for t in tracks if t.embedding is not None]
-    usable.sort(key=lambda t: (-t.faces_embedded, -t.detections, t.id))
-    usable = usable[:MAX_UNKNOWN_TEMPLATES]
-    if not usable:
-        return None
-    return UnknownFaces(
-        np.stack([t.embedding for t in usable]).astype(np.float32),  # type: ignore[misc]
-        [t.thumbnail for t in usable],
-        [f"{video} ({name}, track {t.id}, {t.start:.2f}-{t.end:.2f} s)" for t in usable],
-    )
-
-
 def _video_work(state: ServerState, path: Path, every: int | str, use_gallery: bool) -> Any:
     def work(job: Job) -> dict[str, Any]:
         analyzer = job_analyzer(state)
@@ -144,7 +111,7 @@ def _video_work(state: ServerState, path: Path, every: int | str, use_gallery: b
                 target = job.directory / f"{person.name}.jpg"
                 target.write_bytes(thumbs[0])
                 job.files[person.name] = target
-            unknown = unknown_faces(path.name, person.name, tracks)
+            unknown = unknowns.unknown_faces(path.name, person.name, tracks)
             if unknown is not None:
                 job.detail.setdefault("unknowns", {})[person.name] = unknown
         data = result.to_dict()
@@ -233,17 +200,6 @@ async def find_videos(
     return schemas.VideoRangesOut(ranges=await state.index(_find, state, name, with_))
 
 
-def _enrol_unknown(gallery: Gallery, name: str, faces: UnknownFaces) -> Identity:
-    gallery.add_embeddings(
-        [name] * len(faces.embeddings),
-        faces.embeddings,
-        sources=faces.sources,
-        thumbnails=faces.thumbnails,
-        append=True,
-    )
-    return gallery.get(name)
-
-
 @router.post(
     "/jobs/{job_id}/unknowns/{unknown}/enrol",
     status_code=201,
@@ -272,14 +228,14 @@ async def enrol_unknown(
                 "conflict",
                 f"{unknown} of job {job_id} is enrolled already as {enrolled[unknown]!r}",
             )
-        faces: UnknownFaces | None = job.detail.get("unknowns", {}).get(unknown)
+        faces: unknowns.UnknownFaces | None = job.detail.get("unknowns", {}).get(unknown)
         if faces is None:
             raise ApiError(
                 404, "not_found", f"job {job_id} has no enrolable {unknown} (status {job.status})"
             )
         enrolled[unknown] = name
     try:
-        person = await state.index(_enrol_unknown, state.gallery, name, faces)
+        person = await state.index(unknowns.enrol_unknown, state.gallery, name, faces)
     except BaseException:
         with _ENROL_LOCK:
             enrolled.pop(unknown, None)
