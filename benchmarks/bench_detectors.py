@@ -11,6 +11,9 @@ annotations are matched greedily, largest IoU first, each used once, when IoU â‰
 annotated box's centre lies inside the detection. Counts at plain IoU â‰¥ 0.5 are reported too.
 
     --options '{"score_threshold": 0.9}'   overrides options of the ONNX detectors
+    --options '{"tiles": 1}'               e.g. BlazeFace (the default pack's, shipped) untiled
+
+``blazeface`` is the default pack's detector as the pipeline runs it (tiles, 68-point refinement).
 
     FACEPRINT_DATA=../shared/data python benchmarks/bench_detectors.py [--json OUT.json]
 """
