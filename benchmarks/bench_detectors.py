@@ -11,6 +11,9 @@ annotations are matched greedily, largest IoU first, each used once, when IoU �
 annotated box's centre lies inside the detection. Counts at plain IoU ≥ 0.5 are reported too.
 
     --options '{"score_threshold": 0.9}'   overrides options of the ONNX detectors
+    --options '{"tiles": 1}'               e.g. BlazeFace (the default pack's, shipped) untiled
+
+``blazeface`` is the default pack's detector as the pipeline runs it (tiles, 68-point refinement).
 
     FACEPRINT_DATA=../shared/data python benchmarks/bench_detectors.py [--json OUT.json]
 """
@@ -52,6 +55,9 @@ ONNX_DETECTORS = {
     "yunet-n-dynamic": ("yunet", "yunet/yunet_n_dynamic.onnx"),
 }
 
+#: name → pack whose detector ships inside faceprint
+PACKAGED = {"blazeface": "dlib-blazeface"}
+
 
 def onnx_pack(backend: str, file: str) -> PackSpec:
     return PackSpec(
@@ -71,6 +77,8 @@ def make_detector(name: str, **options: Any) -> Detector:
         return get_pack("dlib").create_detector()
     if name == "dlib-cnn":
         return replace(get_pack("dlib"), detector="dlib-cnn").create_detector()
+    if name in PACKAGED:
+        return get_pack(PACKAGED[name]).create_detector(**{"threads": 1, **options})
     backend, file = ONNX_DETECTORS[name]
     return onnx_pack(backend, file).create_detector(**{"threads": 1, **options})
 
@@ -175,7 +183,9 @@ def time_scrfd_640x480(repeats: int = 50) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--detectors", nargs="*", default=["dlib-hog", "dlib-cnn", *ONNX_DETECTORS])
+    parser.add_argument(
+        "--detectors", nargs="*", default=["dlib-hog", "dlib-cnn", *PACKAGED, *ONNX_DETECTORS]
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--options", type=json.loads, default={}, help="ONNX detector options")
     parser.add_argument("--no-timing", action="store_true", help="skip the 640x480 timing")

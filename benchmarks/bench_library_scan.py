@@ -318,7 +318,9 @@ def main() -> None:
         "--workers", type=int, default=None, help="faceprint engine workers (default: every core)."
     )
     parser.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE or 2048)
-    parser.add_argument("--pack", default=None, help="faceprint's model pack (default: dlib).")
+    parser.add_argument(
+        "--pack", default=None, help="faceprint's model pack (default: the default pack)."
+    )
     parser.add_argument(
         "--augment", choices=("none", "flip"), default=None, help="Default: the library's (flip)."
     )

@@ -16,6 +16,7 @@ from faceprint.errors import InvalidArgumentError, PackMismatchError
 from faceprint.gallery import Gallery
 from faceprint.gallery.store import DB_NAME
 from faceprint.imageio import load_image
+from faceprint.packs import DEFAULT_PACK
 from faceprint.pipeline import AUGMENTS, FaceAnalyzer
 
 
@@ -110,7 +111,7 @@ def colour_analyzer(augment: str) -> FaceAnalyzer:
 
 
 def test_gallery_refuses_an_analyzer_with_another_augment(tmp_path: Path) -> None:
-    with Gallery.create(tmp_path / "g", augment="flip") as gal:
+    with Gallery.create(tmp_path / "g", "dlib", augment="flip") as gal:
         assert gal.augment == "flip" and gal.settings.augment == "flip"
         with pytest.raises(PackMismatchError, match=r"augment='flip'.*--augment flip"):
             gal.enroll("red", [person_image("red")], colour_analyzer("none"))
@@ -124,7 +125,7 @@ def test_gallery_refuses_an_analyzer_with_another_augment(tmp_path: Path) -> Non
 
 
 def test_plain_gallery_refuses_flip_analyzer(tmp_path: Path) -> None:
-    with Gallery.create(tmp_path / "g") as gal:
+    with Gallery.create(tmp_path / "g", "dlib") as gal:
         assert gal.augment == "none"
         with pytest.raises(PackMismatchError, match="augment='none'"):
             gal.enroll("red", [person_image("red")], colour_analyzer("flip"))
@@ -132,7 +133,7 @@ def test_plain_gallery_refuses_flip_analyzer(tmp_path: Path) -> None:
 
 def test_gallery_without_the_setting_reads_as_none(tmp_path: Path) -> None:
     """Galleries written before the setting existed hold plain embeddings."""
-    Gallery.create(tmp_path / "g").close()
+    Gallery.create(tmp_path / "g", "dlib").close()
     with sqlite3.connect(tmp_path / "g" / DB_NAME) as conn:
         assert conn.execute("DELETE FROM settings WHERE key = 'augment'").rowcount == 1
     conn.close()
@@ -243,7 +244,7 @@ def test_enroll_augment_creates_a_gallery_that_records_it(tmp_path: Path) -> Non
     try:
         root = make_folders(tmp_path / "people")
         args = ["enroll", "--gallery", str(tmp_path / "g"), "--folders", str(root), "--quiet"]
-        result = CliRunner().invoke(app, [*args, "--augment", "flip"])
+        result = CliRunner().invoke(app, [*args, "--augment", "flip", "--pack", "dlib"])
     finally:
         cli_gallery.make_engine = saved  # type: ignore[assignment]
     assert result.exit_code == 0, result.output
@@ -293,10 +294,10 @@ def test_new_library_embeds_with_flip_and_keeps_an_existing_gallerys_choice(
         stored = np.frombuffer(lib._store.query("SELECT embedding FROM faces")[0][0], np.float32)
         assert lib.status().augment == "flip"
         with pytest.raises(PackMismatchError, match="augment='none'"):
-            lib.find_by_face(photos / "obama2.jpg", analyzer=FaceAnalyzer("dlib"))
+            lib.find_by_face(photos / "obama2.jpg", analyzer=FaceAnalyzer(DEFAULT_PACK))
         assert [p.path for p in lib.find_by_face(photos / "obama2.jpg")] == ["obama.jpg"]
-    flip = FaceAnalyzer("dlib", augment="flip").embed_one(photos / "obama.jpg").embedding
-    plain = FaceAnalyzer("dlib").embed_one(photos / "obama.jpg").embedding
+    flip = FaceAnalyzer(DEFAULT_PACK, augment="flip").embed_one(photos / "obama.jpg").embedding
+    plain = FaceAnalyzer(DEFAULT_PACK).embed_one(photos / "obama.jpg").embedding
     assert float(stored @ flip) > 0.9999 > float(stored @ plain)
 
     Gallery.create(tmp_path / "people", "dlib").close()  # an existing plain gallery is kept

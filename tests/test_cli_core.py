@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from faceprint.cli import app
+from faceprint.packs import DEFAULT_PACK
 
 runner = CliRunner()
 
@@ -91,7 +92,7 @@ class TestReal:
         with np.load(out) as data:
             assert data["embeddings"].shape == (3, 128)
             assert list(data["files"]) == [files[0], files[2], files[2]]
-            assert data["boxes"].shape == (3, 4) and str(data["pack"]) == "dlib"
+            assert data["boxes"].shape == (3, 4) and str(data["pack"]) == DEFAULT_PACK
 
 
 # --- defects found by a new user's probe (issue 12: 3, 5, 7, 10, 12) --------------------------

@@ -26,7 +26,9 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def _fake_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The fake pack in this process: for the analyzer and for the engine's work."""
+    """The fake pack in this process: for the analyzer and for the engine's work (the fakes
+    are of pack "dlib", so new galleries here are too)."""
+    monkeypatch.setattr(cli_gallery, "DEFAULT_PACK", "dlib")
     monkeypatch.setattr(cli_gallery, "FaceAnalyzer", lambda pack, **kw: fake_analyzer())
     monkeypatch.setattr(
         cli_gallery, "make_engine", lambda pack, **kw: Engine.from_analyzer(fake_analyzer())

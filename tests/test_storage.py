@@ -20,6 +20,7 @@ from faceprint.evaluate.cache import MIGRATIONS as CACHE_MIGRATIONS
 from faceprint.evaluate.cache import EmbeddingCache
 from faceprint.gallery import Gallery
 from faceprint.gallery.store import DB_NAME, MIGRATIONS, GalleryStore
+from faceprint.packs import DEFAULT_PACK
 
 DIM = 128
 
@@ -199,7 +200,7 @@ def test_a_failing_migration_step_leaves_the_previous_version(tmp_path: Path) ->
 
 def test_new_gallery_has_the_current_version_and_wal(tmp_path: Path) -> None:
     with Gallery.create(tmp_path / "g") as gal:
-        assert gal.settings.pack == "dlib"
+        assert gal.settings.pack == DEFAULT_PACK
     db = tmp_path / "g" / DB_NAME
     assert _version(db) == len(MIGRATIONS)
     with sqlite3.connect(db) as conn:

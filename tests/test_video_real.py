@@ -61,8 +61,12 @@ def test_done_means_screen_time_table(run: tuple[dict, Path]) -> None:
     assert people[0]["name"] == "Lin-Manuel Miranda"
     assert people[0]["seconds"] == pytest.approx(5.0, abs=0.8)  # labels: 0.67 + 4.30 s
     unknown = [p for p in people if p["name"].startswith("unknown_")]
-    assert unknown and unknown[0]["name"] == "unknown_1"
-    assert all(p["segments"][0][0] >= 7.8 for p in unknown)  # the audience shot
+    assert unknown and {p["name"] for p in unknown} >= {"unknown_1"}
+    # the default detector (BlazeFace) gives the audience shot's four faces and the profile
+    # close-up a track each (dlib's HOG found neither the profile nor all four)
+    tracks = [t for t in data["tracks"] if t["status"] in ("identified", "unknown")]
+    assert len({t["label"] for t in tracks if t["shot"] == 3}) >= 4  # the audience shot
+    assert any(t["shot"] == 1 and t["segments"][0][0] < 2.5 for t in tracks)  # the profile
     for p in people:
         assert set(p) >= {"name", "seconds", "share", "segments"}
         assert all(0 <= s < e <= data["duration"] + 1e-6 for s, e in p["segments"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import cv2
@@ -24,12 +25,26 @@ from faceprint.align import align_faces
 from faceprint.compare import verify_embeddings
 from faceprint.detect.base import Detector
 from faceprint.embed.base import Embedder, l2_normalize
-from faceprint.errors import AmbiguousFaceError, InvalidArgumentError, ModelError, NoFaceError
+from faceprint.errors import (
+    AmbiguousFaceError,
+    InvalidArgumentError,
+    ModelError,
+    NoFaceError,
+    PackMismatchError,
+)
 from faceprint.imageio import ImageInput, load_image, source_name
 from faceprint.packs import DEFAULT_PACK, PackSpec, get_pack
 from faceprint.types import Face, Faces, Verification
 
-__all__ = ["AUGMENTS", "DEFAULT_MAX_SIDE", "Augment", "FaceAnalyzer", "FaceChoice", "select_face"]
+__all__ = [
+    "AUGMENTS",
+    "DEFAULT_MAX_SIDE",
+    "Augment",
+    "EmbeddingSpace",
+    "FaceAnalyzer",
+    "FaceChoice",
+    "select_face",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +61,59 @@ DEFAULT_MAX_SIDE: int | None = 2048
 #: averaged ("none": one crop; "flip": the crop and its mirror image)
 Augment = Literal["none", "flip"]
 AUGMENTS: tuple[str, ...] = ("none", "flip")
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingSpace:
+    """Where embeddings live: the pack that made them (its detector, alignment and embedder: a
+    gallery made with dlib's HOG keeps ``"dlib"``, today's default is ``"dlib-blazeface"``) and
+    their test-time augmentation. Embeddings compare only within one space; the calibration
+    (the verification threshold and how it was obtained) belongs to the space.
+
+    Attributes:
+        pack: the pack's name.
+        augment: the test-time augmentation (see :data:`Augment`).
+    """
+
+    pack: str
+    augment: Augment = "none"
+
+    def __post_init__(self) -> None:
+        if self.augment not in AUGMENTS:
+            raise InvalidArgumentError(
+                f"augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}"
+            )
+
+    def spec(self) -> PackSpec:
+        """The pack (raises ``ModelError`` for an unknown one)."""
+        return get_pack(self.pack)
+
+    @property
+    def threshold(self) -> float:
+        """The calibrated cosine threshold of this space."""
+        return self.spec().threshold_for(self.augment)
+
+    @property
+    def threshold_source(self) -> str:
+        """How :attr:`threshold` was obtained."""
+        return self.spec().threshold_source_for(self.augment)
+
+    def check(self, other: EmbeddingSpace, *, holder: str = "this gallery") -> None:
+        """Raise :class:`PackMismatchError` unless embeddings of ``other`` compare with those
+        ``holder`` keeps in this space (the message says how to get a matching analyzer)."""
+        if other.pack != self.pack:
+            raise PackMismatchError(
+                f"{holder} holds embeddings of pack {self.pack!r}; use FaceAnalyzer("
+                f"{self.pack!r}) (--pack {self.pack}), not pack {other.pack!r}, or enrol into "
+                "another gallery (faceprint migrate re-embeds a gallery with another pack)"
+            )
+        if other.augment != self.augment:
+            raise PackMismatchError(
+                f"{holder} holds embeddings made with augment={self.augment!r}; use "
+                f"FaceAnalyzer(..., augment={self.augment!r}) (--augment {self.augment}), not "
+                f"augment={other.augment!r}: augmented and plain templates do not mix"
+            )
+
 
 #: which face of an image to use where one is needed: the largest box, the one nearest the image
 #: centre, the only one (an error when there are several), or an index in detection order
@@ -138,6 +206,11 @@ class FaceAnalyzer:
     def threshold(self) -> float:
         """The pack's calibrated cosine threshold."""
         return self.pack.threshold_for(self.augment)
+
+    @property
+    def space(self) -> EmbeddingSpace:
+        """The space of this analyzer's embeddings."""
+        return EmbeddingSpace(self.pack.name, self.augment)
 
     def __repr__(self) -> str:
         return (

@@ -34,6 +34,7 @@ from faceprint.compare import check_threshold
 from faceprint.draw import check_image_path
 from faceprint.errors import FaceprintError
 from faceprint.imageio import printable
+from faceprint.packs import DEFAULT_PACK, pack_for_detector
 from faceprint.pipeline import AUGMENTS, DEFAULT_MAX_SIDE, FaceChoice
 
 T = TypeVar("T")
@@ -44,6 +45,15 @@ err = Console(stderr=True, soft_wrap=True, highlight=False, markup=False)
 PackOption = Annotated[
     str,
     typer.Option("--pack", help="Model pack name or path (see `faceprint models list`)."),
+]
+DetectorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--detector",
+        help="Face detector of new embeddings: blazeface (the default) or hog (dlib's HOG, the "
+        "default before; selects pack dlib).",
+        show_default=False,
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
@@ -83,6 +93,14 @@ def print_json(data: Any) -> None:
     else:  # UTF-8 whatever the locale's encoding
         buffer.write(text.encode("utf-8"))
         buffer.flush()
+
+
+def chosen_pack(pack: str | None, detector: str | None) -> str | None:
+    """The pack that ``--pack`` (``None`` or the default: not given) and ``--detector`` select;
+    a conflict or an unknown detector exits with one line."""
+    given = None if pack == DEFAULT_PACK else pack
+    with errors_to_exit():
+        return pack_for_detector(detector, given) if detector is not None else pack
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -17,6 +17,7 @@ from faceprint.batch import ImageResult
 from faceprint.cli._app import app
 from faceprint.cli._common import (
     AugmentOption,
+    DetectorOption,
     JsonOption,
     MaxSideOption,
     PackOption,
@@ -25,6 +26,7 @@ from faceprint.cli._common import (
     UpsampleOption,
     WorkersOption,
     analyze_paths,
+    chosen_pack,
     draw_paths,
     err,
     errors_to_exit,
@@ -48,6 +50,7 @@ Images = Annotated[list[Path], typer.Argument(help="Image files.", show_default=
 def detect(
     images: Images,
     pack: PackOption = DEFAULT_PACK,
+    detector: DetectorOption = None,
     upsample: UpsampleOption = None,
     draw: Annotated[
         Path | None,
@@ -62,6 +65,7 @@ def detect(
 ) -> None:
     """List every face (box, score, five landmarks) in each image."""
     targets = draw_paths(draw, images)
+    pack = chosen_pack(pack, detector) or DEFAULT_PACK
     engine = make_engine(pack, workers=workers, max_side=max_side, upsample=upsample)
     results: list[dict[str, Any]] = []
     failed = 0
@@ -105,6 +109,7 @@ def embed(
         Path, typer.Option("--out", help="Output file (NumPy .npz, written exactly there).")
     ],
     pack: PackOption = DEFAULT_PACK,
+    detector: DetectorOption = None,
     augment: AugmentOption = "none",
     workers: WorkersOption = None,
     max_side: MaxSideOption = DEFAULT_MAX_SIDE or 0,
@@ -116,6 +121,7 @@ def embed(
     (N, 5, 2), pack, augment. Nothing is written when no image could be read.
     """
     _check_out(out_file)
+    pack = chosen_pack(pack, detector) or DEFAULT_PACK
     engine = make_engine(pack, workers=workers, augment=augment, max_side=max_side)
     rows: list[ImageResult] = []
     read = 0
@@ -182,6 +188,7 @@ def verify(
     image_a: Annotated[Path, typer.Argument(help="First image.", show_default=False)],
     image_b: Annotated[Path, typer.Argument(help="Second image.", show_default=False)],
     pack: PackOption = DEFAULT_PACK,
+    detector: DetectorOption = None,
     threshold: ThresholdOption = None,
     face: Annotated[
         str, typer.Option(help="Which face of each image: largest, center, only, or an index.")
@@ -191,6 +198,7 @@ def verify(
 ) -> None:
     """Same person? Exit 0 when the same, 1 when different, 2 on error."""
     choice = face_choice(face)
+    pack = chosen_pack(pack, detector) or DEFAULT_PACK
     try:
         if augment not in AUGMENTS:
             raise InvalidArgumentError(

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -17,12 +18,15 @@ import typer
 from faceprint.batch import Engine, ImageResult
 from faceprint.cli._app import app
 from faceprint.cli._common import (
+    DetectorOption,
     JsonOption,
     QuietOption,
     ThresholdOption,
     WorkersOption,
     analyze_paths,
+    chosen_pack,
     draw_paths,
+    err,
     errors_to_exit,
     face_choice,
     fail,
@@ -110,8 +114,9 @@ def enroll(
         Path | None, typer.Option(help="Folder tree with one subfolder per person.")
     ] = None,
     pack: Annotated[
-        str | None, typer.Option(help="Model pack of a new gallery (default: dlib).")
+        str | None, typer.Option(help=f"Model pack of a new gallery (default: {DEFAULT_PACK}).")
     ] = None,
+    detector: DetectorOption = None,
     append: Annotated[
         bool,
         typer.Option(
@@ -144,6 +149,7 @@ def enroll(
         raise fail("--name needs at least one IMAGE")
     if folders is not None and images:
         raise fail("--folders takes no IMAGE arguments")
+    pack = chosen_pack(pack, detector)
     with _discard_if_unused(gallery_dir), _open_or_create(gallery_dir, pack, augment) as gallery:
         augment = augment or _gallery_augment(gallery)
         if folders is not None:
@@ -441,4 +447,44 @@ def index_cmd(
     if info["mapped_bytes"]:
         out.print(
             f"mapped     {info['mapped_bytes'] / 1e6:.1f} MB (memory-mapped file)", markup=False
+        )
+
+
+@app.command()
+def migrate(
+    gallery_dir: GalleryOption,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for the new gallery (must not hold one).")
+    ],
+    pack: Annotated[
+        str | None, typer.Option(help=f"Pack of the new gallery (default: {DEFAULT_PACK}).")
+    ] = None,
+    detector: DetectorOption = None,
+    root: Annotated[
+        Path | None, typer.Option(help="Folder that relative source paths are relative to.")
+    ] = None,
+    json_: JsonOption = False,
+) -> None:
+    """Re-embed a gallery with today's default (or --pack) into a new gallery at --out, from the
+    stored source files; the templates whose file is gone are listed. The old gallery is kept."""
+    from faceprint.gallery.migrate import migrate_gallery
+
+    chosen = chosen_pack(pack, detector) or DEFAULT_PACK
+    if not Gallery.exists(gallery_dir):
+        raise fail(f"no gallery in {gallery_dir}")
+    with errors_to_exit():
+        report = migrate_gallery(gallery_dir, out_dir, chosen, root=root)
+    if json_:
+        print_json(asdict(report))
+        return
+    out.print(
+        f"{report.migrated} of {report.templates} templates re-embedded with pack "
+        f"{report.pack} into {printable(report.target)}",
+        markup=False,
+    )
+    for name, source, why in report.not_migrated:
+        err.print(f"not migrated: {printable(name)}: {printable(source)}: {why}", markup=False)
+    for name in report.identities_dropped:
+        err.print(
+            f"identity left out (no template could be re-made): {printable(name)}", markup=False
         )

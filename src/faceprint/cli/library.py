@@ -14,9 +14,11 @@ from rich.progress import (
 
 from faceprint.cli._app import app
 from faceprint.cli._common import (
+    DetectorOption,
     JsonOption,
     QuietOption,
     WorkersOption,
+    chosen_pack,
     err,
     errors_to_exit,
     fail,
@@ -86,6 +88,7 @@ def scan(
     pack: Annotated[
         str | None, typer.Option(help=f"Model pack of a new library (default {DEFAULT_PACK}).")
     ] = None,
+    detector: DetectorOption = None,
     augment: Annotated[
         str | None,
         typer.Option(
@@ -102,6 +105,7 @@ def scan(
     quiet: QuietOption = False,
 ) -> None:
     """Index new and changed photos under ROOT (incremental; safe to kill and re-run)."""
+    pack = chosen_pack(pack, detector)
     with errors_to_exit():
         if Library.exists(library):
             lib = Library.open(library)

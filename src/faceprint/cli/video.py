@@ -15,8 +15,10 @@ from rich.text import Text
 
 from faceprint.cli._app import app
 from faceprint.cli._common import (
+    DetectorOption,
     JsonOption,
     QuietOption,
+    chosen_pack,
     err,
     errors_to_exit,
     fail,
@@ -181,11 +183,13 @@ def screentime_cmd(
         typer.Option("--annotate", help="Also write a copy with boxes and names (MP4)."),
     ] = None,
     pack: PackOpt = None,
+    detector: DetectorOption = None,
     max_side: MaxSideOpt = DEFAULT_MAX_SIDE or 2048,
     json_out: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Screen time of each person (enrolled or unknown_N) with a timeline JSON/CSV/PNG."""
+    pack = chosen_pack(pack, detector)
     from faceprint.video.decode import probe
     from faceprint.video.render import annotate_video, write_outputs
     from faceprint.video.screentime import VideoOptions, screentime

@@ -40,6 +40,9 @@ DEFAULT_THRESHOLDS: dict[tuple[str, str], float] = {
     ("dlib", "flip"): 0.9405,
     ("dlib-reference", "none"): 0.937,  # the same embeddings, computed by dlib itself
     ("dlib-reference", "flip"): 0.9405,
+    # BlazeFace boxes, the same 68-point alignment and network: dlib's calibration (README)
+    ("dlib-blazeface", "none"): 0.937,
+    ("dlib-blazeface", "flip"): 0.9405,
     ("yunet-mobilefacenet", "none"): 0.50,
     ("scrfd-mobilefacenet", "none"): 0.50,
 }

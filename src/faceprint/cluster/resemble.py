@@ -144,7 +144,7 @@ class Resemblance:
 
 #: packs with impostor statistics measured on LFW (faceprint.bench.synth.PRESETS); dlib-reference
 #: runs the same network as dlib
-_STATS_OF = {"dlib": "dlib", "dlib-reference": "dlib"}
+_STATS_OF = {"dlib": "dlib", "dlib-reference": "dlib", "dlib-blazeface": "dlib"}
 
 
 def _pack_stats(pack: str) -> tuple[float, float]:

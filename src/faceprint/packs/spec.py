@@ -29,6 +29,7 @@ DETECTOR_FACTORIES: dict[str, str] = {
     "scrfd": "faceprint.detect.scrfd:create",
     "retinaface": "faceprint.detect.retinaface:create",
     "yunet": "faceprint.detect.yunet:create",
+    "blazeface": "faceprint.detect.blazeface:create",
 }
 EMBEDDER_FACTORIES: dict[str, str] = {
     "dlib-resnet": "faceprint.embed.dlib_resnet:create",

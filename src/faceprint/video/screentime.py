@@ -34,7 +34,7 @@ import numpy.typing as npt
 
 from faceprint.cluster import cluster_faces
 from faceprint.embed.base import l2_normalize
-from faceprint.errors import InvalidArgumentError, PackMismatchError, VideoError
+from faceprint.errors import InvalidArgumentError, VideoError
 from faceprint.gallery import Gallery
 from faceprint.gallery.enroll import thumbnail_jpeg
 from faceprint.imageio import ImageInput
@@ -260,13 +260,7 @@ def screentime(
 
 
 def _check_pack(gallery: Gallery, analyzer: FaceAnalyzer) -> None:
-    if gallery.pack != analyzer.pack.name:
-        raise PackMismatchError(
-            f"the gallery holds embeddings of pack {gallery.pack!r} but the video is analysed "
-            f"with pack {analyzer.pack.name!r}; use --pack {gallery.pack}",
-            source=str(gallery.directory),
-        )
-    gallery.check_analyzer(analyzer)  # the same augmentation too
+    gallery.space.check(analyzer.space, holder=f"the gallery {gallery.directory}")
 
 
 class _Run:
