@@ -13,7 +13,7 @@ import pytest
 
 from faceprint.bench.synth import make_gallery, synth_spec
 from faceprint.errors import IndexCorruptError
-from faceprint.gallery.index import (
+from faceprint.index import (
     IndexManifest,
     SearchResult,
     VectorIndex,

@@ -11,7 +11,7 @@ import pytest
 
 from faceprint.bench.synth import make_gallery, synth_spec
 from faceprint.errors import IndexCorruptError, MissingDependencyError
-from faceprint.gallery.index import (
+from faceprint.index import (
     IndexManifest,
     SearchResult,
     create_index,
@@ -20,7 +20,7 @@ from faceprint.gallery.index import (
     load_index,
     state_checksum,
 )
-from faceprint.gallery.index._util import IdMap, IdSet, TopK, threshold_floor
+from faceprint.index._util import IdMap, IdSet, TopK, threshold_floor
 
 
 def unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:

@@ -43,14 +43,14 @@ from faceprint.bench.synth import (
     similarity_stats,
     synth_spec,
 )
-from faceprint.gallery.index import (
+from faceprint.index import (
     SearchResult,
     VectorIndex,
     backend_class,
     create_index,
     load_index,
 )
-from faceprint.gallery.index._util import default_threads
+from faceprint.index._util import default_threads
 
 __all__ = ["BackendResult", "SearchBenchReport", "run_search_bench"]
 

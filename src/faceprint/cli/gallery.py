@@ -36,10 +36,10 @@ from faceprint.cli._common import (
 from faceprint.draw import draw_faces, save_image
 from faceprint.errors import FaceprintError, InvalidArgumentError, PackMismatchError
 from faceprint.gallery import Aggregate, EnrollReport, Gallery, IdentifiedFace, Match, scan_folders
-from faceprint.gallery.index import list_backends
 from faceprint.gallery.live import INDEX_NAME
 from faceprint.gallery.store import DB_NAME
 from faceprint.imageio import load_image, printable
+from faceprint.index import list_backends
 from faceprint.packs import DEFAULT_PACK
 from faceprint.pipeline import AUGMENTS, FaceAnalyzer, FaceChoice
 

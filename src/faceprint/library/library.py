@@ -25,9 +25,9 @@ from faceprint.errors import (
     StorageError,
 )
 from faceprint.gallery import Gallery
-from faceprint.gallery.index import create_index
 from faceprint.gallery.store import utc_now
 from faceprint.imageio import ImageInput
+from faceprint.index import create_index
 from faceprint.library import labels, queries
 from faceprint.library.clustering import DEFAULT_MIN_SIZE, DEFAULT_QUALITY_FLOOR, recluster
 from faceprint.library.scan import COMMIT_EVERY, ScanOptions, scan_tree

@@ -27,7 +27,7 @@ import numpy.typing as npt
 from faceprint._sqlite import connect, migrate, sqlite_errors, transaction
 from faceprint.errors import InvalidArgumentError, PackMismatchError, StorageError, map_exceptions
 from faceprint.gallery import Gallery
-from faceprint.gallery.index import create_index
+from faceprint.index import create_index
 from faceprint.packs import DEFAULT_PACK
 from faceprint.pipeline import Augment, FaceAnalyzer
 from faceprint.video.screentime import Cast, ProgressCallback, VideoOptions, screentime

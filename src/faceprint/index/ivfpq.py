@@ -23,11 +23,11 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint.errors import IndexCorruptError, InvalidArgumentError
-from faceprint.gallery.index._faiss import read_faiss, write_faiss
-from faceprint.gallery.index._files import IndexWriter
-from faceprint.gallery.index._persist import load_ids_and_vectors, open_index, save_index
-from faceprint.gallery.index._store import FloatStore, rerank, search_rows
-from faceprint.gallery.index._util import (
+from faceprint.index._faiss import read_faiss, write_faiss
+from faceprint.index._files import IndexWriter
+from faceprint.index._persist import load_ids_and_vectors, open_index, save_index
+from faceprint.index._store import FloatStore, rerank, search_rows
+from faceprint.index._util import (
     FloatArray,
     IdArray,
     IdMap,
@@ -38,7 +38,7 @@ from faceprint.gallery.index._util import (
     default_threads,
     divisor_at_most,
 )
-from faceprint.gallery.index.base import IndexManifest, SearchResult, VectorIndex
+from faceprint.index.base import IndexManifest, SearchResult, VectorIndex
 
 __all__ = ["IVFPQIndex", "auto_nlist", "default_m"]
 
