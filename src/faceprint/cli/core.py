@@ -21,6 +21,7 @@ from faceprint.cli._common import (
     MaxSideOption,
     PackOption,
     QuietOption,
+    RayOption,
     ThresholdOption,
     UpsampleOption,
     WorkersOption,
@@ -107,6 +108,7 @@ def embed(
     pack: PackOption = DEFAULT_PACK,
     augment: AugmentOption = "none",
     workers: WorkersOption = None,
+    ray: RayOption = None,
     max_side: MaxSideOption = DEFAULT_MAX_SIDE or 0,
     quiet: QuietOption = False,
 ) -> None:
@@ -116,7 +118,7 @@ def embed(
     (N, 5, 2), pack, augment. Nothing is written when no image could be read.
     """
     _check_out(out_file)
-    engine = make_engine(pack, workers=workers, augment=augment, max_side=max_side)
+    engine = make_engine(pack, workers=workers, augment=augment, max_side=max_side, ray=ray)
     rows: list[ImageResult] = []
     read = 0
     with engine:

@@ -19,6 +19,7 @@ from faceprint.cli._app import app
 from faceprint.cli._common import (
     JsonOption,
     QuietOption,
+    RayOption,
     ThresholdOption,
     WorkersOption,
     analyze_paths,
@@ -130,6 +131,7 @@ def enroll(
         ),
     ] = None,
     workers: WorkersOption = None,
+    ray: RayOption = None,
     json_: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -147,7 +149,7 @@ def enroll(
     with _discard_if_unused(gallery_dir), _open_or_create(gallery_dir, pack, augment) as gallery:
         augment = augment or _gallery_augment(gallery)
         if folders is not None:
-            engine = make_engine(gallery.pack, workers=workers, augment=augment)
+            engine = make_engine(gallery.pack, workers=workers, augment=augment, ray=ray)
             with engine:
                 _enroll_folders(gallery, engine, folders, choice, append, json_, quiet)
             return

@@ -16,6 +16,7 @@ from faceprint.cli._app import app
 from faceprint.cli._common import (
     JsonOption,
     QuietOption,
+    RayOption,
     WorkersOption,
     err,
     errors_to_exit,
@@ -95,6 +96,7 @@ def scan(
         ),
     ] = None,
     workers: WorkersOption = None,
+    ray: RayOption = None,
     max_side: Annotated[
         int, typer.Option(min=64, help="Detect on a copy downscaled to this longer side (px).")
     ] = DEFAULT_MAX_SIDE or 2048,
@@ -110,7 +112,7 @@ def scan(
                 raise fail(f"--augment must be one of {', '.join(AUGMENTS)}, got {augment!r}")
             lib = Library.create(library, pack=pack, gallery=gallery, augment=augment)  # type: ignore[arg-type]
     with lib, errors_to_exit(), _progress_bar(quiet or json_) as bar:
-        report = lib.scan(root, workers=workers, max_side=max_side, progress=bar)
+        report = lib.scan(root, workers=workers, max_side=max_side, progress=bar, ray=ray)
     if json_:
         print_json(to_jsonable(report))
     else:
