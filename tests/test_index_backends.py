@@ -47,6 +47,12 @@ CASES: list[tuple[str, dict[str, Any], str, float]] = [
         "recall",
         0.9,
     ),
+    (
+        "ivfpq",
+        {"fastscan": True, "nlist": 16, "min_train": 500, "nprobe": 8, "shortlist": 200},
+        "recall",
+        0.9,
+    ),
     ("binary", {"shortlist": 400}, "recall", 0.9),
     ("binary", {"rotation": "random", "shortlist": 400, "threads": 2}, "recall", 0.9),
     ("binary", {"rotation": "none", "shortlist": 400, "mmap": False}, "recall", 0.9),
