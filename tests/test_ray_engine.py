@@ -8,6 +8,7 @@ observed progress (results that reached the driver), never on time.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -229,3 +230,44 @@ def test_scan_stops_cleanly_when_restarts_run_out_and_resumes(
         assert set(partial) <= set(uninterrupted)
         lib.scan(tree, workers=2, ray="auto")
     assert _faces(tmp_path / "lib") == uninterrupted
+
+
+def _tracks(index: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(index / "videos.sqlite") as conn:
+        rows = conn.execute(
+            'SELECT v.path, t.start, t."end", t.label, t.status, t.embedding FROM tracks t '
+            "JOIN videos v ON v.id = t.video_id ORDER BY v.path, t.start, t.label"
+        ).fetchall()
+    conn.close()
+    return rows
+
+
+@pytest.mark.data
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_local")
+def test_video_index_on_ray_equals_the_local_one(photos: Path, tmp_path: Path) -> None:
+    """Two short videos made of real photos and one broken file: `video index --ray` stores
+    the tracks a local one-by-one index stores, and reports the bad file."""
+    from PIL import Image
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _video_files import write_video
+
+    videos = []
+    for name in ("obama.jpg", "biden.jpg"):
+        with Image.open(photos / name) as img:
+            frame = np.asarray(img.convert("RGB").resize((320, 400)))
+        videos.append(write_video(tmp_path / f"{name}.mp4", [i / 5 for i in range(6)],
+                                  lambda i, f=frame: f))  # fmt: skip
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    args = ["video", "index", *map(str, [*videos, bad]), "--every", "1", "--json"]
+    runner = CliRunner()
+    local = runner.invoke(app, [*args, "--index", str(tmp_path / "local")])
+    remote = runner.invoke(
+        app, [*args, "--index", str(tmp_path / "ray"), "--ray", "auto", "--workers", "2"]
+    )
+    assert local.exit_code == remote.exit_code == 1, remote.output
+    statuses = {v["path"]: v["status"] for v in json.loads(remote.stdout)["videos"]}
+    assert statuses == {str(videos[0]): "indexed", str(videos[1]): "indexed", str(bad): "failed"}
+    assert _tracks(tmp_path / "ray") == _tracks(tmp_path / "local") != []
