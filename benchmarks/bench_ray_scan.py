@@ -72,7 +72,8 @@ def main() -> None:
     import ray
 
     ray.init(num_cpus=args.workers, include_dashboard=False, object_store_memory=300 << 20,
-             logging_level="WARNING", log_to_driver=False)  # fmt: skip
+             logging_level="WARNING", log_to_driver=False,
+             _system_config={"worker_niceness": 0})  # as faceprint's own local instance  # fmt: skip
     out: dict[str, Any] = {"workers": args.workers, "trees": {}}
     try:
         with tempfile.TemporaryDirectory(prefix="fp-ray-scan-") as tmpdir:

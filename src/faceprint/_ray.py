@@ -73,6 +73,9 @@ def connect(address: str, workers: int | None) -> bool:
     if address == LOCAL:
         cpus = workers if workers else None
         options.update(num_cpus=cpus, object_store_memory=LOCAL_OBJECT_STORE)
+        # Ray nices its workers by 15 by default: on a machine shared with other work they
+        # would then get a fraction of the cores a local engine's workers get
+        options["_system_config"] = {"worker_niceness": 0}
     else:
         options["address"] = address
     try:
