@@ -94,7 +94,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     approx: dict[str, Any] = {}
     for backend in args.backend:
         params = dict(json.loads(args.params).get(backend, {})) if args.params else {}
-        marks = sorted({n_real, *[s for s in total if s in args.approx_at or s == args.max_n]})
+        top = min(args.approx_max or args.max_n, args.max_n)
+        marks = sorted({n_real, *[s for s in total if s in args.approx_at or s == top]})
+        marks = [s for s in marks if s <= top]
         stream = itertools.chain(blocks_of(real), gen.blocks(args.max_n - n_real, seed=args.seed))
         approx[backend] = {
             "params": params,
@@ -163,6 +165,8 @@ def main() -> None:
         "--approx-at", type=int, action="append", default=[100_000, 1_000_000],
         help="gallery sizes (beyond the real ones) where the index is queried",
     )  # fmt: skip
+    ap.add_argument("--approx-max", type=int, default=0,
+                    help="largest gallery the index is built to (default: --max-n)")  # fmt: skip
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json")
     ap.add_argument("--png")

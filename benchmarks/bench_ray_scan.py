@@ -9,8 +9,8 @@ Each round scans every tree into a fresh library twice, local then Ray, and the 
 then local (alternating the order, as the machine is shared). Ray runs on this machine
 (``ray.init(num_cpus=workers)``, started once before the timed scans, like a running cluster
 that ``--ray ADDRESS`` joins); both engines start their workers and load their models inside
-the timed scan. ``TREE:N`` takes the first N image files of the tree (sorted paths), linked into
-a temporary folder. The 1-minute load average is recorded around each scan.
+the timed scan. ``TREE:N`` takes the first N image files of the tree (sorted paths), copied into
+a temporary folder (the library's walk does not follow symbolic links). The 1-minute load average is recorded around each scan.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -38,7 +39,7 @@ def _tree(spec: str, tmp: Path) -> tuple[str, Path, int]:
     for f in files[: int(limit)]:
         target = dest / f.relative_to(root)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.symlink_to(f)
+        shutil.copyfile(f, target)
     return name, dest, min(len(files), int(limit))
 
 
