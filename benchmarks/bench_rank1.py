@@ -81,7 +81,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     # beyond the real faces: every real distractor, then synthetic ones
     best_real = (probes @ real.T).max(axis=1) if n_real else None
-    total = _sizes(args.max_n, n_real)
+    top = min(args.approx_max or args.max_n, args.max_n)
+    approx_sizes = {s for s in [*args.approx_at, top] if n_real < s <= top}
+    total = sorted(set(_sizes(args.max_n, n_real)) | approx_sizes)
     extra = [s - n_real for s in total]
     t = time.perf_counter()
     synth = rank1_curve(
@@ -94,9 +96,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     approx: dict[str, Any] = {}
     for backend in args.backend:
         params = dict(json.loads(args.params).get(backend, {})) if args.params else {}
-        top = min(args.approx_max or args.max_n, args.max_n)
-        marks = sorted({n_real, *[s for s in total if s in args.approx_at or s == top]})
-        marks = [s for s in marks if s <= top]
+        marks = sorted({n_real, *approx_sizes})
         stream = itertools.chain(blocks_of(real), gen.blocks(args.max_n - n_real, seed=args.seed))
         approx[backend] = {
             "params": params,
