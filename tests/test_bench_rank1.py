@@ -12,6 +12,7 @@ from faceprint.bench.rank1 import (
     GaussianFaces,
     blocks_of,
     compare_scores,
+    fit_tail,
     index_rank1,
     rank1_curve,
     split_lfw,
@@ -86,3 +87,13 @@ def test_gaussian_faces_match_the_real_moments_and_scores() -> None:
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     with pytest.raises(ValueError, match="more real vectors"):
         GaussianFaces(real[:10])
+
+
+def test_fit_tail_matches_a_heavier_tailed_truth() -> None:
+    rng = np.random.default_rng(2)
+    people = _unit(rng.standard_normal((3000, 16)) * np.linspace(0.2, 1, 16) + 2.0)
+    truth = GaussianFaces(people, tail=0.4).sample(3000, np.random.default_rng(3))
+    queries = _unit(rng.standard_normal((60, 16)) * np.linspace(0.2, 1, 16) + 2.0)
+    tail = fit_tail(truth, queries, people, quantile=0.999)
+    assert 0.2 < tail < 0.6
+    assert fit_tail(people, queries, people, quantile=0.999) < tail

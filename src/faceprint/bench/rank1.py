@@ -10,7 +10,8 @@ The protocol (MegaFace-style, one mate per probe):
   the first ``D`` distractors (and every other mate);
 - **beyond the real images**, distractors are drawn from :class:`GaussianFaces`, a Gaussian fitted
   to one image per distractor person (mean and full covariance of the embeddings, then
-  normalised) and streamed in chunks, so 10M of them never sit in memory. The generator is
+  normalised; optionally with heavier tails fitted by :func:`fit_tail` on the mates' scores)
+  and streamed in chunks, so 10M of them never sit in memory. The generator is
   validated against the real impostor scores by :func:`compare_scores` (probe-distractor cosine
   quantiles and the per-probe maximum over as many distractors as there are real ones) and by
   the rank-1 of synthetic distractors at the real gallery sizes (:func:`rank1_curve` with
@@ -39,6 +40,7 @@ __all__ = [
     "RunningMax",
     "ScoreComparison",
     "compare_scores",
+    "fit_tail",
     "index_rank1",
     "rank1_curve",
     "split_lfw",
@@ -150,10 +152,15 @@ def blocks_of(x: FloatArray, size: int = CHUNK) -> Iterator[FloatArray]:
 
 
 class GaussianFaces:
-    """Face-like unit vectors: ``normalise(mu + L z)``, ``mu`` and ``L L^T`` the mean and
-    covariance of real embeddings (one image per person: a random face of a random person)."""
+    """Face-like unit vectors: ``normalise(mu + s L z)``, ``mu`` and ``L L^T`` the mean and
+    covariance of real embeddings (one image per person: a random face of a random person).
 
-    def __init__(self, real: FloatArray) -> None:
+    ``tail``: each sample's deviation is scaled by ``s = exp(tail * g - tail**2)``, ``g`` a
+    standard normal (``E[s^2] = 1``: the covariance is kept, the tails get heavier); 0 is a plain
+    Gaussian. :func:`fit_tail` chooses it so that the extreme impostor scores match real ones."""
+
+    def __init__(self, real: FloatArray, tail: float = 0.0) -> None:
+        self.tail = float(tail)
         x = np.asarray(real, np.float64)
         if x.ndim != 2 or len(x) <= x.shape[1]:
             raise ValueError(f"need more real vectors than dimensions, got shape {x.shape}")
@@ -165,6 +172,9 @@ class GaussianFaces:
 
     def sample(self, n: int, rng: np.random.Generator) -> FloatArray:
         z = rng.standard_normal((n, self.dim), dtype=np.float32)
+        if self.tail:
+            g = rng.standard_normal((n, 1)).astype(np.float32)
+            z *= np.exp(self.tail * g - self.tail**2)
         x = z @ self.factor + self.mean.astype(np.float32)
         x /= np.linalg.norm(x, axis=1, keepdims=True)
         return x
@@ -174,6 +184,29 @@ class GaussianFaces:
         rng = np.random.default_rng([seed, 11])
         for s in range(0, n, size):
             yield self.sample(min(size, n - s), rng)
+
+
+def fit_tail(
+    real: FloatArray,
+    queries: FloatArray,
+    people: FloatArray,
+    *,
+    quantile: float = 0.9999,
+    seed: int = 0,
+) -> float:
+    """The ``tail`` of :class:`GaussianFaces` (fitted on ``people``, one image per person)
+    whose ``quantile`` of query-distractor cosines equals that of the ``real`` distractors
+    (bisection; use other queries than the ones the generator is checked with)."""
+    want = float(np.quantile(queries @ real.T, quantile))
+    lo, hi = 0.0, 1.0
+    for _ in range(12):
+        mid = (lo + hi) / 2
+        fake = GaussianFaces(people, mid).sample(len(real), np.random.default_rng([seed, 5]))
+        if float(np.quantile(queries @ fake.T, quantile)) < want:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
 
 
 @dataclass(frozen=True)
