@@ -122,7 +122,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def plot(report: dict[str, Any], path: Path) -> None:
+def _short(params: dict[str, Any]) -> str:
+    keep = {k: v for k, v in params.items() if k in ("fastscan", "nlist", "nprobe", "shortlist")}
+    return "(" + ", ".join(f"{k} {v}" for k, v in keep.items()) + ")" if keep else "(defaults)"
+
+
+def plot(report: dict[str, Any], path: Path, tail: dict[str, Any] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -139,13 +144,17 @@ def plot(report: dict[str, Any], path: Path) -> None:
     )
     ax.plot(sim_x, [exact[k] for k in sim_x], "o--", color="C0", alpha=0.7,
             label="exact, + synthetic distractors (simulation)")  # fmt: skip
+    if tail is not None:
+        heavy = {int(k): v for k, v in tail["exact"].items() if int(k) >= n_real}
+        ax.plot(sorted(heavy), [heavy[k] for k in sorted(heavy)], "^--", color="C1",
+                label=f"exact, + heavy-tailed synthetic (tail {tail['generator_tail']:.2f})")  # fmt: skip
     syn = {int(k): v for k, v in report["exact_synthetic_at_real_sizes"].items() if int(k) > 0}
     ax.plot(sorted(syn), [syn[k] for k in sorted(syn)], "x:", color="C2",
             label="exact, synthetic only (generator check)")  # fmt: skip
     for i, (backend, res) in enumerate(report["approximate"].items()):
         pts = {int(k): v["rank1"] for k, v in res["points"].items() if int(k) > 0}
         ax.plot(sorted(pts), [pts[k] for k in sorted(pts)], "s-", color=f"C{3 + i}",
-                label=f"{backend} index (approximate)")  # fmt: skip
+                label=f"{backend} index {_short(res['params'])}".strip())  # fmt: skip
     ax.axvline(n_real, color="grey", lw=0.8)
     ax.text(n_real * 1.1, ax.get_ylim()[0] + 0.01, "real data ends", color="grey", fontsize=8)
     ax.set_xscale("log")
@@ -178,7 +187,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json")
     ap.add_argument("--png")
+    ap.add_argument("--plot-from", help="plot this saved report instead of running")
+    ap.add_argument("--tail-from", help="a saved --fit-tail report to draw beside it")
     args = ap.parse_args()
+    if args.plot_from:
+        tail = json.loads(Path(args.tail_from).read_text()) if args.tail_from else None
+        plot(json.loads(Path(args.plot_from).read_text()), Path(args.png), tail)
+        return
     report = run(args)
     text = json.dumps(report, indent=1)
     if args.json:
