@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,3 +98,30 @@ def test_cli_bench_search_checks_backends_before_the_data(
     monkeypatch.setattr(bench_search, "make_gallery", no_data)
     result = CliRunner().invoke(app, ["bench", "search", "--n", "1000", "--dim", "64", *args])
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_gallery_on_disk_equals_the_one_in_ram(tmp_path: Path) -> None:
+    spec = synth_spec("dlib")
+    ram = make_gallery(2000, spec, probes=20)
+    disk = make_gallery(2000, spec, probes=20, out=tmp_path / "g.npy")
+    assert isinstance(disk.vectors, np.memmap)
+    np.testing.assert_array_equal(np.asarray(disk.vectors), ram.vectors)
+    np.testing.assert_array_equal(disk.probes, ram.probes)
+
+
+def test_search_bench_on_disk_gallery_matches_in_ram(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above ON_DISK_BYTES the gallery is memory-mapped, the truth is a chunked scan and the
+    backends get several adds: the measured recalls are those of the in-RAM run."""
+    import faceprint.bench.search as bench_search
+
+    ram = run_search_bench(3000, 64, ["exact", "pq"], probes=60, queries=10)
+    monkeypatch.setattr(bench_search, "ON_DISK_BYTES", 1000)
+    monkeypatch.setattr(bench_search, "ADD_ROWS", 1100)
+    monkeypatch.setattr(bench_search, "SCAN_ROWS", 700)
+    disk = run_search_bench(3000, 64, ["exact", "pq"], probes=60, queries=10, workdir=tmp_path)
+    assert disk.threshold == pytest.approx(ram.threshold, abs=1e-6)
+    for a, b in zip(ram.results, disk.results, strict=True):
+        assert (a.recall_at_1, a.recall_at_10) == (b.recall_at_1, b.recall_at_10)
+    assert not (tmp_path / "gallery.npy").exists()

@@ -41,9 +41,9 @@ from faceprint.errors import (
 )
 from faceprint.evaluate.cache import EmbeddingCache
 from faceprint.gallery import Gallery
-from faceprint.gallery.index import create_index
-from faceprint.gallery.index._faiss import read_faiss, write_faiss
 from faceprint.imageio import load_image
+from faceprint.index import create_index
+from faceprint.index._faiss import read_faiss, write_faiss
 from faceprint.packs.manifest import load_pack_path
 from faceprint.types import Faces
 

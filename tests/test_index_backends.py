@@ -13,7 +13,7 @@ import pytest
 
 from faceprint.bench.synth import make_gallery, synth_spec
 from faceprint.errors import IndexCorruptError
-from faceprint.gallery.index import (
+from faceprint.index import (
     IndexManifest,
     SearchResult,
     VectorIndex,
@@ -44,6 +44,12 @@ CASES: list[tuple[str, dict[str, Any], str, float]] = [
     (
         "ivfpq",
         {"nlist": 16, "m": 8, "min_train": 500, "nprobe": 8, "shortlist": 200},
+        "recall",
+        0.9,
+    ),
+    (
+        "ivfpq",
+        {"fastscan": True, "nlist": 16, "min_train": 500, "nprobe": 8, "shortlist": 200},
         "recall",
         0.9,
     ),

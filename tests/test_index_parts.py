@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from faceprint.bench.synth import make_gallery, synth_spec
-from faceprint.errors import IndexCorruptError, MissingDependencyError
-from faceprint.gallery.index import (
+from faceprint.errors import IndexCorruptError, InvalidArgumentError, MissingDependencyError
+from faceprint.index import (
     IndexManifest,
     SearchResult,
     create_index,
@@ -20,7 +20,7 @@ from faceprint.gallery.index import (
     load_index,
     state_checksum,
 )
-from faceprint.gallery.index._util import IdMap, IdSet, TopK, threshold_floor
+from faceprint.index._util import IdMap, IdSet, TopK, threshold_floor
 
 
 def unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
@@ -154,6 +154,7 @@ def test_binary_cascade_memory_with_mmap(tmp_path: Path) -> None:
     [
         ("hnsw", {"M": 8}, {"M": 16}),
         ("ivfpq", {"m": 4}, {"m": 8}),
+        ("ivfpq", {"fastscan": True, "min_train": 16, "nlist": 4}, {"fastscan": False}),
         ("binary", {"rotation": "random"}, {"rotation": "itq"}),
         ("pq", {"m": 4}, {"m": 8}),
         ("exact-int8", {"scale": "global"}, {}),  # default is per-dim
@@ -192,3 +193,12 @@ def test_default_pq_sizes_divide_any_dim(backend: str, dim: int) -> None:
             index.params["m"]
             == {"ivfpq": {128: 32, 512: 64}, "pq": {128: 64, 512: 64}}[backend][dim]
         )
+
+
+def test_ivfpq_fastscan_sizes_and_bits() -> None:
+    assert create_index("ivfpq", 128, fastscan=True).params | {"m": 64, "nbits": 4} == (
+        create_index("ivfpq", 128, fastscan=True).params
+    )
+    assert create_index("ivfpq", 512, fastscan=True).params["m"] == 128
+    with pytest.raises(InvalidArgumentError, match="fastscan needs nbits=4"):
+        create_index("ivfpq", 128, fastscan=True, nbits=8)

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from faceprint.errors import InvalidArgumentError
-from faceprint.gallery.index import create_index
-from faceprint.gallery.index.base import backend_class
+from faceprint.index import create_index
+from faceprint.index.base import backend_class
 
 DIM = 32
 #: backend → (parameters, least top-1 recall of noisy self-queries it must reach)

@@ -19,6 +19,11 @@ Everything that turns many images into faces goes through here: ``faceprint embe
 * **Cancellation and progress.** Set the ``cancel`` event (or stop iterating) to stop early;
   ``progress(done, total)`` is called as results arrive (``total`` is ``None`` for an iterator of
   unknown length).
+* **Beyond one machine.** ``ray="auto"`` (a Ray instance started on this machine) or
+  ``ray=ADDRESS`` (a running cluster) runs the same tasks on Ray actors, one analyzer each
+  (:mod:`faceprint._ray`, the ``faceprint[ray]`` extra): files are read here and shipped as
+  their encoded bytes, results are identical to the local engine's, and a killed worker's tasks
+  are re-run.
 
 :class:`Engine` keeps its worker pool between calls (models load once); :func:`analyze_iter` is
 the one-shot form. :class:`AnalyzerPool` is the thread-safe in-process counterpart for servers.
@@ -51,6 +56,7 @@ from faceprint.types import Face, Faces
 
 __all__ = [
     "AnalyzerPool",
+    "EncodedImage",
     "Engine",
     "EngineConfig",
     "ImageResult",
@@ -154,6 +160,35 @@ def _if_threaded(backend: str, options: dict[str, Any]) -> dict[str, Any]:
 # --- the work one image needs ----------------------------------------------------------------
 
 
+@dataclass(frozen=True, eq=False, slots=True)
+class EncodedImage:
+    """A file as it travels to a remote worker: its name and its encoded bytes, or the error
+    reading it raised here (re-raised by the worker, so the outcome is the local one's)."""
+
+    name: str
+    data: bytes = b""
+    error: FaceprintError | None = None
+
+    @classmethod
+    def read(cls, source: ImageInput) -> EncodedImage | ImageInput:
+        """A path's bytes read here; any other input is returned as it is."""
+        if not isinstance(source, (str, os.PathLike)):
+            return source
+        name = source_name(source)
+        try:
+            return cls(name, read_image_file(source))
+        except FaceprintError as exc:
+            return cls(name, error=exc)
+
+
+def _encode_chunk(chunk: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
+    return [(index, EncodedImage.read(source)) for index, source in chunk]
+
+
+def _name(source: Any) -> str:
+    return source.name if isinstance(source, EncodedImage) else source_name(source)
+
+
 @dataclass(frozen=True)
 class _Job:
     """What to do with each image of a chunk (picklable)."""
@@ -165,6 +200,11 @@ class _Job:
 
 def _decode(source: Any, name: str, hash: bool) -> tuple[npt.NDArray[np.uint8], str | None]:
     """The decoded image and, when asked for and ``source`` is a file, its bytes' sha256."""
+    if isinstance(source, EncodedImage):
+        if source.error is not None:
+            raise source.error
+        digest = hashlib.sha256(source.data).hexdigest() if hash else None
+        return load_image(source.data, name=name), digest
     if not hash:
         return load_image(source, name=name), None
     data = read_image_file(source) if isinstance(source, (str, os.PathLike)) else source
@@ -179,7 +219,7 @@ def _analyze_chunk(
     done: list[ImageResult] = []
     decoded: list[tuple[ImageResult, npt.NDArray[np.uint8], Faces, float]] = []
     for index, source in chunk:
-        name = source_name(source)
+        name = _name(source)
         start = time.perf_counter()
         try:
             rgb, sha = _decode(source, name, job.hash)
@@ -302,13 +342,18 @@ class Engine:
         pack, max_side, augment, detector_options, embedder_options: how each analyzer is
             built (see :class:`~faceprint.pipeline.FaceAnalyzer`).
         workers: worker processes; ``None`` = one per core; ``0`` = no process: work in this
-            process with one analyzer using every core.
+            process with one analyzer using every core. With ``ray``: Ray actors (``None`` or
+            ``0``: one per CPU of the cluster).
+        ray: run on Ray instead of local processes: ``"auto"`` starts a Ray instance on this
+            machine (unless this process is connected to one already), anything else is the
+            address of a running cluster (e.g. ``"10.0.0.5:6379"``). Needs ``faceprint[ray]``.
 
     Models load when the first work arrives, once per worker. Use as a context manager (or
     call :meth:`close`) to stop the workers.
 
     Raises:
-        InvalidArgumentError: ``workers`` out of range; ModelError: an unknown pack.
+        InvalidArgumentError: ``workers`` out of range; ModelError: an unknown pack;
+        MissingDependencyError: ``ray`` given but Ray is not installed.
     """
 
     def __init__(
@@ -320,8 +365,14 @@ class Engine:
         augment: Augment = "none",
         detector_options: dict[str, Any] | None = None,
         embedder_options: dict[str, Any] | None = None,
+        ray: str | None = None,
     ) -> None:
-        workers = default_workers() if workers is None else int(workers)
+        if ray is not None:
+            from faceprint._ray import check_address, import_ray
+
+            ray = check_address(ray)
+            import_ray()  # fail now, with the extra's name, not when the first work arrives
+        workers = (default_workers() if ray is None else 0) if workers is None else int(workers)
         if not 0 <= workers <= _MAX_WORKERS:
             raise InvalidArgumentError(
                 f"workers must be between 0 and {_MAX_WORKERS}, got {workers}"
@@ -333,8 +384,9 @@ class Engine:
             dict(detector_options or {}),
             dict(embedder_options or {}),
         )
-        self.workers = workers
-        self._executor: ProcessPoolExecutor | None = None
+        self.workers = workers  # with ray, 0 until the actors start: one per cluster CPU
+        self.ray = ray
+        self._executor: Any = None
         self._local: FaceAnalyzer | None = None
         self._lock = threading.Lock()
 
@@ -362,7 +414,13 @@ class Engine:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Engine(pack={self.pack.name!r}, workers={self.workers})"
+        where = "" if self.ray is None else f", ray={self.ray!r}"
+        return f"Engine(pack={self.pack.name!r}, workers={self.workers}{where})"
+
+    @property
+    def in_process(self) -> bool:
+        """True when the work runs in this process (``workers=0`` without Ray)."""
+        return self.ray is None and self.workers == 0
 
     def close(self) -> None:
         """Stop the worker processes (pending work is cancelled)."""
@@ -378,11 +436,19 @@ class Engine:
                 self._local = self.config.analyzer(threads=default_workers())
             return self._local
 
-    def _pool(self) -> ProcessPoolExecutor:
+    def _pool(self) -> Any:
         """The worker processes, spawned (never forked: a fork copies the OpenCV and
-        onnxruntime thread pools of this process in a state that can deadlock the child)."""
+        onnxruntime thread pools of this process in a state that can deadlock the child),
+        or the Ray actors."""
         with self._lock:
-            if self._executor is None:
+            if self._executor is None and self.ray is not None:
+                from faceprint._ray import RayExecutor
+
+                self._executor = RayExecutor(
+                    self.ray, self.workers or None, _init_spawned, self.config
+                )
+                self.workers = self._executor.workers
+            elif self._executor is None:
                 self._executor = ProcessPoolExecutor(
                     self.workers,
                     mp_context=mp.get_context("spawn"),
@@ -403,16 +469,16 @@ class Engine:
         """``func(analyzer, task)`` for each task, in the workers (``func`` must be a module-level
         function); results in task order, or as they complete. At most ``2 × workers`` tasks are
         in flight."""
-        if self.workers == 0:
+        if self.in_process:
             analyzer = self.local_analyzer()
             for task in tasks:
                 if cancel is not None and cancel.is_set():
                     return
                 yield func(analyzer, task)
             return
+        pool = self._pool()
         yield from _bounded(
-            self._pool(), _run_in_worker, ((func, t) for t in tasks), 2 * self.workers, ordered,
-            cancel,
+            pool, _run_in_worker, ((func, t) for t in tasks), 2 * self.workers, ordered, cancel,
         )  # fmt: skip
 
     # --- images -------------------------------------------------------------------------
@@ -446,15 +512,17 @@ class Engine:
         total = len(sources) if hasattr(sources, "__len__") else None  # type: ignore[arg-type]
         job = _Job(embed, thumbnails, hash)
         chunks = _chunks(enumerate(sources), chunk)
-        if self.workers == 0:
+        if self.in_process:
             analyzer = self.local_analyzer()
             results: Iterator[list[ImageResult]] = (
                 _analyze_chunk(analyzer, c, job)
                 for c in _until(chunks, cancel)
             )  # fmt: skip
         else:
-            tasks = ((c, job) for c in chunks)
-            results = _bounded(self._pool(), _chunk_task, tasks, 2 * self.workers, ordered, cancel)
+            pool = self._pool()
+            encode = _encode_chunk if self.ray is not None else _same
+            tasks = ((encode(c), job) for c in chunks)
+            results = _bounded(pool, _chunk_task, tasks, 2 * self.workers, ordered, cancel)
         done = 0
         for batch in results:
             for result in batch:
@@ -470,6 +538,10 @@ def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield part
 
 
+def _same(items: T) -> T:
+    return items
+
+
 def _until(items: Iterable[T], cancel: threading.Event | None) -> Iterator[T]:
     for item in items:
         if cancel is not None and cancel.is_set():
@@ -478,7 +550,7 @@ def _until(items: Iterable[T], cancel: threading.Event | None) -> Iterator[T]:
 
 
 def _bounded(
-    executor: ProcessPoolExecutor,
+    executor: ProcessPoolExecutor | Any,
     func: Callable[..., R],
     tasks: Iterable[Any],
     window: int,
@@ -545,6 +617,7 @@ def analyze_iter(
     augment: Augment = "none",
     detector_options: dict[str, Any] | None = None,
     embedder_options: dict[str, Any] | None = None,
+    ray: str | None = None,
     embed: bool = True,
     thumbnails: bool = False,
     hash: bool = False,
@@ -565,6 +638,7 @@ def analyze_iter(
         augment=augment,
         detector_options=detector_options,
         embedder_options=embedder_options,
+        ray=ray,
     )
     with engine:
         yield from engine.analyze_iter(

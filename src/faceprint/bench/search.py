@@ -16,6 +16,12 @@ open-set identification at the operating threshold:
 The memory-bandwidth bound of exact search is measured in the same run: the time of a plain
 ``numpy.sum`` over the float32 gallery matrix (one thread), and of the same sum split over the
 worker threads.
+
+Galleries over :data:`ON_DISK_BYTES` as float32 (10M x 128 is 5.1 GB) are generated in chunks
+into a ``.npy`` file in the work folder and memory-mapped; the exact ground truth is then a
+chunked brute-force scan of that file, and each backend is given the templates in adds of
+:data:`ADD_ROWS` (the backends train on their first add: a sample of the same distribution).
+Peak memory is then about one backend's own RAM while it builds.
 """
 
 from __future__ import annotations
@@ -43,14 +49,14 @@ from faceprint.bench.synth import (
     similarity_stats,
     synth_spec,
 )
-from faceprint.gallery.index import (
+from faceprint.index import (
     SearchResult,
     VectorIndex,
     backend_class,
     create_index,
     load_index,
 )
-from faceprint.gallery.index._util import default_threads
+from faceprint.index._util import TopK, default_threads
 
 __all__ = ["BackendResult", "SearchBenchReport", "run_search_bench"]
 
@@ -59,6 +65,12 @@ logger = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
 BATCH = 64
+#: galleries larger than this (float32 bytes) are generated on disk and memory-mapped
+ON_DISK_BYTES = 2 << 30
+#: templates per ``add`` call for a memory-mapped gallery
+ADD_ROWS = 1 << 20
+#: gallery rows per block of the chunked exact scan
+SCAN_ROWS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -176,6 +188,8 @@ def _sum_time(x: FloatArray, threads: int, repeats: int = 5) -> tuple[float, flo
 
 
 def _exact_topk(vectors: FloatArray, ids: IntArray, q: FloatArray, k: int) -> SearchResult:
+    if isinstance(vectors, np.memmap):
+        return _scan_topk(vectors, ids, q, k)
     index = create_index("exact", vectors.shape[1])
     index.add(ids, vectors)
     out = [index.search(q[s : s + 256], k) for s in range(0, len(q), 256)]
@@ -183,6 +197,15 @@ def _exact_topk(vectors: FloatArray, ids: IntArray, q: FloatArray, k: int) -> Se
     return SearchResult(
         np.concatenate([r.scores for r in out]), np.concatenate([r.ids for r in out])
     )
+
+
+def _scan_topk(vectors: FloatArray, ids: IntArray, q: FloatArray, k: int) -> SearchResult:
+    """Exact top-k by a brute-force scan of ``vectors`` in blocks (nothing copied whole)."""
+    acc = TopK(len(q), k)
+    for s in range(0, len(vectors), SCAN_ROWS):
+        block = np.asarray(vectors[s : s + SCAN_ROWS])
+        acc.push(q @ block.T, ids[s : s + SCAN_ROWS])
+    return SearchResult(*acc.result())
 
 
 def _search_all(index: VectorIndex, q: FloatArray, k: int) -> tuple[SearchResult, float]:
@@ -269,8 +292,10 @@ def _build_and_open(
 ) -> tuple[VectorIndex, _Built]:
     vectors, ids = setup.gallery.vectors[:n], setup.gallery.ids[:n]
     index = create_index(backend, vectors.shape[1], **params)
+    step = ADD_ROWS if isinstance(vectors, np.memmap) else len(ids)
     t = time.perf_counter()
-    index.add(ids, vectors)
+    for s in range(0, len(ids), max(step, 1)):
+        index.add(ids[s : s + step], vectors[s : s + step])
     build_s, ram = time.perf_counter() - t, index.nbytes
     path = setup.workdir / backend
     t = time.perf_counter()
@@ -397,19 +422,22 @@ def run_search_bench(
             create_index(backend, dim, **dict((params or {}).get(backend, {}))).close()
     preset = preset or ("dlib" if dim == 128 else "arcface")
     spec = synth_spec(preset, dim)
-    say(f"generating {n} x {dim} synthetic templates ({preset})")
-    g = make_gallery(n, spec, probes=2 * probes, open_set_fraction=0.75, seed=seed)
-    stats = similarity_stats(g.vectors[: min(n, 200_000)], g.labels[: min(n, 200_000)])
-    say("exact ground truth")
-    p, thr, source = _probes(g, k, threshold)
-    threads = default_threads()
-    load_before = os.getloadavg()[0]
-    sum1, sum_t = _sum_time(g.vectors, threads)
     own = Path(tempfile.mkdtemp(prefix="faceprint-bench-")) if workdir is None else Path(workdir)
     own.mkdir(parents=True, exist_ok=True)
-    setup = _Setup(g, p, thr, k, queries, budget_s, own)
+    on_disk = n * dim * 4 > ON_DISK_BYTES
     results = []
     try:
+        where = f" on disk in {own}" if on_disk else ""
+        say(f"generating {n} x {dim} synthetic templates ({preset}){where}")
+        out = own / "gallery.npy" if on_disk else None
+        g = make_gallery(n, spec, probes=2 * probes, open_set_fraction=0.75, seed=seed, out=out)
+        stats = similarity_stats(g.vectors[: min(n, 200_000)], g.labels[: min(n, 200_000)])
+        say("exact ground truth")
+        p, thr, source = _probes(g, k, threshold)
+        threads = default_threads()
+        load_before = os.getloadavg()[0]
+        sum1, sum_t = _sum_time(g.vectors, threads)
+        setup = _Setup(g, p, thr, k, queries, budget_s, own)
         for backend in backends:
             bp = dict((params or {}).get(backend, {}))
             if backend == "milvus":
@@ -419,10 +447,12 @@ def run_search_bench(
             for r in _measure(setup, backend, bp, nb, (sweep or {}).get(backend, [])):
                 results.append(r)
                 say(f"{backend}: {r}")
+        sum1b, sum_tb = _sum_time(g.vectors, threads)
     finally:
         if workdir is None:
             shutil.rmtree(own, ignore_errors=True)
-    sum1b, sum_tb = _sum_time(g.vectors, threads)
+        elif on_disk:
+            (own / "gallery.npy").unlink(missing_ok=True)
     return SearchBenchReport(
         n=n, dim=dim, preset=preset, spec=spec, stats=stats, k=k, threshold=thr,
         threshold_source=source, sum_ms=min(sum1, sum1b), sum_threads_ms=min(sum_t, sum_tb),

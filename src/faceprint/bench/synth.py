@@ -28,6 +28,7 @@ to check the 512-d preset against real data.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -284,20 +285,31 @@ def make_gallery(
     probes: int = 1000,
     open_set_fraction: float = 0.5,
     seed: int = 0,
+    out: Path | None = None,
 ) -> SynthGallery:
     """``n`` templates of ``ceil(n / templates_per_identity)`` identities, plus probes.
 
     Probes: ``(1 - open_set_fraction)`` of them are fresh templates of random enrolled identities
     (closed set), the rest are templates of identities that are not enrolled (open set).
+
+    ``out``: write the templates to this ``.npy`` file in chunks and return them memory-mapped
+    (galleries larger than RAM: 10M x 128 is 5.1 GB as float32); the same values as in RAM.
     """
     model = _Model(spec, seed)
     rng = np.random.default_rng([seed, 2])
     n_ids = -(-n // templates_per_identity)
     centres = model.centres(n_ids, rng)
     labels = np.repeat(np.arange(n_ids, dtype=np.int64), templates_per_identity)[:n]
-    vectors = np.empty((n, spec.dim), np.float32)
+    vectors: FloatArray
+    if out is None:
+        vectors = np.empty((n, spec.dim), np.float32)
+    else:
+        vectors = np.lib.format.open_memmap(out, mode="w+", dtype=np.float32, shape=(n, spec.dim))
     for s in range(0, n, CHUNK):
         vectors[s : s + CHUNK] = model.templates(centres[labels[s : s + CHUNK]], rng)
+    if isinstance(vectors, np.memmap):
+        vectors.flush()
+        vectors = np.load(out, mmap_mode="r")  # type: ignore[arg-type]
     n_open = round(probes * open_set_fraction)
     known = rng.integers(0, n_ids, probes - n_open)
     probe_centres = np.concatenate([centres[known], model.centres(n_open, rng)])

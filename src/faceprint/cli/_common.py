@@ -223,6 +223,16 @@ WorkersOption = Annotated[
         show_default=False,
     ),
 ]
+RayOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        help="Run on Ray: auto (start Ray on this machine) or the address of a running cluster "
+        "(e.g. 10.0.0.5:6379); --workers is then the number of Ray workers (default: one per "
+        "CPU of the cluster). Needs faceprint[ray].",
+        show_default=False,
+    ),
+]
 AugmentOption = Annotated[
     str,
     typer.Option(
@@ -265,6 +275,7 @@ def make_engine(
     augment: str = "none",
     max_side: int = DEFAULT_MAX_SIDE or 0,
     upsample: int | None = None,
+    ray: str | None = None,
 ) -> Engine:
     """The batch engine the image commands share (one line on stderr for a bad option)."""
     if augment not in AUGMENTS:
@@ -277,6 +288,7 @@ def make_engine(
             augment=augment,  # type: ignore[arg-type]
             max_side=max_side or None,
             detector_options=options,
+            ray=ray,
         )
 
 

@@ -67,7 +67,7 @@ def search(
     n: Annotated[int, typer.Option(help="Templates in the gallery.")] = 100_000,
     dim: Annotated[int, typer.Option(help="Embedding size.")] = 512,
     backend: Annotated[
-        str, typer.Option(help="Comma-separated backends (see faceprint.gallery.index).")
+        str, typer.Option(help="Comma-separated backends (see faceprint.index).")
     ] = "exact,exact-f16,exact-int8,hnsw,ivfpq,binary,pq",
     preset: Annotated[
         str | None, typer.Option(help="Synthetic distribution: dlib or arcface (default by dim).")

@@ -22,6 +22,7 @@ from faceprint.cli._common import (
     MaxSideOption,
     PackOption,
     QuietOption,
+    RayOption,
     ThresholdOption,
     UpsampleOption,
     WorkersOption,
@@ -112,6 +113,7 @@ def embed(
     detector: DetectorOption = None,
     augment: AugmentOption = "none",
     workers: WorkersOption = None,
+    ray: RayOption = None,
     max_side: MaxSideOption = DEFAULT_MAX_SIDE or 0,
     quiet: QuietOption = False,
 ) -> None:
@@ -122,7 +124,7 @@ def embed(
     """
     _check_out(out_file)
     pack = chosen_pack(pack, detector) or DEFAULT_PACK
-    engine = make_engine(pack, workers=workers, augment=augment, max_side=max_side)
+    engine = make_engine(pack, workers=workers, augment=augment, max_side=max_side, ray=ray)
     rows: list[ImageResult] = []
     read = 0
     with engine:

@@ -16,6 +16,7 @@ from faceprint.cli._common import (
     JsonOption,
     PackOption,
     QuietOption,
+    RayOption,
     err,
     errors_to_exit,
     face_choice,
@@ -230,6 +231,7 @@ def lfw(
         typer.Option(help="Write every image's embedding, label and file to this .npz."),
     ] = None,
     workers: WorkersOption = None,
+    ray: RayOption = None,
     no_cache: NoCacheOption = False,
     json_: JsonOption = False,
     quiet: QuietOption = False,
@@ -245,6 +247,7 @@ def lfw(
             upsample=upsample,
             augment=augment,
             workers=workers or _cores(),
+            ray=ray,
             **({} if fallback is None else {"fallbacks": _fallbacks(fallback)}),
         )
     with errors_to_exit():
@@ -324,6 +327,7 @@ def calibrate(
     ] = False,
     plot: PlotOption = None,
     workers: WorkersOption = None,
+    ray: RayOption = None,
     no_cache: NoCacheOption = False,
     json_: JsonOption = False,
     quiet: QuietOption = False,
@@ -332,7 +336,11 @@ def calibrate(
     if save and gallery is None:
         raise fail("--save needs --gallery DIR")
     config = ExtractionConfig(
-        pack=pack, face=_eval_face(face), embedder=embedder, workers=workers or _cores()
+        pack=pack,
+        face=_eval_face(face),
+        embedder=embedder,
+        workers=workers or _cores(),
+        ray=ray,
     )
     with errors_to_exit():
         result = calibrate_folders(

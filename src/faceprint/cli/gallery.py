@@ -21,6 +21,7 @@ from faceprint.cli._common import (
     DetectorOption,
     JsonOption,
     QuietOption,
+    RayOption,
     ThresholdOption,
     WorkersOption,
     analyze_paths,
@@ -40,10 +41,10 @@ from faceprint.cli._common import (
 from faceprint.draw import draw_faces, save_image
 from faceprint.errors import FaceprintError, InvalidArgumentError, PackMismatchError
 from faceprint.gallery import Aggregate, EnrollReport, Gallery, IdentifiedFace, Match, scan_folders
-from faceprint.gallery.index import list_backends
 from faceprint.gallery.live import INDEX_NAME
 from faceprint.gallery.store import DB_NAME
 from faceprint.imageio import load_image, printable
+from faceprint.index import list_backends
 from faceprint.packs import DEFAULT_PACK
 from faceprint.pipeline import AUGMENTS, FaceAnalyzer, FaceChoice
 
@@ -135,6 +136,7 @@ def enroll(
         ),
     ] = None,
     workers: WorkersOption = None,
+    ray: RayOption = None,
     json_: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -153,7 +155,7 @@ def enroll(
     with _discard_if_unused(gallery_dir), _open_or_create(gallery_dir, pack, augment) as gallery:
         augment = augment or _gallery_augment(gallery)
         if folders is not None:
-            engine = make_engine(gallery.pack, workers=workers, augment=augment)
+            engine = make_engine(gallery.pack, workers=workers, augment=augment, ray=ray)
             with engine:
                 _enroll_folders(gallery, engine, folders, choice, append, json_, quiet)
             return

@@ -17,6 +17,7 @@ from faceprint.cli._common import (
     DetectorOption,
     JsonOption,
     QuietOption,
+    RayOption,
     WorkersOption,
     chosen_pack,
     err,
@@ -98,6 +99,7 @@ def scan(
         ),
     ] = None,
     workers: WorkersOption = None,
+    ray: RayOption = None,
     max_side: Annotated[
         int, typer.Option(min=64, help="Detect on a copy downscaled to this longer side (px).")
     ] = DEFAULT_MAX_SIDE or 2048,
@@ -114,7 +116,7 @@ def scan(
                 raise fail(f"--augment must be one of {', '.join(AUGMENTS)}, got {augment!r}")
             lib = Library.create(library, pack=pack, gallery=gallery, augment=augment)  # type: ignore[arg-type]
     with lib, errors_to_exit(), _progress_bar(quiet or json_) as bar:
-        report = lib.scan(root, workers=workers, max_side=max_side, progress=bar)
+        report = lib.scan(root, workers=workers, max_side=max_side, progress=bar, ray=ray)
     if json_:
         print_json(to_jsonable(report))
     else:

@@ -13,15 +13,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from faceprint.batch import Engine
 from faceprint.cli._app import app
 from faceprint.cli._common import (
     DetectorOption,
     JsonOption,
     QuietOption,
+    RayOption,
     chosen_pack,
     err,
     errors_to_exit,
     fail,
+    make_engine,
     out,
     print_json,
 )
@@ -233,6 +236,18 @@ def index_cmd(
     every: EveryOpt = "auto",
     pack: PackOpt = None,
     max_side: MaxSideOpt = DEFAULT_MAX_SIDE or 2048,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Analyse this many videos at a time in worker processes (or Ray workers with "
+            "--ray; default: one video at a time in this process, with a progress bar).",
+            show_default=False,
+        ),
+    ] = None,
+    ray: RayOption = None,
     json_out: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -246,15 +261,54 @@ def index_cmd(
     with errors_to_exit():
         options = VideoOptions(every=_parse_every(every))  # type: ignore[arg-type]
         with _people(gallery, cast) as people, VideoIndex.open(index) as vindex:
-            analyzer = _analyzer(people, pack or vindex.pack, max_side)
-            for video in videos:
-                failed += _index_one(
-                    vindex, video, people, analyzer, options, quiet or json_out, outcomes.append
-                )
+            if workers is not None or ray is not None:
+                engine = _video_engine(people, pack or vindex.pack, max_side, workers, ray)
+                failed = _index_on(vindex, engine, videos, people, options, quiet or json_out,
+                                   outcomes.append)  # fmt: skip
+            else:
+                analyzer = _analyzer(people, pack or vindex.pack, max_side)
+                for video in videos:
+                    failed += _index_one(
+                        vindex, video, people, analyzer, options, quiet or json_out,
+                        outcomes.append,
+                    )  # fmt: skip
     if json_out:
         print_json({"index": str(index), "videos": outcomes})
     if failed:
         raise typer.Exit(1)
+
+
+def _video_engine(
+    people: Gallery | Cast | None, pack: str | None, max_side: int, workers: int | None,
+    ray: str | None,
+) -> Engine:  # fmt: skip
+    chosen = pack or (people.pack if isinstance(people, Gallery) else DEFAULT_PACK)
+    augment = people.augment if isinstance(people, Gallery) else "none"
+    return make_engine(chosen, workers=workers, augment=augment, max_side=max_side, ray=ray)
+
+
+def _index_on(
+    vindex: VideoIndex,
+    engine: Engine,
+    videos: list[Path],
+    people: Gallery | Cast | None,
+    options: VideoOptions,
+    quiet: bool,
+    record: Callable[[dict[str, Any]], None],
+) -> int:
+    failed = 0
+    with engine:
+        for outcome in vindex.add_on(engine, videos, people, options=options):
+            if isinstance(outcome, FaceprintError):
+                failed += 1
+                record({"path": outcome.source, "status": "failed", "error": str(outcome)})
+                if not quiet:
+                    err.print(Text(f"error: {outcome}"))
+                continue
+            record(outcome.to_dict())
+            if not quiet:
+                out.print(Text(f"{outcome.path}: {outcome.status}, {outcome.tracks} tracks"))
+    return failed
 
 
 def _index_one(

@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from faceprint.cluster.algorithms import chinese_whispers, relabel
 from faceprint.cluster.graph import EXACT_MAX, KnnGraph
-from faceprint.gallery.index import create_index
+from faceprint.index import create_index
 
 __all__ = [
     "CORE_OFFSET",

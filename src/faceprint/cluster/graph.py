@@ -1,6 +1,6 @@
 """The k-nearest-neighbour similarity graph every clustering method starts from.
 
-The graph is built with one of the gallery's index backends (:mod:`faceprint.gallery.index`),
+The graph is built with one of the gallery's index backends (:mod:`faceprint.index`),
 never from an N x N matrix: every face is added to an index and searched for its ``k`` nearest
 neighbours with a similarity floor, so memory is ``O(N k)`` edges plus the index itself.
 
@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from faceprint.gallery.index import create_index
+from faceprint.index import create_index
 
 __all__ = ["EXACT_MAX", "Backend", "KnnGraph", "knn_graph"]
 

@@ -87,6 +87,8 @@ class ExtractionConfig:
         batch_size: images per task sent to a worker.
         augment: test-time augmentation of the embeddings (``"none"`` or ``"flip"``); part of
             the cache key, so plain and augmented embeddings never mix.
+        ray: run the workers on Ray (``"auto"`` or a cluster's address; the image files must be
+            readable at the same paths on every Ray node); ``workers`` is then the actor count.
     """
 
     pack: str = DEFAULT_PACK
@@ -97,6 +99,7 @@ class ExtractionConfig:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     batch_size: int = 16
     augment: Augment = "none"
+    ray: str | None = None
 
     def detector_options(self) -> dict[str, Any]:
         return {} if self.upsample is None else {"upsample": self.upsample}
@@ -237,11 +240,17 @@ class _Runner:
         if self._engine is None:
             self._engine = Engine(
                 self.config.pack_spec(),
-                workers=self.config.workers if self.config.workers > 1 else 0,
+                workers=self._workers(),
                 augment=self.config.augment,
                 detector_options=self.config.detector_options(),
+                ray=self.config.ray,
             )
         yield from self._engine.map(func, tasks)
+
+    def _workers(self) -> int:
+        """Worker processes: none for one worker (this process) unless on Ray."""
+        workers = self.config.workers
+        return workers if workers > 1 or self.config.ray is not None else 0
 
     def close(self) -> None:
         if self._engine is not None:

@@ -9,7 +9,7 @@
 ...         print(face.label, face.similarity)
 
 SQLite (``DIR/gallery.sqlite``) is the source of truth; the vector index under ``DIR/index`` is
-derived from it (backends: :mod:`faceprint.gallery.index`).
+derived from it (backends: :mod:`faceprint.index`).
 """
 
 from faceprint.gallery.enroll import AMBIGUITY_RATIO, choose_face, scan_folders

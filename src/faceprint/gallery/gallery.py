@@ -45,7 +45,6 @@ from faceprint.gallery.enroll import (
     enrolment_face,
     scan_folders,
 )
-from faceprint.gallery.index.base import VectorIndex, create_index
 from faceprint.gallery.live import Aggregate, LiveIndex
 from faceprint.gallery.settings import GallerySettings
 from faceprint.gallery.store import DB_NAME, GalleryStore, TemplateRow, utc_now
@@ -59,6 +58,7 @@ from faceprint.gallery.types import (
     dump_metadata,
 )
 from faceprint.imageio import ImageInput, printable
+from faceprint.index.base import VectorIndex, create_index
 from faceprint.packs import DEFAULT_PACK, PackSpec, get_pack
 from faceprint.pipeline import AUGMENTS, Augment, EmbeddingSpace, FaceAnalyzer, FaceChoice
 from faceprint.types import Face, Faces

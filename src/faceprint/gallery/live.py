@@ -20,13 +20,6 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint.errors import FaceprintError, IndexCorruptError, InvalidArgumentError
-from faceprint.gallery.index.base import (
-    IndexManifest,
-    VectorIndex,
-    backend_class,
-    create_index,
-    state_checksum,
-)
 from faceprint.gallery.scoring import (
     IdentityScores,
     TemplateMap,
@@ -37,6 +30,13 @@ from faceprint.gallery.scoring import (
 from faceprint.gallery.settings import GallerySettings
 from faceprint.gallery.store import GalleryStore
 from faceprint.gallery.types import Match
+from faceprint.index.base import (
+    IndexManifest,
+    VectorIndex,
+    backend_class,
+    create_index,
+    state_checksum,
+)
 
 __all__ = ["INDEX_NAME", "Aggregate", "LiveIndex"]
 

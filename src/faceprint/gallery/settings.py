@@ -79,7 +79,7 @@ class GallerySettings:
 
     @property
     def index_backend(self) -> str:
-        """Name of the vector index backend (see ``faceprint.gallery.index``)."""
+        """Name of the vector index backend (see ``faceprint.index``)."""
         return str(self._get("index_backend", "exact"))
 
     @property

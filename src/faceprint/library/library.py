@@ -25,9 +25,9 @@ from faceprint.errors import (
     StorageError,
 )
 from faceprint.gallery import Gallery
-from faceprint.gallery.index import create_index
 from faceprint.gallery.store import utc_now
 from faceprint.imageio import ImageInput
+from faceprint.index import create_index
 from faceprint.library import labels, queries
 from faceprint.library.clustering import DEFAULT_MIN_SIZE, DEFAULT_QUALITY_FLOOR, recluster
 from faceprint.library.scan import COMMIT_EVERY, ScanOptions, scan_tree
@@ -201,6 +201,7 @@ class Library:
         commit_every: int = COMMIT_EVERY,
         progress: Any = None,
         cancel: threading.Event | None = None,
+        ray: str | None = None,
     ) -> ScanReport:
         """Index new and changed photos of the tree, follow moves, drop deleted ones.
 
@@ -212,6 +213,8 @@ class Library:
             commit_every: photos per transaction.
             progress: ``progress(done, total)`` as photos are decoded.
             cancel: set to stop early (committed work stays).
+            ray: decode on Ray (``"auto"`` or a cluster's address; see
+                :class:`faceprint.batch.Engine`); writes stay in this process.
 
         New faces that match a named person confidently (the gallery's threshold) are named
         automatically; the others wait for :meth:`cluster`.
@@ -220,7 +223,7 @@ class Library:
             raise InvalidArgumentError(f"commit_every must be >= 1, got {commit_every}")
         base = self._set_root(Path(root)) if root is not None else self._require_root()
         options = ScanOptions(
-            self._pack, workers, max_side, commit_every, progress, cancel, self.augment
+            self._pack, workers, max_side, commit_every, progress, cancel, self.augment, ray
         )
         if not self._scanning.acquire(blocking=False):
             raise InvalidArgumentError("a scan of this library is running already")

@@ -61,6 +61,7 @@ class ScanOptions:
     progress: ProgressCallback | None = None
     cancel: threading.Event | None = None
     augment: Augment = "none"
+    ray: str | None = None
 
 
 @dataclass
@@ -274,6 +275,7 @@ def _decode_all(
         augment=options.augment,
         workers=options.workers,
         max_side=options.max_side,
+        ray=options.ray,
         thumbnails=True,
         hash=True,
         ordered=False,

@@ -16,7 +16,7 @@ import hashlib
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -25,9 +25,16 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint._sqlite import connect, migrate, sqlite_errors, transaction
-from faceprint.errors import InvalidArgumentError, PackMismatchError, StorageError, map_exceptions
+from faceprint.batch import Engine
+from faceprint.errors import (
+    FaceprintError,
+    InvalidArgumentError,
+    PackMismatchError,
+    StorageError,
+    map_exceptions,
+)
 from faceprint.gallery import Gallery
-from faceprint.gallery.index import create_index
+from faceprint.index import create_index
 from faceprint.packs import DEFAULT_PACK
 from faceprint.pipeline import Augment, FaceAnalyzer
 from faceprint.video.screentime import Cast, ProgressCallback, VideoOptions, screentime
@@ -242,6 +249,45 @@ class VideoIndex:
         stored = self._store(path.resolve(), digest, result)
         return IndexOutcome(str(path), "indexed", stored, result)
 
+    def add_on(
+        self,
+        engine: Engine,
+        videos: Iterable[str | os.PathLike[str]],
+        cast: Gallery | Cast | None = None,
+        *,
+        options: VideoOptions | None = None,
+    ) -> Iterator[IndexOutcome | FaceprintError]:
+        """:meth:`add` for many videos on the workers of ``engine`` (e.g. on Ray): one video
+        per task, analysed where the worker runs (the files, and a gallery's folder, must be
+        readable there at the same paths); each result is stored here, in this process, as it
+        arrives. Yields each video's outcome, or the error that stopped it, as they complete."""
+        options = options or VideoOptions()
+        self._check_pack(engine.pack.name, engine.augment)
+        if isinstance(cast, Gallery):
+            self._check_pack(cast.pack, cast.augment)
+        people = str(cast.directory) if isinstance(cast, Gallery) else cast
+        todo: dict[str, str] = {}
+        for video in videos:
+            path = Path(video)
+            with map_exceptions({OSError: StorageError}, source=path, what="read"):
+                digest = file_sha256(path) if path.is_file() else ""
+            known = self._video_by_hash(digest) if digest else None
+            if known is not None:
+                yield IndexOutcome(str(path), "unchanged", self._count(known))
+            else:
+                todo[str(path)] = digest
+        tasks = [(name, people, options) for name in todo]
+        for name, result in engine.map(_screentime_task, tasks, ordered=False):
+            yield result if isinstance(result, FaceprintError) else self._keep(name, todo, result)
+
+    def _keep(self, path: str, digests: dict[str, str], result: ScreenTime) -> IndexOutcome:
+        self._check_pack(result.pack, result.augment)
+        known = self._video_by_hash(digests[path]) if digests[path] else None
+        if known is not None:  # the same content twice in one call: stored once
+            return IndexOutcome(path, "unchanged", self._count(known))
+        stored = self._store(Path(path).resolve(), digests[path], result)
+        return IndexOutcome(path, "indexed", stored, result)
+
     def _video_by_hash(self, digest: str) -> int | None:
         with self._lock, sqlite_errors(self.path):
             row = self._conn.execute("SELECT id FROM videos WHERE sha256 = ?", (digest,)).fetchone()
@@ -389,6 +435,23 @@ class VideoIndex:
         hits = index.search(query, len(usable), threshold=threshold)
         chosen = [rows[usable[int(i)]] for i in hits.ids[0][hits.valid[0]]]
         return _named(_ranges(chosen, lambda _r: True, gap), rows)
+
+
+def _screentime_task(
+    analyzer: FaceAnalyzer, task: tuple[str, str | Cast | None, VideoOptions]
+) -> tuple[str, ScreenTime | FaceprintError]:
+    """One video on an engine worker, which opens a gallery given by its folder itself."""
+    path, people, options = task
+    try:
+        if isinstance(people, str):
+            with Gallery.open(people) as gallery:
+                return path, screentime(path, gallery, analyzer=analyzer, options=options)
+        return path, screentime(path, people, analyzer=analyzer, options=options)
+    except FaceprintError as exc:
+        exc.source = exc.source or path
+        return path, exc
+    except ValueError as exc:
+        return path, FaceprintError(f"{path}: {exc}", source=path)
 
 
 def _ranges(

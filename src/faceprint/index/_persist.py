@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from faceprint.errors import IndexCorruptError, InvalidArgumentError, StorageError, map_exceptions
-from faceprint.gallery.index._files import IndexReader, IndexWriter
-from faceprint.gallery.index._store import FloatStore
-from faceprint.gallery.index.base import IndexManifest, VectorIndex, ids_checksum
+from faceprint.index._files import IndexReader, IndexWriter
+from faceprint.index._store import FloatStore
+from faceprint.index.base import IndexManifest, VectorIndex, ids_checksum
 
 __all__ = ["check_ids_loaded", "load_ids_and_vectors", "open_index", "save_index"]
 

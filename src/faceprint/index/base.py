@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint.errors import IndexCorruptError, InvalidArgumentError, MissingDependencyError
-from faceprint.gallery.index._util import check_queries, check_threshold, threshold_floor
+from faceprint.index._util import check_queries, check_threshold, threshold_floor
 
 __all__ = [
     "BACKENDS",
@@ -60,14 +60,14 @@ FloatArray = npt.NDArray[np.float32]
 
 #: backend name → "module:class", imported on first use (FAISS and pymilvus load lazily)
 BACKENDS: dict[str, str] = {
-    "exact": "faceprint.gallery.index.exact:ExactIndex",
-    "exact-f16": "faceprint.gallery.index.exact:ExactF16Index",
-    "exact-int8": "faceprint.gallery.index.exact:ExactInt8Index",
-    "hnsw": "faceprint.gallery.index.hnsw:HNSWIndex",
-    "ivfpq": "faceprint.gallery.index.ivfpq:IVFPQIndex",
-    "binary": "faceprint.gallery.index.binary:BinaryIndex",
-    "pq": "faceprint.gallery.index.pq:PQIndex",
-    "milvus": "faceprint.gallery.index.milvus:MilvusIndex",
+    "exact": "faceprint.index.exact:ExactIndex",
+    "exact-f16": "faceprint.index.exact:ExactF16Index",
+    "exact-int8": "faceprint.index.exact:ExactInt8Index",
+    "hnsw": "faceprint.index.hnsw:HNSWIndex",
+    "ivfpq": "faceprint.index.ivfpq:IVFPQIndex",
+    "binary": "faceprint.index.binary:BinaryIndex",
+    "pq": "faceprint.index.pq:PQIndex",
+    "milvus": "faceprint.index.milvus:MilvusIndex",
 }
 
 #: optional pip extra needed by a backend, and the module whose absence means it is missing
@@ -241,7 +241,7 @@ class VectorIndex(ABC):
     @abstractmethod
     def _search(self, q: FloatArray, k: int, floor: np.float32) -> SearchResult:
         """Top-``k`` of the checked ``(Q, dim)`` float32 queries ``q`` (``1 <= k <= len(self)``),
-        keeping scores above ``floor`` (:func:`~faceprint.gallery.index._util.threshold_floor`)."""
+        keeping scores above ``floor`` (:func:`~faceprint.index._util.threshold_floor`)."""
 
     @abstractmethod
     def __len__(self) -> int:

@@ -6,7 +6,7 @@ PQ fast-scan codes), both with an exact re-rank cascade, and ``milvus`` (pymilvu
 milvus-lite, extra ``faceprint[milvus]``). Backend modules are imported on first use.
 """
 
-from faceprint.gallery.index.base import (
+from faceprint.index.base import (
     BACKENDS,
     IndexManifest,
     SearchResult,

@@ -32,9 +32,9 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint.errors import IndexCorruptError, InvalidArgumentError
-from faceprint.gallery.index._files import IndexWriter
-from faceprint.gallery.index._persist import check_ids_loaded, open_index, save_index
-from faceprint.gallery.index._util import (
+from faceprint.index._files import IndexWriter
+from faceprint.index._persist import check_ids_loaded, open_index, save_index
+from faceprint.index._util import (
     FloatArray,
     Growable,
     IdArray,
@@ -46,7 +46,7 @@ from faceprint.gallery.index._util import (
     default_threads,
     split_ranges,
 )
-from faceprint.gallery.index.base import IndexManifest, SearchResult, VectorIndex
+from faceprint.index.base import IndexManifest, SearchResult, VectorIndex
 
 __all__ = ["ExactF16Index", "ExactIndex", "ExactInt8Index"]
 

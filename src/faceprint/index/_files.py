@@ -28,8 +28,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from faceprint.errors import IndexCorruptError
-from faceprint.gallery.index._util import default_threads
-from faceprint.gallery.index.base import IndexManifest
+from faceprint.index._util import default_threads
+from faceprint.index.base import IndexManifest
 
 T = TypeVar("T")
 

@@ -26,10 +26,10 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint.errors import IndexCorruptError, InvalidArgumentError
-from faceprint.gallery.index._faiss import read_faiss, write_faiss
-from faceprint.gallery.index._files import IndexWriter
-from faceprint.gallery.index._persist import check_ids_loaded, open_index, save_index
-from faceprint.gallery.index._util import (
+from faceprint.index._faiss import read_faiss, write_faiss
+from faceprint.index._files import IndexWriter
+from faceprint.index._persist import check_ids_loaded, open_index, save_index
+from faceprint.index._util import (
     FloatArray,
     Growable,
     IdArray,
@@ -40,7 +40,7 @@ from faceprint.gallery.index._util import (
     check_ids,
     default_threads,
 )
-from faceprint.gallery.index.base import IndexManifest, SearchResult, VectorIndex
+from faceprint.index.base import IndexManifest, SearchResult, VectorIndex
 
 __all__ = ["HNSWIndex"]
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from faceprint.gallery.index._util import FloatArray, Growable, IdArray, TopK
+from faceprint.index._util import FloatArray, Growable, IdArray, TopK
 
 __all__ = ["FloatStore", "rerank"]
 

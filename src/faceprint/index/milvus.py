@@ -27,9 +27,9 @@ import numpy.typing as npt
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from faceprint.errors import GalleryError, IndexCorruptError, InvalidArgumentError
-from faceprint.gallery.index._files import IndexWriter
-from faceprint.gallery.index._persist import check_ids_loaded, open_index, save_index
-from faceprint.gallery.index._util import (
+from faceprint.index._files import IndexWriter
+from faceprint.index._persist import check_ids_loaded, open_index, save_index
+from faceprint.index._util import (
     FloatArray,
     IdArray,
     IdSet,
@@ -37,7 +37,7 @@ from faceprint.gallery.index._util import (
     check_add,
     check_ids,
 )
-from faceprint.gallery.index.base import IndexManifest, SearchResult, VectorIndex
+from faceprint.index.base import IndexManifest, SearchResult, VectorIndex
 
 __all__ = ["MilvusIndex"]
 

@@ -43,11 +43,11 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint.errors import IndexCorruptError, InvalidArgumentError
-from faceprint.gallery.index._faiss import read_faiss, write_faiss
-from faceprint.gallery.index._files import IndexWriter
-from faceprint.gallery.index._persist import load_ids_and_vectors, open_index, save_index
-from faceprint.gallery.index._store import FloatStore, rerank, search_rows
-from faceprint.gallery.index._util import (
+from faceprint.index._faiss import read_faiss, write_faiss
+from faceprint.index._files import IndexWriter
+from faceprint.index._persist import load_ids_and_vectors, open_index, save_index
+from faceprint.index._store import FloatStore, rerank, search_rows
+from faceprint.index._util import (
     FloatArray,
     Growable,
     IdArray,
@@ -58,8 +58,8 @@ from faceprint.gallery.index._util import (
     default_threads,
     divisor_at_most,
 )
-from faceprint.gallery.index.base import IndexManifest, SearchResult, VectorIndex
-from faceprint.gallery.index.binary import random_orthogonal
+from faceprint.index.base import IndexManifest, SearchResult, VectorIndex
+from faceprint.index.binary import random_orthogonal
 
 __all__ = ["PQIndex", "default_pq_m"]
 
