@@ -8,6 +8,7 @@ image is of, and :class:`~faceprint.errors.AmbiguousFaceError` asks for an expli
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AMBIGUITY_RATIO",
     "MAX_NAME_LENGTH",
+    "RESERVED_NAME",
     "THUMBNAIL_SIZE",
     "EnrolmentFace",
     "choose_face",
@@ -48,6 +50,9 @@ MAX_NAME_LENGTH = 256
 #: Unicode categories refused in names: control characters, lone surrogates (bytes of a file
 #: name that are not UTF-8), private use, unassigned, line and paragraph separators
 _BAD_CATEGORIES = frozenset({"Cc", "Cs", "Co", "Cn", "Zl", "Zp"})
+#: names the outputs give to faces nobody is enrolled as (identify's ``unknown``, a video's
+#: ``unknown_N``), in any letter case: a person so named would read as no match
+RESERVED_NAME = re.compile(r"unknown(_[0-9]+)?", re.IGNORECASE)
 
 
 def _shown(name: str) -> str:
@@ -65,7 +70,8 @@ def clean_name(name: object) -> str:
 
     A name is printable text: not empty, at most :data:`MAX_NAME_LENGTH` characters, without
     control characters (tabs, newlines, escape sequences), lone surrogates (a folder name that
-    is not valid UTF-8) or line separators. Anything else (quotes, brackets, markup, SQL, any
+    is not valid UTF-8) or line separators, and not a name the outputs use for nobody
+    (:data:`RESERVED_NAME`: ``unknown``, ``unknown_3``). Anything else (quotes, brackets, markup, SQL, any
     script, emoji) is stored and returned verbatim.
     """
     if not isinstance(name, str) or not name.strip():
@@ -82,6 +88,11 @@ def clean_name(name: object) -> str:
         raise InvalidArgumentError(
             f"the identity name '{_shown(name)}' holds control or invalid characters "
             f"({shown}; a folder name that is not UTF-8 gives U+DCxx); use printable text"
+        )
+    if RESERVED_NAME.fullmatch(name):
+        raise InvalidArgumentError(
+            f"'{name}' is reserved: results call faces that match nobody 'unknown' or "
+            "'unknown_N'; choose the person's name"
         )
     return name
 

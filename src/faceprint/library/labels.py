@@ -21,6 +21,7 @@ from faceprint.errors import (
     RecordNotFoundError,
 )
 from faceprint.gallery import Gallery
+from faceprint.gallery.enroll import clean_name as gallery_name
 from faceprint.library.store import LibraryStore
 
 __all__ = [
@@ -43,7 +44,7 @@ def clean_name(name: str) -> str:
     text = name.strip()
     if not text or any(ord(c) < 32 for c in text) or len(text) > 200:
         raise InvalidArgumentError(f"invalid person name {name!r} (1-200 printable characters)")
-    return text
+    return gallery_name(text)  # the gallery's rules too (reserved names)
 
 
 def representatives(
@@ -78,8 +79,14 @@ def _cluster_row(cur: sqlite3.Cursor, cluster_id: int) -> tuple[int, int | None,
     return int(row[0]), row[1], row[2]
 
 
-def label_cluster(store: LibraryStore, gallery: Gallery, cluster_id: int, name: str) -> int:
-    """Name every face of the cluster ``name``; returns the person's cluster id."""
+def label_cluster(
+    store: LibraryStore, gallery: Gallery, cluster_id: int, name: str, *, append: bool = False
+) -> int:
+    """Name every face of the cluster ``name``; returns the person's cluster id.
+
+    A name that is already a person (of the library or its gallery) is refused unless
+    ``append``: adding faces to someone is a choice, never a side effect of typing a name.
+    """
     name = clean_name(name)
     with store.transaction() as cur:
         _, person, current = _cluster_row(cur, cluster_id)
@@ -87,6 +94,12 @@ def label_cluster(store: LibraryStore, gallery: Gallery, cluster_id: int, name: 
             raise InvalidArgumentError(
                 f"cluster {cluster_id} is {current!r}; use `rename` to change a person's name"
             )
+        taken = cur.execute("SELECT 1 FROM people WHERE name = ?", (name,)).fetchone()
+    if current is None and not append and (taken is not None or name in gallery):
+        raise IdentityExistsError(
+            f"{name!r} is a person already; add this cluster to them with append "
+            "(--append, or the page's 'add to' choice), or choose another name"
+        )
     _add_templates(store, gallery, cluster_id, name)
     with store.transaction() as cur:
         # a new person takes this cluster (its id stays); a known one absorbs it

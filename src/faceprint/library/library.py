@@ -305,11 +305,18 @@ class Library:
         return None if row[0][0] is None else bytes(row[0][0])
 
     # --- labelling ----------------------------------------------------------------------------
-    def label(self, cluster_id: int, name: str) -> ClusterInfo:
-        """Name the cluster's faces ``name`` (creating or extending the gallery identity with
-        a few representative templates); returns the person's cluster."""
+    def label(self, cluster_id: int, name: str, *, append: bool = False) -> ClusterInfo:
+        """Name the cluster's faces ``name`` (creating the gallery identity, or with ``append``
+        extending an existing person, with a few representative templates); returns the
+        person's cluster.
+
+        Raises:
+            IdentityExistsError: ``name`` is a person already and ``append`` is false.
+        """
         with self._lock:
-            target = labels.label_cluster(self._store, self.gallery, cluster_id, name)
+            target = labels.label_cluster(
+                self._store, self.gallery, cluster_id, name, append=append
+            )
             return queries.cluster_info(self._store, target)
 
     def merge(self, into: int, other: int) -> ClusterInfo:

@@ -187,6 +187,7 @@ class PersonOut(BaseModel):
 
 class EnrolUnknownIn(BaseModel):
     name: str = Field(min_length=1, max_length=200, description="the person's name")
+    append: bool = Field(default=False, description="add to a person who is enrolled already")
 
 
 class RenameIn(BaseModel):

@@ -28,6 +28,9 @@ FACES_PER_CLUSTER = 12
 
 class LabelIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
+    append: bool = Field(
+        default=False, description="add the cluster to a person who exists already"
+    )
 
 
 class MergeIn(BaseModel):
@@ -172,9 +175,11 @@ async def sheet(request: Request, cluster_id: int, caller: Caller = ReadCaller) 
 async def label(
     request: Request, cluster_id: int, body: LabelIn, caller: Caller = AdminCaller
 ) -> dict[str, Any]:
-    """Name a cluster (the person joins the library's gallery)."""
+    """Name a cluster (the person joins the library's gallery); a name that is a person
+    already is refused (409) unless ``append``."""
     state = get_state(request)
-    return _cluster(await call(state, library(state).label, cluster_id, body.name))
+    lib = library(state)
+    return _cluster(await call(state, lib.label, cluster_id, body.name, append=body.append))
 
 
 @router.post("/clusters/merge")

@@ -13,6 +13,7 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from faceprint.errors import AmbiguousFaceError, IdentityExistsError, ImageError, NoFaceError
 from faceprint.gallery import Gallery
 from faceprint.gallery.enroll import EnrolmentFace, embed_for_enrolment
+from faceprint.gallery.enroll import clean_name as gallery_name
 from faceprint.imageio import load_image
 from faceprint.pipeline import FaceAnalyzer, FaceChoice
 from faceprint.server import schemas
@@ -40,7 +41,7 @@ def clean_name(name: str) -> str:
         raise ApiError(
             400, "invalid_argument", "name must not contain control or format characters"
         )
-    return text
+    return gallery_name(text)  # the gallery's rules too (reserved names)
 
 
 def face_choice(value: str) -> FaceChoice:

@@ -242,13 +242,15 @@ async def find_videos(
     return {"ranges": await state.index(_find, state, name, with_)}
 
 
-def _enrol_unknown(gallery: Gallery, name: str, faces: UnknownFaces) -> int:
+def _enrol_unknown(gallery: Gallery, name: str, faces: UnknownFaces, append: bool) -> int:
+    if append:
+        gallery.get(name)  # 404 when nobody has that name
     gallery.add_embeddings(
         [name] * len(faces.embeddings),
         faces.embeddings,
         sources=faces.sources,
         thumbnails=faces.thumbnails,
-        append=True,
+        append=append,
     )
     return gallery.get(name).template_count
 
@@ -265,8 +267,8 @@ async def enrol_unknown(
     body: schemas.EnrolUnknownIn,
     caller: Caller = AdminCaller,
 ) -> schemas.EnrollOut:
-    """Enrol a video job's ``unknown_N`` under a name (a new person, or more templates of an
-    enrolled one) from the faces the job saw: the mean embeddings of its best tracks, no photo
+    """Enrol a video job's ``unknown_N`` under a name (a new person, or with ``append`` more
+    templates of an enrolled one: an enrolled name without it is a 409) from the faces the job saw: the mean embeddings of its best tracks, no photo
     needed. Run the video again to have it named."""
     state = get_state(request)
     job = runner(request).get(job_id)
@@ -288,7 +290,7 @@ async def enrol_unknown(
             )
         enrolled[unknown] = name
     try:
-        templates = await state.index(_enrol_unknown, state.gallery, name, faces)
+        templates = await state.index(_enrol_unknown, state.gallery, name, faces, body.append)
     except BaseException:
         with _ENROL_LOCK:
             enrolled.pop(unknown, None)
