@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AMBIGUITY_RATIO",
     "MAX_NAME_LENGTH",
+    "MIN_TEMPLATE_FACE",
     "RESERVED_NAME",
     "THUMBNAIL_SIZE",
     "EnrolmentFace",
@@ -45,6 +46,11 @@ AMBIGUITY_RATIO = 0.8
 #: side of the stored JPEG thumbnail of an aligned crop, in pixels
 THUMBNAIL_SIZE = 112
 THUMBNAIL_QUALITY = 85
+#: shortest face box side (pixels of the frame or photo) whose embedding may become a template
+#: without a person choosing it: smaller faces (a video's background, a group photo's back row)
+#: give embeddings that resemble every other small face, so a template made of them matches
+#: strangers (benchmarks/bench_template_far.py measures it; docs/web-app-library.md)
+MIN_TEMPLATE_FACE = 80.0
 #: longest identity name accepted, in characters
 MAX_NAME_LENGTH = 256
 #: Unicode categories refused in names: control characters, lone surrogates (bytes of a file

@@ -3,7 +3,9 @@
 A person the user names becomes a gallery identity. Labelling a cluster gives that identity a
 few **representative templates** (:func:`representatives`: good-quality faces that differ from
 each other, at most :data:`REPRESENTATIVES` per labelling), not every face, so the gallery stays
-small and its identification stays fast, and every face of the cluster is marked as the person
+small and its identification stays fast (faces smaller than
+:data:`~faceprint.gallery.enroll.MIN_TEMPLATE_FACE` pixels never become templates: they would
+match strangers), and every face of the cluster is marked as the person
 (``confirmed``). The gallery operation comes first; the library's rows follow in one transaction.
 """
 
@@ -21,6 +23,7 @@ from faceprint.errors import (
     RecordNotFoundError,
 )
 from faceprint.gallery import Gallery
+from faceprint.gallery.enroll import MIN_TEMPLATE_FACE
 from faceprint.gallery.enroll import clean_name as gallery_name
 from faceprint.library.store import LibraryStore
 
@@ -129,7 +132,8 @@ def _add_templates(store: LibraryStore, gallery: Gallery, cluster_id: int, name:
         "WHERE f.cluster_id = ? AND f.template_id IS NULL ORDER BY f.id",
         (int(cluster_id),),
     )
-    if not rows:
+    rows = [r for r in rows if min(r[6] - r[4], r[7] - r[5]) >= MIN_TEMPLATE_FACE]
+    if not rows:  # no face big enough: the person is named in the library, not in the gallery
         return
     emb = np.stack([np.frombuffer(r[1], np.float32) for r in rows])
     chosen = [rows[i] for i in representatives(emb, np.asarray([r[2] for r in rows], np.float32))]

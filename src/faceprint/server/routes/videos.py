@@ -18,6 +18,8 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
 from faceprint.errors import VideoError
 from faceprint.gallery import Gallery
+from faceprint.gallery.enroll import MIN_TEMPLATE_FACE
+from faceprint.library.labels import representatives
 from faceprint.pipeline import Augment, FaceAnalyzer
 from faceprint.server import schemas
 from faceprint.server.errors import ApiError
@@ -106,14 +108,14 @@ def job_analyzer(state: ServerState) -> FaceAnalyzer:
     return holder.get()
 
 
-#: templates enrolled from one unknown_N: its tracks with the most embedded faces
-MAX_UNKNOWN_TEMPLATES = 10
+#: templates enrolled from one unknown_N at most (as many as a few enrolment photos give)
+MAX_UNKNOWN_TEMPLATES = 3
 
 
 @dataclass(frozen=True)
 class UnknownFaces:
     """What a video job keeps of one ``unknown_N`` so that it can be enrolled without a photo:
-    the mean embeddings of its best tracks, with their thumbnails."""
+    the best face of a few of its tracks, with their thumbnails."""
 
     embeddings: npt.NDArray[np.float32]
     thumbnails: list[bytes | None]
@@ -121,16 +123,25 @@ class UnknownFaces:
 
 
 def unknown_faces(video: str, name: str, tracks: Sequence[Track]) -> UnknownFaces | None:
-    """The enrolable faces of ``name`` (``None`` when no track of it was embedded)."""
-    usable = [t for t in tracks if t.embedding is not None]
-    usable.sort(key=lambda t: (-t.faces_embedded, -t.detections, t.id))
-    usable = usable[:MAX_UNKNOWN_TEMPLATES]
+    """The enrolable faces of ``name`` (``None`` when there is none): the best face of each
+    track that reaches :data:`~faceprint.gallery.enroll.MIN_TEMPLATE_FACE` pixels (smaller
+    ones, and means of frames, make templates that match strangers), at most
+    :data:`MAX_UNKNOWN_TEMPLATES` that differ from each other."""
+    usable = [
+        t for t in tracks if t.best_embedding is not None and t.best_side >= MIN_TEMPLATE_FACE
+    ]
     if not usable:
         return None
+    vecs = np.stack([t.best_embedding for t in usable]).astype(np.float32)  # type: ignore[misc]
+    sides = np.asarray([t.best_side for t in usable], np.float32)
+    picks = representatives(vecs, sides, MAX_UNKNOWN_TEMPLATES)
     return UnknownFaces(
-        np.stack([t.embedding for t in usable]).astype(np.float32),  # type: ignore[misc]
-        [t.thumbnail for t in usable],
-        [f"{video} ({name}, track {t.id}, {t.start:.2f}-{t.end:.2f} s)" for t in usable],
+        vecs[picks],
+        [usable[i].thumbnail for i in picks],
+        [
+            f"{video} ({name}, track {t.id}, {t.start:.2f}-{t.end:.2f} s)"
+            for t in (usable[i] for i in picks)
+        ],
     )
 
 
@@ -267,9 +278,10 @@ async def enrol_unknown(
     body: schemas.EnrolUnknownIn,
     caller: Caller = AdminCaller,
 ) -> schemas.EnrollOut:
-    """Enrol a video job's ``unknown_N`` under a name (a new person, or with ``append`` more
-    templates of an enrolled one: an enrolled name without it is a 409) from the faces the job saw: the mean embeddings of its best tracks, no photo
-    needed. Run the video again to have it named."""
+    """Enrol a video job's ``unknown_N`` under a name from the faces the job saw (the best
+    face of a few of its tracks, no photo needed): a new person, or with ``append`` more
+    templates of an enrolled one (an enrolled name without it is a 409). Run the video again
+    to have it named."""
     state = get_state(request)
     job = runner(request).get(job_id)
     if not UNKNOWN_NAME.match(unknown):
@@ -286,7 +298,15 @@ async def enrol_unknown(
         faces: UnknownFaces | None = job.detail.get("unknowns", {}).get(unknown)
         if faces is None:
             raise ApiError(
-                404, "not_found", f"job {job_id} has no enrolable {unknown} (status {job.status})"
+                404,
+                "not_found",
+                f"{unknown} of job {job_id} cannot be enrolled from the video: "
+                + (
+                    f"its faces are smaller than {MIN_TEMPLATE_FACE:.0f} pixels, too small to "
+                    "recognise it reliably; enrol this person from a photo"
+                    if job.status == "done"
+                    else f"the job is {job.status}"
+                ),
             )
         enrolled[unknown] = name
     try:

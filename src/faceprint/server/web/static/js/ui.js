@@ -1,7 +1,7 @@
 // Small DOM helpers shared by the pages. Text goes in through textContent only (never innerHTML),
 // styles through classes or the CSSOM (the server's CSP forbids inline style attributes).
 
-import { api, mediaUrl } from "./api.js";
+import { ApiError, api, mediaUrl } from "./api.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -181,4 +181,59 @@ export function progressBar(label) {
       if (words) text.textContent = words;
     },
   };
+}
+
+/** The API path of an enrolled person (by id where the server gives one). */
+export function personPath(person) {
+  return person.id !== undefined && person.id !== null
+    ? `/v1/people/${encodeURIComponent(person.id)}`
+    : `/v1/people/${encodeURIComponent(person.name)}`;
+}
+
+/** The enrolled person called exactly `name`, or null. */
+export async function findPerson(name) {
+  const data = await api("/v1/people");
+  return data.people.find((p) => p.name === name) || null;
+}
+
+/**
+ * Ask whether to add faces to `person`, who exists already: a modal dialog showing their faces,
+ * "Add to NAME" or "Cancel". Resolves true only for an explicit "Add".
+ */
+export async function askAppend(person, what) {
+  const detail = await api(personPath(person));
+  const faces = (detail.templates || []).slice(0, 12);
+  const yes = h("button", { type: "button", class: "primary" }, `Add to ${person.name}`);
+  const no = h("button", { type: "button" }, "Cancel");
+  const tid = newId("ask");
+  const dialog = h("dialog", { class: "ask", "aria-labelledby": tid },
+    h("h2", { id: tid }, `${person.name} is enrolled already`),
+    h("p", {}, `Is this the same person? Adding ${what} to ${person.name} makes them part of who ${person.name} is; to enrol someone new, cancel and choose another name.`),
+    h("ul", { class: "face-grid" }, faces.map((t) => h("li", {}, apiImg(t.thumbnail_url, `a face of ${person.name}`, "thumb large")))),
+    h("div", { class: "row" }, yes, no));
+  document.body.append(dialog);
+  return new Promise((resolve) => {
+    let answer = false;
+    yes.addEventListener("click", () => { answer = true; dialog.close(); });
+    no.addEventListener("click", () => dialog.close());
+    dialog.addEventListener("close", () => { dialog.remove(); resolve(answer); });
+    dialog.showModal();
+    no.focus();
+  });
+}
+
+/**
+ * Run `attempt(append)` with append=false; when the server answers that the name is a person
+ * already (409), ask the user (showing that person's faces) and run it again with append=true
+ * only on an explicit yes. Resolves to the result, or null when the user cancelled.
+ */
+export async function withAppendChoice(name, what, attempt) {
+  try {
+    return await attempt(false);
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 409 || !(err.code === "identity_exists" || /exists already|is a person already/.test(err.message))) throw err;
+  }
+  const person = await findPerson(name);
+  const yes = person ? await askAppend(person, what) : window.confirm(`${name} is a person already. Add ${what} to ${name}?`);
+  return yes ? attempt(true) : null;
 }

@@ -2,7 +2,7 @@
 // merge two, "not this person"), and a person's photos oldest first with a slideshow.
 
 import { api, mediaUrl } from "../api.js";
-import { apiImg, field, guarded, h, progressBar, sleep, statusLine } from "../ui.js";
+import { apiImg, field, guarded, h, progressBar, sleep, statusLine, withAppendChoice } from "../ui.js";
 
 const PAGE = 24;
 
@@ -31,7 +31,9 @@ export function render(main) {
 
   const actions = {
     async label(cluster, name) {
-      await api(`/v1/library/clusters/${cluster.id}/label`, { json: { name } });
+      const path = `/v1/library/clusters/${cluster.id}/label`;
+      const r = await withAppendChoice(name, "these faces", (append) => api(path, { json: { name, append } }));
+      if (!r) { status.textContent = `Nothing was added to ${name}.`; return; }
       status.textContent = `Cluster ${cluster.id} is now ${name}.`;
       await Promise.all([loadClusters(true), fillNames(people), scan.refresh()]);
     },

@@ -2,7 +2,7 @@
 // picking the face where a photo has several), rename, delete, and a person's templates.
 
 import { api } from "../api.js";
-import { apiImg, faceStage, field, fileInput, guarded, h, statusLine } from "../ui.js";
+import { apiImg, askAppend, faceStage, field, fileInput, findPerson, guarded, h, personPath, statusLine } from "../ui.js";
 
 export function render(main) {
   const list = h("div", { class: "people", "aria-live": "polite" });
@@ -134,9 +134,17 @@ function enrolForm(status, refresh) {
     e.preventDefault();
     const who = name.value.trim();
     if (!who || !chosen.length) { status.textContent = "Type a name and choose at least one photo."; return; }
+    const submit = form.querySelector("button[type=submit]");
+    submit.disabled = true; // a second click cannot enrol the same photos twice
     status.textContent = `Enrolling ${who}…`;
     const ok = await guarded(form, async () => {
-      const r = await enrolAll(who, chosen);
+      // an existing name is never a silent "add to": the page shows that person and asks
+      const existing = await findPerson(who);
+      if (existing && !(await askAppend(existing, `${chosen.length === 1 ? "this photo" : "these photos"}`))) {
+        status.textContent = `Nothing was added to ${who}. Choose another name to enrol someone new.`;
+        return true;
+      }
+      const r = await enrolAll(who, chosen, existing);
       status.textContent = outcome(who, r);
       chosen.forEach((c) => c.url && URL.revokeObjectURL(c.url));
       chosen = [];
@@ -145,14 +153,10 @@ function enrolForm(status, refresh) {
       await refresh();
       return true;
     });
+    submit.disabled = false;
     if (!ok) status.textContent = "";
   });
   return form;
-}
-
-async function exists(name) {
-  const data = await api("/v1/people");
-  return data.people.some((p) => p.name === name);
 }
 
 async function pickView(item) {
@@ -196,24 +200,25 @@ function largest(faces) {
 /**
  * Enrol every photo with its picked face: the photos where the largest face is wanted go in
  * one request (face=largest), each other photo in its own with face=<index> (the order of
- * /v1/detect, which uses the same detector). Returns the summed {added, skipped}.
+ * /v1/detect, which uses the same detector); to `existing` (a person the user chose to add
+ * to) or a new person. Returns the summed {added, skipped}.
  */
-async function enrolAll(name, items) {
+async function enrolAll(name, items, existing) {
   const groups = [];
   const plain = items.filter((it) => !it.faces || it.faces.length <= 1 || it.pick === largest(it.faces));
   if (plain.length) groups.push({ face: "largest", files: plain.map((it) => it.file) });
   for (const it of items) if (!plain.includes(it)) groups.push({ face: String(it.pick), files: [it.file] });
   const total = { added: 0, skipped: [] };
-  let known = await exists(name);
+  let person = existing;
   for (const g of groups) {
     const body = new FormData();
     for (const f of g.files) body.append("images", f);
     body.append("face", g.face);
-    if (!known) body.append("name", name);
-    const r = known
-      ? await api(`/v1/people/${encodeURIComponent(name)}/templates`, { form: body })
+    if (!person) body.append("name", name);
+    const r = person
+      ? await api(`${personPath(person)}/templates`, { form: body })
       : await api("/v1/people", { form: body });
-    known = true;
+    person = person || { id: r.id, name: r.name };
     total.added += r.added;
     total.skipped.push(...(r.skipped || []));
   }
