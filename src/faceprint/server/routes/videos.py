@@ -176,6 +176,8 @@ def _video_work(state: ServerState, path: Path, every: int | str, use_gallery: b
             if unknown is not None:
                 job.detail.setdefault("unknowns", {})[person.name] = unknown
         data = result.to_dict()
+        # the unknown_N whose faces are big enough to enrol from the video (see unknown_faces)
+        data["enrolable"] = sorted(job.detail.get("unknowns", {}))
         data["video"]["path"] = path.name
         data.pop("tracks", None)
         return data
