@@ -47,19 +47,25 @@ def test_error_envelopes_become_faceprint_errors(status: int, code: str, raised:
     assert (info.value.status, info.value.code, info.value.request_id) == (status, code, "r1")  # type: ignore[attr-defined]
 
 
-def test_key_goes_in_the_header_and_names_in_one_segment() -> None:
+def test_key_goes_in_the_header_and_people_are_addressed_by_id() -> None:
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
+        if request.url.path == "/v1/people/by-name":
+            return _envelope(404, "not_found")
         return httpx.Response(204)
 
     with Client("http://fp.test/", "fp_secret", transport=httpx.MockTransport(handler)) as fp:
-        fp.remove("Zoë/../../admin?x=1")
+        fp.remove(7)
+        with pytest.raises(IdentityNotFoundError):
+            fp.find_person("Zoë/../../admin?x=1")
     request = seen[0]
     assert request.headers["authorization"] == "Bearer fp_secret"
     assert "fp_secret" not in str(request.url)
-    assert request.url.raw_path == b"/v1/people/Zo%C3%AB%2F..%2F..%2Fadmin%3Fx%3D1"
+    assert request.url.raw_path == b"/v1/people/7"
+    assert seen[1].url.path == "/v1/people/by-name"
+    assert seen[1].url.params["name"] == "Zoë/../../admin?x=1"
 
 
 def test_unreachable_server_is_a_service_error() -> None:

@@ -143,7 +143,6 @@ def live(tmp_path: Path) -> Iterator[tuple[str, list[int]]]:
     """A server over a fresh gallery (one person, alice) and a synthetic clustered library;
     yields its URL and the library's cluster ids, largest first."""
     from _server_live import LiveServer
-
     from faceprint.server import ServerConfig
 
     with Gallery.create(tmp_path / "gallery", "dlib") as g:

@@ -1,5 +1,5 @@
 """The Java, C# and C++ samples (samples/) built and run against a live server: each verifies
-obama.jpg against obama2.jpg and identifies two_people.jpg. A sample whose toolchain is not
+obama.jpg against obama2.jpg, identifies two_people.jpg and reads each named person by id. A sample whose toolchain is not
 installed is skipped with the Debian packages that provide it."""
 
 from __future__ import annotations
@@ -112,8 +112,12 @@ def test_sample_verifies_and_identifies(
     output = _run([*command, live.url, *images], env=env)
     lines = output.splitlines()
     assert lines[0].startswith("verify: similarity=0.9") and lines[0].endswith("same=true"), output
-    names = sorted(line.split(" similarity=")[0].removeprefix("identify: ") for line in lines[1:])
+    found = [line for line in lines[1:] if line.startswith("identify: ")]
+    names = sorted(line.split(" similarity=")[0].removeprefix("identify: ") for line in found)
     assert names == ["Barack Obama", "Joe Biden"], output
+    with Client(live.url, key) as fp:  # each named face read back by its person id
+        people = sorted(f"person {p.id}: {p.name}" for p in fp.people())
+    assert sorted(line for line in lines if line.startswith("person ")) == people, output
 
 
 def test_sample_refused_without_key(server, photos: Path, build_dir: Path) -> None:

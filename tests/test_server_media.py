@@ -173,7 +173,9 @@ def _enrol_unknown_and_rerun(
         key=lambda p: p["seconds"],
     )
     url = f"/v1/jobs/{blind['id']}/unknowns/{lin['name']}/enrol"
-    before = len(reader.get("/v1/people/Lin-Manuel%20Miranda").json()["templates"])
+    people = reader.get("/v1/people").json()["people"]
+    lin_id = next(p["id"] for p in people if p["name"] == "Lin-Manuel Miranda")
+    before = len(reader.get(f"/v1/people/{lin_id}").json()["templates"])
     taken = http.post(url, json={"name": "Lin-Manuel Miranda"})
     assert taken.status_code == 409, taken.text
     done = http.post(url, json={"name": "Lin-Manuel Miranda", "append": True})
@@ -181,7 +183,7 @@ def _enrol_unknown_and_rerun(
     assert 1 <= done.json()["added"] <= 3
     again = http.post(url, json={"name": "Someone Else"})
     assert again.status_code == 409 and "Lin-Manuel Miranda" in again.json()["error"]["message"]
-    person = reader.get("/v1/people/Lin-Manuel%20Miranda").json()
+    person = reader.get(f"/v1/people/{done.json()['id']}").json()
     assert len(person["templates"]) == before + done.json()["added"]
     rerun = http.post(
         "/v1/videos", files={"video": ("clip.mp4", clip.read_bytes())}, data={"every": "6"}

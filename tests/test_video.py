@@ -62,7 +62,7 @@ def test_rotation_metadata_is_applied(tmp_path: Path) -> None:
     ("make", "message"),
     [
         (lambda p: p.write_text("not a video at all"), "not a video"),
-        (lambda p: write_wav(p), "no video stream"),
+        (lambda p: write_wav(p), "not a video"),
         (lambda p: None, "no such file"),
     ],
     ids=["text", "audio-only", "missing"],

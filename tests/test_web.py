@@ -323,7 +323,11 @@ def test_people_enrol_picks_the_chosen_face(page: Page, server: Server, photos: 
     check = httpx.post(
         f"{server.url}/v1/verify",
         files={"image_a": (who, (photos / who).read_bytes())},
-        data={"person": "Picked"},
+        data={
+            "person_id": httpx.get(
+                f"{server.url}/v1/people/by-name", params={"name": "Picked"}
+            ).json()["id"]
+        },
         timeout=60,
     )
     assert check.json()["same"] is True, (who, check.json())

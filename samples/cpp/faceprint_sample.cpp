@@ -1,6 +1,7 @@
 // faceprint HTTP API from C++17 with libcurl (Debian: libcurl4-openssl-dev).
 //
-// Verifies two photos, then identifies every face of a group photo:
+// Verifies two photos, identifies every face of a group photo, and reads each named person by
+// their id (people are addressed by id: names are data and never part of a URL):
 //
 //   g++ -std=c++17 -O2 -o faceprint_sample faceprint_sample.cpp -lcurl
 //   FACEPRINT_API_KEY=fp_... ./faceprint_sample http://127.0.0.1:8000 a.jpg b.jpg group.jpg
@@ -34,8 +35,10 @@ std::string first(const std::string& json, const std::string& pattern) {
 
 using Pairs = std::vector<std::pair<std::string, std::string>>;
 
-// POST files (field, path) and form fields (name, value) to route; returns the JSON text.
+// POST files (field, path) and form fields (name, value) to route (GET when both are empty);
+// returns the JSON text.
 std::string post(const std::string& base, const std::string& route, const Pairs& files, const Pairs& fields) {
+    const bool get = files.empty() && fields.empty();
     CURL* curl = curl_easy_init();
     if (!curl) throw std::runtime_error("curl_easy_init failed");
     curl_mime* form = curl_mime_init(curl);
@@ -56,7 +59,7 @@ std::string post(const std::string& base, const std::string& route, const Pairs&
     std::string body;
     std::string url = base + route;
     curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl, CURLOPT_MIMEPOST, form);
+    if (!get) curl_easy_setopt(curl, CURLOPT_MIMEPOST, form);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
@@ -89,9 +92,16 @@ int main(int argc, char** argv) {
                   << " same=" << first(verified, R"re("same":(true|false))re") << "\n";
 
         std::string found = post(base, "/v1/identify", {{"image", argv[4]}}, {{"top_k", "3"}});
-        std::regex face(R"re("box":\[([^\]]*)\],"label":"((?:[^"\\]|\\.)*)","similarity":(-?[0-9.eE+-]+|null))re");
+        std::regex face(R"re("box":\[([^\]]*)\],"label":"((?:[^"\\]|\\.)*)","similarity":(-?[0-9.eE+-]+|null),"person_id":([0-9]+|null))re");
+        std::vector<std::string> ids;
         for (auto it = std::sregex_iterator(found.begin(), found.end(), face); it != std::sregex_iterator(); ++it) {
-            std::cout << "identify: " << (*it)[2] << " similarity=" << (*it)[3] << " box=[" << (*it)[1] << "]\n";
+            std::cout << "identify: " << (*it)[2] << " similarity=" << (*it)[3] << " box=[" << (*it)[1]
+                      << "] person_id=" << (*it)[4] << "\n";
+            if ((*it)[4] != "null") ids.push_back((*it)[4]);
+        }
+        for (const auto& id : ids) {
+            std::string person = post(base, "/v1/people/" + id, {}, {});
+            std::cout << "person " << id << ": " << first(person, R"re("name":"((?:[^"\\]|\\.)*)")re") << "\n";
         }
     } catch (const std::exception& e) {
         std::cerr << "error: " << e.what() << "\n";

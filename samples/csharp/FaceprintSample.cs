@@ -40,6 +40,15 @@ public static class FaceprintSample
         }
     }
 
+    static string Get(string baseUrl, string route)
+    {
+        var response = Http.GetAsync(baseUrl.TrimEnd('/') + route).Result;
+        var body = response.Content.ReadAsStringAsync().Result;
+        if ((int)response.StatusCode >= 400)
+            throw new Exception("HTTP " + (int)response.StatusCode + ": " + First(body, "\"message\":\"((?:[^\"\\\\]|\\\\.)*)\""));
+        return body;
+    }
+
     static string First(string json, string pattern)
     {
         var m = Regex.Match(json, pattern);
@@ -64,9 +73,16 @@ public static class FaceprintSample
 
         var found = Post(args[0], "/v1/identify",
             new[] { new[] { "image", args[3] } }, new[] { new[] { "top_k", "3" } });
-        var face = new Regex("\"box\":\\[([^\\]]*)\\],\"label\":\"((?:[^\"\\\\]|\\\\.)*)\",\"similarity\":(-?[0-9.eE+-]+|null)");
+        var face = new Regex("\"box\":\\[([^\\]]*)\\],\"label\":\"((?:[^\"\\\\]|\\\\.)*)\",\"similarity\":(-?[0-9.eE+-]+|null),\"person_id\":([0-9]+|null)");
+        var ids = new System.Collections.Generic.List<string>();
         foreach (Match m in face.Matches(found))
-            Console.WriteLine("identify: " + m.Groups[2].Value + " similarity=" + m.Groups[3].Value + " box=[" + m.Groups[1].Value + "]");
+        {
+            Console.WriteLine("identify: " + m.Groups[2].Value + " similarity=" + m.Groups[3].Value + " box=[" + m.Groups[1].Value + "] person_id=" + m.Groups[4].Value);
+            if (m.Groups[4].Value != "null") ids.Add(m.Groups[4].Value);
+        }
+        // people are addressed by id (names are data, never part of a URL)
+        foreach (var id in ids)
+            Console.WriteLine("person " + id + ": " + First(Get(args[0], "/v1/people/" + id), "\"name\":\"((?:[^\"\\\\]|\\\\.)*)\""));
         return 0;
     }
 }

@@ -66,6 +66,19 @@ public final class FaceprintSample {
         return response.body();
     }
 
+    /** GET route; returns the JSON text. */
+    String get(String route) throws IOException, InterruptedException {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(baseUrl + route)).timeout(Duration.ofMinutes(2)).GET();
+        if (apiKey != null && !apiKey.isEmpty()) {
+            request.header("Authorization", "Bearer " + apiKey);
+        }
+        HttpResponse<String> response = http.send(request.build(), HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+        if (response.statusCode() >= 400) {
+            throw new IOException("HTTP " + response.statusCode() + ": " + first(response.body(), "\"message\":\"((?:[^\"\\\\]|\\\\.)*)\""));
+        }
+        return response.body();
+    }
+
     static String first(String json, String regex) {
         Matcher m = Pattern.compile(regex).matcher(json);
         return m.find() ? m.group(1) : "";
@@ -86,9 +99,16 @@ public final class FaceprintSample {
                 + " same=" + first(verified, "\"same\":(true|false)"));
 
         String found = fp.post("/v1/identify", Map.of("image", Path.of(args[3])), Map.of("top_k", "3"));
-        Matcher face = Pattern.compile("\"box\":\\[([^\\]]*)\\],\"label\":\"((?:[^\"\\\\]|\\\\.)*)\",\"similarity\":(-?[0-9.eE+-]+|null)").matcher(found);
+        Matcher face = Pattern.compile("\"box\":\\[([^\\]]*)\\],\"label\":\"((?:[^\"\\\\]|\\\\.)*)\",\"similarity\":(-?[0-9.eE+-]+|null),\"person_id\":([0-9]+|null)").matcher(found);
+        java.util.List<String> ids = new java.util.ArrayList<>();
         while (face.find()) {
-            System.out.println("identify: " + face.group(2) + " similarity=" + face.group(3) + " box=[" + face.group(1) + "]");
+            System.out.println("identify: " + face.group(2) + " similarity=" + face.group(3) + " box=[" + face.group(1) + "] person_id=" + face.group(4));
+            if (!face.group(4).equals("null")) ids.add(face.group(4));
+        }
+        // people are addressed by id (names are data, never part of a URL)
+        for (String id : ids) {
+            String person = fp.get("/v1/people/" + id);
+            System.out.println("person " + id + ": " + first(person, "\"name\":\"((?:[^\"\\\\]|\\\\.)*)\""));
         }
     }
 }

@@ -169,13 +169,17 @@ class Client:
         )
 
     def verify(
-        self, image_a: ImageSource, image_b: ImageSource | None = None, *, person: str | None = None
+        self,
+        image_a: ImageSource,
+        image_b: ImageSource | None = None,
+        *,
+        person_id: int | None = None,
     ) -> schemas.VerifyOut:
-        """Same person? Two images, or an image and an enrolled ``person``."""
+        """Same person? Two images, or an image and the enrolled person ``person_id``."""
         files = {"image_a": _file(image_a, "image_a")}
         if image_b is not None:
             files["image_b"] = _file(image_b, "image_b")
-        data = {} if person is None else {"person": person}
+        data = {} if person_id is None else {"person_id": str(int(person_id))}
         return self._json(schemas.VerifyOut, "POST", "/v1/verify", files=files, data=data)
 
     def identify(
@@ -262,44 +266,52 @@ class Client:
                 raise ServiceError(f"job {job_id} still {job.status} after {timeout} s")
             time.sleep(poll)
 
-    # --- people -----------------------------------------------------------------------------
+    # --- people (addressed by id; names are data) ------------------------------------------
     def people(self) -> list[schemas.PersonSummary]:
         return self._json(schemas.PeopleOut, "GET", "/v1/people").people
 
-    def person(self, name: str) -> schemas.PersonOut:
-        return self._json(schemas.PersonOut, "GET", f"/v1/people/{_seg(name)}")
+    def person(self, person_id: int) -> schemas.PersonOut:
+        """One person (by id) with their templates."""
+        return self._json(schemas.PersonOut, "GET", f"/v1/people/{int(person_id)}")
+
+    def find_person(self, name: str) -> schemas.PersonOut:
+        """The person called exactly ``name`` (:class:`IdentityNotFoundError` when none)."""
+        return self._json(schemas.PersonOut, "GET", "/v1/people/by-name", params={"name": name})
 
     def enroll(
-        self,
-        name: str,
-        images: Sequence[ImageSource],
-        *,
-        face: str = "largest",
-        append: bool = False,
-    ) -> schemas.EnrollOut | schemas.TemplatesOut:
-        """Enrol ``name`` from images (``append``: add templates to an existing person)."""
+        self, name: str, images: Sequence[ImageSource], *, face: str = "largest"
+    ) -> schemas.EnrollOut:
+        """Enrol a new person ``name`` from images (:class:`IdentityExistsError` when the name
+        is taken: add images to that person with :meth:`add_templates`)."""
         files = [("images", _file(img, f"image{i}")) for i, img in enumerate(images)]
-        if append:
-            return self._json(
-                schemas.TemplatesOut,
-                "POST",
-                f"/v1/people/{_seg(name)}/templates",
-                files=files,
-                data={"face": face},
-            )
         return self._json(
             schemas.EnrollOut, "POST", "/v1/people", files=files, data={"name": name, "face": face}
         )
 
-    def rename(self, old: str, new: str) -> schemas.PersonOut:
-        return self._json(schemas.PersonOut, "PATCH", f"/v1/people/{_seg(old)}", json={"name": new})
+    def add_templates(
+        self, person_id: int, images: Sequence[ImageSource], *, face: str = "largest"
+    ) -> schemas.TemplatesOut:
+        """Add face templates to the enrolled person ``person_id``."""
+        files = [("images", _file(img, f"image{i}")) for i, img in enumerate(images)]
+        return self._json(
+            schemas.TemplatesOut,
+            "POST",
+            f"/v1/people/{int(person_id)}/templates",
+            files=files,
+            data={"face": face},
+        )
 
-    def remove(self, name: str) -> None:
+    def rename(self, person_id: int, new: str) -> schemas.PersonOut:
+        return self._json(
+            schemas.PersonOut, "PATCH", f"/v1/people/{int(person_id)}", json={"name": new}
+        )
+
+    def remove(self, person_id: int) -> None:
         """Delete a person and every trace of their templates."""
-        self._send("DELETE", f"/v1/people/{_seg(name)}")
+        self._send("DELETE", f"/v1/people/{int(person_id)}")
 
-    def remove_template(self, name: str, template_id: int) -> None:
-        self._send("DELETE", f"/v1/people/{_seg(name)}/templates/{int(template_id)}")
+    def remove_template(self, person_id: int, template_id: int) -> None:
+        self._send("DELETE", f"/v1/people/{int(person_id)}/templates/{int(template_id)}")
 
     def thumbnail(self, template_id: int) -> bytes:
         """JPEG bytes of a template's aligned crop."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,8 +19,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from faceprint.errors import AmbiguousFaceError, ImageError, InvalidArgumentError
-from faceprint.imageio import ImageInput, load_image, printable, source_name
+from faceprint.errors import AmbiguousFaceError, ImageError, InvalidArgumentError, NoFaceError
+from faceprint.imageio import MAX_PIXELS, ImageInput, load_image, printable, source_name
 from faceprint.pipeline import FaceAnalyzer, FaceChoice, select_face
 from faceprint.types import Faces
 
@@ -35,6 +36,7 @@ __all__ = [
     "EnrolmentFace",
     "choose_face",
     "clean_name",
+    "embed_each",
     "embed_for_enrolment",
     "enrolment_face",
     "scan_folders",
@@ -59,6 +61,10 @@ _BAD_CATEGORIES = frozenset({"Cc", "Cs", "Co", "Cn", "Zl", "Zp"})
 #: names the outputs give to faces nobody is enrolled as (identify's ``unknown``, a video's
 #: ``unknown_N``), in any letter case: a person so named would read as no match
 RESERVED_NAME = re.compile(r"unknown(_[0-9]+)?", re.IGNORECASE)
+#: bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): they make a
+#: name display as other text ("Trojan Source"); joiners (ZWNJ, ZWJ) and marks (LRM, RLM) that
+#: real names in Persian, Arabic, Indic scripts and emoji sequences need are allowed
+_BIDI_CONTROLS = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
 
 
 def _shown(name: str) -> str:
@@ -75,9 +81,10 @@ def clean_name(name: object) -> str:
     """An identity name, stripped of surrounding spaces, or :class:`InvalidArgumentError`.
 
     A name is printable text: not empty, at most :data:`MAX_NAME_LENGTH` characters, without
-    control characters (tabs, newlines, escape sequences), lone surrogates (a folder name that
-    is not valid UTF-8) or line separators, and not a name the outputs use for nobody
-    (:data:`RESERVED_NAME`: ``unknown``, ``unknown_3``). Anything else (quotes, brackets, markup, SQL, any
+    control characters (tabs, newlines, escape sequences), bidirectional overrides, lone
+    surrogates (a folder name that is not valid UTF-8) or line separators, and not a name the
+    outputs use for nobody (:data:`RESERVED_NAME`: ``unknown``, ``unknown_3``). Anything else
+    (quotes, brackets, markup, SQL, any
     script, emoji) is stored and returned verbatim.
     """
     if not isinstance(name, str) or not name.strip():
@@ -88,12 +95,15 @@ def clean_name(name: object) -> str:
             f"an identity name has at most {MAX_NAME_LENGTH} characters, got {len(name)} "
             f"('{_shown(name[:40])}...')"
         )
-    bad = sorted({c for c in name if unicodedata.category(c) in _BAD_CATEGORIES})
+    bad = sorted(
+        {c for c in name if unicodedata.category(c) in _BAD_CATEGORIES or c in _BIDI_CONTROLS}
+    )
     if bad:
         shown = ", ".join(f"U+{ord(c):04X}" for c in bad[:5])
         raise InvalidArgumentError(
-            f"the identity name '{_shown(name)}' holds control or invalid characters "
-            f"({shown}; a folder name that is not UTF-8 gives U+DCxx); use printable text"
+            f"the identity name '{_shown(name)}' holds control, bidirectional-override or "
+            f"invalid characters ({shown}; a folder name that is not UTF-8 gives U+DCxx); "
+            "use printable text"
         )
     if RESERVED_NAME.fullmatch(name):
         raise InvalidArgumentError(
@@ -173,6 +183,28 @@ def embed_for_enrolment(
         source = str(image) if isinstance(image, (str, os.PathLike)) else ""
     box = tuple(float(v) for v in chosen.boxes[0])
     return EnrolmentFace(embedding, box, thumbnail_jpeg(crop[0]), source)  # type: ignore[arg-type]
+
+
+def embed_each(
+    analyzer: FaceAnalyzer,
+    images: Sequence[tuple[str, bytes]],
+    face: FaceChoice,
+    *,
+    max_pixels: int = MAX_PIXELS,
+) -> tuple[list[EnrolmentFace], list[tuple[str, str]]]:
+    """:func:`embed_for_enrolment` of each ``(source, bytes)`` image with the same face
+    choice: the faces to enrol, and ``(source, reason)`` of each image that gave none (no face,
+    several similar faces, not a readable image), in input order."""
+    done: list[EnrolmentFace] = []
+    skipped: list[tuple[str, str]] = []
+    for source, data in images:
+        try:
+            rgb = load_image(data, max_pixels=max_pixels)
+            done.append(embed_for_enrolment(analyzer, rgb, face, source=source))
+        except (NoFaceError, AmbiguousFaceError, ImageError) as exc:
+            text = str(exc)
+            skipped.append((source, text.split(": ", 1)[-1] if text.startswith("<") else text))
+    return done, skipped
 
 
 def enrolment_face(result: ImageResult, face: FaceChoice, *, source: str) -> EnrolmentFace:

@@ -250,6 +250,29 @@ class Gallery:
             raise IdentityNotFoundError(f"no identity named {name!r} in the gallery")
         return found[0]
 
+    def name_of(self, person_id: int) -> str:
+        """The name of the identity with id ``person_id`` (:attr:`Identity.id`: stable for the
+        identity's lifetime, never reused, safe in a URL); :class:`IdentityNotFoundError`."""
+        if not 0 < int(person_id) < 2**63:
+            raise IdentityNotFoundError(f"no identity with id {person_id} in the gallery")
+        with self._store.reading() as cur:
+            name = self._store.identity_name(cur, int(person_id))
+        if name is None:
+            raise IdentityNotFoundError(f"no identity with id {person_id} in the gallery")
+        return name
+
+    def similarity(self, name: str, embedding: npt.ArrayLike) -> float:
+        """Best cosine similarity of one query ``embedding`` to the templates of ``name`` (its
+        own templates only, not a search of the gallery); :class:`IdentityNotFoundError`, or
+        :class:`GalleryError` when the identity has no template."""
+        query = self._check_query(np.asarray(embedding, np.float32).reshape(1, -1))[0]
+        with self._store.reading() as cur:
+            ident = self._store.require_identity(cur, name)
+        vecs = self._store.embeddings_of(ident, self.dim)
+        if len(vecs) == 0:
+            raise GalleryError(f"{name!r} has no templates to compare with")
+        return float(np.max(vecs @ query))
+
     def templates(self, name: str) -> list[Template]:
         """The templates of identity ``name``, oldest first."""
         with self._store.reading() as cur:

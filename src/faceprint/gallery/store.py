@@ -231,6 +231,11 @@ class GalleryStore:
         row = cur.execute("SELECT id FROM identities WHERE name = ?", (name,)).fetchone()
         return None if row is None else int(row[0])
 
+    @staticmethod
+    def identity_name(cur: sqlite3.Cursor, identity_id: int) -> str | None:
+        row = cur.execute("SELECT name FROM identities WHERE id = ?", (identity_id,)).fetchone()
+        return None if row is None else str(row[0])
+
     @classmethod
     def require_identity(cls, cur: sqlite3.Cursor, name: str) -> int:
         found = cls.identity_id(cur, name)
@@ -441,6 +446,15 @@ class GalleryStore:
         blob = b"".join(r[1] for r in rows)
         vecs = np.frombuffer(blob, dtype="<f4").astype(np.float32).reshape(len(rows), dim)
         return ids, vecs
+
+    def embeddings_of(self, identity_id: int, dim: int) -> npt.NDArray[np.float32]:
+        """float32 (N, dim) embeddings of one identity's templates, oldest first."""
+        with self.reading() as cur:
+            rows = cur.execute(
+                "SELECT embedding FROM templates WHERE identity_id = ? ORDER BY id", (identity_id,)
+            ).fetchall()
+        blob = b"".join(r[0] for r in rows)
+        return np.frombuffer(blob, dtype="<f4").astype(np.float32).reshape(len(rows), dim)
 
     def templates_of(self, identity_id: int) -> list[Template]:
         sql = (

@@ -23,6 +23,7 @@ from faceprint.gallery import Gallery
 from faceprint.packs import DEFAULT_PACK, get_pack
 from faceprint.server.config import ServerConfig, is_loopback
 from faceprint.server.errors import install_error_handlers
+from faceprint.server.gate import GateMiddleware
 from faceprint.server.middleware import RequestMiddleware
 from faceprint.server.routes import include_routes
 from faceprint.server.security import KeyStore
@@ -125,7 +126,8 @@ def create_app(config: ServerConfig) -> FastAPI:
     )
     app.state.faceprint = state
     install_error_handlers(app)
-    include_routes(app)
+    routes = include_routes(app)
+    app.add_middleware(GateMiddleware, state=state, routes=routes)
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -77,6 +77,11 @@ class ServerConfig:
             ``gallery/server-data``.
         cors_origins: origins allowed by CORS; empty (the default) sends no CORS headers.
         insecure_no_auth: allow binding a non-loopback address with no API key configured.
+        allowed_hosts: host names a request's ``Host`` header may carry (DNS-rebinding guard);
+            empty: the loopback names when bound to loopback, the bound address otherwise,
+            no check when bound to every interface (0.0.0.0 / ::).
+        trusted_proxies: addresses of reverse proxies whose ``X-Forwarded-For`` /
+            ``X-Forwarded-Proto`` are believed; empty (the default): those headers are ignored.
         limits: see :class:`Limits`.
     """
 
@@ -89,6 +94,8 @@ class ServerConfig:
     data_dir: Path | None = None
     cors_origins: tuple[str, ...] = ()
     insecure_no_auth: bool = False
+    allowed_hosts: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
 
     @property

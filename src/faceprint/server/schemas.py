@@ -109,6 +109,7 @@ class VerifyOut(BaseModel):
 
 
 class MatchOut(BaseModel):
+    person_id: int = Field(description="the person's id (GET /v1/people/{person_id})")
     name: str
     similarity: float
     thumbnail_url: str | None
@@ -118,6 +119,7 @@ class IdentifiedOut(BaseModel):
     box: Box
     label: str = Field(description="the name, or 'unknown' below the threshold")
     similarity: float | None = Field(description="best similarity (null: empty gallery)")
+    person_id: int | None = Field(description="the named person's id (null when unknown)")
     matches: list[MatchOut]
 
 
@@ -145,6 +147,7 @@ class SearchOut(BaseModel):
 
 
 class PersonSummary(BaseModel):
+    id: int = Field(description="stable id: address the person by it (names are data)")
     name: str
     templates: int
     thumbnail_url: str | None
@@ -161,6 +164,7 @@ class Skipped(BaseModel):
 
 
 class EnrollOut(BaseModel):
+    id: int = Field(description="the person's id")
     name: str
     templates: int
     added: int
@@ -179,6 +183,7 @@ class TemplateOut(BaseModel):
 
 
 class PersonOut(BaseModel):
+    id: int = Field(description="the person's id")
     name: str
     metadata: dict[str, Any]
     created_at: str
@@ -186,12 +191,12 @@ class PersonOut(BaseModel):
 
 
 class EnrolUnknownIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200, description="the person's name")
+    name: str = Field(min_length=1, max_length=1024, description="the person's name")
     append: bool = Field(default=False, description="add to a person who is enrolled already")
 
 
 class RenameIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=1024, description="the new name (any script)")
 
 
 class ImportOut(BaseModel):

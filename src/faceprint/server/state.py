@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 import anyio
@@ -19,6 +18,7 @@ from faceprint.gallery import Gallery
 from faceprint.pipeline import FaceAnalyzer
 from faceprint.server.config import ServerConfig, is_loopback
 from faceprint.server.errors import ApiError
+from faceprint.server.gate import Caller
 from faceprint.server.security import KeyStore, RateLimiter, Role
 
 __all__ = ["Caller", "ServerState", "get_state", "require"]
@@ -28,15 +28,6 @@ T = TypeVar("T")
 
 #: index and database work running at once (each call is short; the gallery serialises writes)
 INDEX_THREADS = 8
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling: the key's name ("" without keys), its role, and the rate-limit client."""
-
-    key_name: str
-    role: Role
-    client: str
 
 
 class ServerState:
@@ -123,55 +114,20 @@ bearer = HTTPBearer(
     auto_error=False,
     description="An API key from `faceprint keys add`, as `Authorization: Bearer <key>`.",
 )
-_URL_KEY_PARAMS = ("key", "api_key", "apikey", "token", "access_token")
-
-
-def _authenticate(
-    state: ServerState, request: Request, cred: HTTPAuthorizationCredentials | None
-) -> Caller:
-    address = request.client.host if request.client else "unknown"
-    if not state.auth_required:
-        return Caller("", "admin", f"addr:{address}")
-    if cred is None:
-        if any(p in request.query_params for p in _URL_KEY_PARAMS):
-            raise ApiError(
-                401,
-                "unauthorized",
-                "API keys are never accepted in a URL; send `Authorization: Bearer <key>`",
-            )
-        raise ApiError(
-            401,
-            "unauthorized",
-            "an API key is needed: send `Authorization: Bearer <key>`",
-            {"WWW-Authenticate": "Bearer"},
-        )
-    found = state.keys.authenticate(cred.credentials)
-    if found is None:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "the API key is not valid (unknown or revoked)",
-            {"WWW-Authenticate": "Bearer"},
-        )
-    return Caller(found.name, found.role, f"key:{found.name}")
 
 
 def require(role: Role) -> Callable[..., AsyncIterator[Caller]]:
-    """Dependency: an authenticated caller with ``role`` (admin includes read), within its
-    rate and concurrency limits (429 + Retry-After otherwise)."""
+    """Dependency: the caller the gate (:mod:`faceprint.server.gate`) authenticated from the
+    headers, before any body was read, with ``role`` (admin includes read); here it is held
+    within its rate and concurrency limits (429 + Retry-After otherwise)."""
 
     async def dependency(
         request: Request, cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
     ) -> AsyncIterator[Caller]:
         state = get_state(request)
-        caller = _authenticate(state, request, cred)
-        if role == "admin" and caller.role != "admin":
-            raise ApiError(
-                403,
-                "forbidden",
-                f"key {caller.key_name!r} has role {caller.role!r}; this needs an admin key",
-            )
-        request.scope.setdefault("state", {})["key_name"] = caller.key_name
+        caller: Caller | None = request.scope.get("state", {}).get("caller")
+        if caller is None:  # the gate lets only public routes through without a caller
+            raise ApiError(500, "internal_error", "the request did not pass the gate")
         wait = state.rate.acquire(caller.client)
         if wait:
             raise ApiError(
@@ -185,6 +141,7 @@ def require(role: Role) -> Callable[..., AsyncIterator[Caller]]:
         finally:
             state.rate.release(caller.client)
 
+    dependency.faceprint_role = role  # type: ignore[attr-defined]  # read by the gate
     return dependency
 
 

@@ -23,7 +23,16 @@ import numpy.typing as npt
 
 from faceprint.errors import VideoError
 
-__all__ = ["MAX_PIXELS", "MIN_SIDE", "Frame", "VideoInfo", "VideoReader", "probe"]
+__all__ = [
+    "ACCEPTED",
+    "MAX_PIXELS",
+    "MIN_SIDE",
+    "Frame",
+    "VideoInfo",
+    "VideoReader",
+    "container_format",
+    "probe",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -106,11 +115,64 @@ class Frame:
             raise VideoError(f"frame {self.index} cannot be converted ({_detail(exc)})") from exc
 
 
+#: ISO base media (MP4, MOV, 3GP) top-level boxes a file may start with
+_ISO_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
+ACCEPTED = "MP4/MOV, Matroska/WebM, AVI, MPEG-TS, MPEG-PS, FLV or Ogg"
+
+
+def container_format(head: bytes) -> str | None:
+    """FFmpeg's demuxer name for a file starting with ``head`` (at least 400 bytes when the
+    file has them), or ``None`` when it is not an accepted container.
+
+    Only self-contained formats are accepted, identified from their bytes (never the name):
+    playlists and manifests (HLS ``.m3u8``, ``concat``/``ffconcat`` lists, SDP, DASH ``.mpd``,
+    image sequences) can make FFmpeg open other files or URLs and are refused.
+    """
+    if head[4:8] in _ISO_BOXES:
+        return "mov"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "matroska"
+    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
+        return "avi"
+    if head.startswith(b"FLV\x01"):
+        return "flv"
+    if head.startswith(b"OggS"):
+        return "ogg"
+    if head.startswith(b"\x00\x00\x01\xba"):
+        return "mpeg"
+    for packet, offset in ((188, 0), (192, 4)):  # MPEG-TS, and M2TS with its 4-byte prefix
+        marks = [offset + i * packet for i in range(3) if offset + i * packet < len(head)]
+        if len(marks) >= 2 and all(head[m] == 0x47 for m in marks):
+            return "mpegts"
+    return None
+
+
+#: FFmpeg options for every open: only the ``file`` protocol (no network, no other protocol a
+#: container could name), and QuickTime data references (links to other files) ignored
+_SAFE_OPTIONS = {"protocol_whitelist": "file", "enable_drefs": "0", "use_absolute_path": "0"}
+
+
 def _open(path: Path) -> Any:
     if not path.is_file():
         raise VideoError(f"{path}: no such file", source=path)
+    with path.open("rb") as fh:
+        head = fh.read(400)
+    kind = container_format(head)
+    if kind is None:
+        raise VideoError(
+            f"{path}: not a video container faceprint accepts ({ACCEPTED}, identified from "
+            "the bytes); playlists and formats that reference other files or URLs are refused",
+            source=path,
+        )
+    options = _SAFE_OPTIONS if kind == "mov" else {"protocol_whitelist": "file"}
     try:
-        container = av.open(str(path), mode="r", metadata_errors="ignore")
+        container = av.open(
+            "file:" + str(path.resolve()),
+            mode="r",
+            format=kind,
+            options=dict(options),
+            metadata_errors="ignore",
+        )
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise VideoError(
             f"{path}: not a video FFmpeg can read ({_detail(exc)})", source=path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 from types import ModuleType
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -26,13 +27,16 @@ def _module(name: str) -> ModuleType | None:
         return None
 
 
-def include_routes(app: FastAPI) -> None:
-    """Mount every router of the API."""
+def include_routes(app: FastAPI) -> list[tuple[str, Any]]:
+    """Mount every router of the API; returns (prefix, route) of each route mounted."""
     errors: dict[int | str, dict[str, object]] = {
         "4XX": {"model": ErrorOut, "description": "the request was refused (see error.code)"},
         "5XX": {"model": ErrorOut, "description": "the service failed or is unavailable"},
     }
+    mounted: list[tuple[str, Any]] = []
     for name in MODULES:
         module = _module(name)
         if module is not None:
             app.include_router(module.router, prefix="/v1", responses=errors)
+            mounted += [("/v1", route) for route in module.router.routes]
+    return mounted

@@ -31,6 +31,7 @@ def thumbnail_url(template_id: int | None) -> str | None:
 
 def match_out(match: Match) -> schemas.MatchOut:
     return schemas.MatchOut(
+        person_id=match.identity_id,
         name=match.name,
         similarity=round(float(match.similarity), 6),
         thumbnail_url=thumbnail_url(match.template_id),

@@ -16,8 +16,8 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 
 from faceprint.cluster.resemble import DEFAULT_MARGIN, Resemblance, resemble_embeddings
 from faceprint.compare import verify_embeddings
-from faceprint.errors import NoFaceError
-from faceprint.gallery import Gallery, Match
+from faceprint.errors import GalleryError, IdentityNotFoundError, NoFaceError
+from faceprint.gallery import Gallery, IdentifiedFace, Match
 from faceprint.imageio import load_image
 from faceprint.packs import get_pack
 from faceprint.pipeline import FaceAnalyzer, select_face
@@ -118,17 +118,18 @@ async def verify(
     image_b: Annotated[
         UploadFile | None, File(description="the second image (or give person)")
     ] = None,
-    person: Annotated[
-        str | None, Form(description="an enrolled name to compare image_a with")
+    person_id: Annotated[
+        int | None,
+        Form(ge=1, le=2**63 - 1, description="an enrolled person's id to compare image_a with"),
     ] = None,
     caller: Caller = ReadCaller,
 ) -> schemas.VerifyOut:
     """Is the largest face of ``image_a`` the same person as that of ``image_b`` (or as the
-    enrolled ``person``, scored by their best template)?"""
+    enrolled person ``person_id``, scored by their best template)?"""
     state = get_state(request)
-    if (image_b is None) == (person is None):
+    if (image_b is None) == (person_id is None):
         raise ApiError(
-            400, "invalid_argument", "give exactly one of image_b (a file) or person (a name)"
+            400, "invalid_argument", "give exactly one of image_b (a file) or person_id (an id)"
         )
     limits = state.config.limits
     a = await read_image(image_a, limits, "image_a")
@@ -143,7 +144,8 @@ async def verify(
         ).similarity
     else:
         face_b = None
-        similarity = await state.index(_person_similarity, state.gallery, str(person), face_a)
+        assert person_id is not None and face_a.embedding is not None
+        similarity = await state.index(_person_similarity, state.gallery, person_id, face_a)
     return schemas.VerifyOut(
         similarity=round(similarity, 6),
         threshold=threshold,
@@ -155,18 +157,16 @@ async def verify(
     )
 
 
-def _person_similarity(gallery: Gallery, name: str, face: Face) -> float:
-    """Best similarity of ``face`` to the templates of ``name`` (404 when unknown)."""
-    person = gallery.get(name)
-    if person.template_count == 0:
-        raise ApiError(409, "conflict", f"{name!r} has no templates to compare with")
-    matches = gallery.search(
-        np.asarray(face.embedding)[None, :], top_k=len(gallery), thumbnails=False
-    )[0]
-    for match in matches:
-        if match.identity_id == person.id:
-            return float(match.similarity)
-    raise ApiError(409, "conflict", f"{name!r} changed while being compared; retry")
+def _person_similarity(gallery: Gallery, person_id: int, face: Face) -> float:
+    """Best similarity of ``face`` to the templates of person ``person_id`` (404 when unknown,
+    409 when the person has no template)."""
+    name = gallery.name_of(person_id)
+    try:
+        return gallery.similarity(name, np.asarray(face.embedding))
+    except IdentityNotFoundError:
+        raise
+    except GalleryError as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
 
 
 @router.post("/identify", response_model=schemas.IdentifyOut)
@@ -193,6 +193,7 @@ async def identify(
             box=box(f.face) if f.face is not None else [],
             label=f.label,
             similarity=None if f.similarity == float("-inf") else round(f.similarity, 6),
+            person_id=_named_id(f),
             matches=[match_out(m) for m in f.matches],
         )
         for f in found
@@ -221,8 +222,15 @@ async def search(
     return schemas.SearchOut(width=w, height=h, threshold=threshold, faces=out)
 
 
+def _named_id(found: IdentifiedFace) -> int | None:
+    if found.name is None:
+        return None
+    return next((m.identity_id for m in found.matches if m.name == found.name), None)
+
+
 def _search_match(match: Match, threshold: float) -> schemas.SearchMatch:
     return schemas.SearchMatch(
+        person_id=match.identity_id,
         name=match.name,
         similarity=round(float(match.similarity), 6),
         above_threshold=match.similarity >= threshold,

@@ -3,45 +3,35 @@ template thumbnails."""
 
 from __future__ import annotations
 
-import unicodedata
-from collections.abc import Callable
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi import Path as PathParam
 
-from faceprint.errors import AmbiguousFaceError, IdentityExistsError, ImageError, NoFaceError
-from faceprint.gallery import Gallery
-from faceprint.gallery.enroll import EnrolmentFace, embed_for_enrolment
-from faceprint.gallery.enroll import clean_name as gallery_name
-from faceprint.imageio import load_image
-from faceprint.pipeline import FaceAnalyzer, FaceChoice
+from faceprint.errors import IdentityExistsError
+from faceprint.gallery import Gallery, enroll
+from faceprint.gallery.enroll import EnrolmentFace
+from faceprint.pipeline import FaceChoice
 from faceprint.server import schemas
 from faceprint.server.errors import ApiError
 from faceprint.server.routes._convert import thumbnail_url
 from faceprint.server.state import AdminCaller, Caller, ReadCaller, ServerState, get_state
-from faceprint.server.uploads import Upload, read_images
+from faceprint.server.uploads import read_images
 
 router = APIRouter(tags=["people"])
 
 ImageFiles = Annotated[list[UploadFile], File(description="one or more images, one face each")]
-MAX_NAME = 200
+#: a person's id (:attr:`faceprint.gallery.Identity.id`): stable, never reused, URL-safe
+PersonId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="the person's id")]
+TemplateId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="a template's id")]
+FaceField = Annotated[str, Form(description="largest, center, only or an index")]
 
 
 def clean_name(name: str) -> str:
-    """A display name as stored: trimmed, NFC, 1-200 characters, no control characters."""
-    text = unicodedata.normalize("NFC", name).strip()
-    if not text:
-        raise ApiError(400, "invalid_argument", "name must not be empty")
-    if len(text) > MAX_NAME:
-        raise ApiError(
-            400, "invalid_argument", f"name is {len(text)} characters; at most {MAX_NAME}"
-        )
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in text):
-        raise ApiError(
-            400, "invalid_argument", "name must not contain control or format characters"
-        )
-    return gallery_name(text)  # the gallery's rules too (reserved names)
+    """A display name as the gallery stores it (one rule on every surface:
+    :func:`faceprint.gallery.enroll.clean_name`; any script, joiners included)."""
+    return enroll.clean_name(name)
 
 
 def face_choice(value: str) -> FaceChoice:
@@ -56,35 +46,21 @@ def face_choice(value: str) -> FaceChoice:
     )
 
 
-def _embed_uploads(
-    uploads: list[Upload], choice: FaceChoice, max_pixels: int
-) -> Callable[[FaceAnalyzer], tuple[list[EnrolmentFace], list[schemas.Skipped]]]:
-    def run(fa: FaceAnalyzer) -> tuple[list[EnrolmentFace], list[schemas.Skipped]]:
-        done: list[EnrolmentFace] = []
-        skipped: list[schemas.Skipped] = []
-        for up in uploads:
-            try:
-                rgb = load_image(up.data, max_pixels=max_pixels)
-                done.append(embed_for_enrolment(fa, rgb, choice, source=up.name))
-            except (NoFaceError, AmbiguousFaceError, ImageError) as exc:
-                reason = str(exc).split(": ", 1)[-1] if str(exc).startswith("<") else str(exc)
-                skipped.append(schemas.Skipped(file=up.name, reason=reason))
-        return done, skipped
-
-    return run
-
-
 async def _enrol(
     state: ServerState, name: str, files: list[UploadFile], face: str, *, append: bool
 ) -> tuple[int, list[schemas.Skipped]]:
     uploads = await read_images(files, state.config.limits, "images")
-    run = _embed_uploads(uploads, face_choice(face), state.config.limits.max_pixels)
-    faces, skipped = await state.infer(run)
+    choice, limit = face_choice(face), state.config.limits.max_pixels
+    images = [(up.name, up.data) for up in uploads]
+    faces, skipped = await state.infer(
+        lambda fa: enroll.embed_each(fa, images, choice, max_pixels=limit)
+    )
+    out = [schemas.Skipped(file=f, reason=r) for f, r in skipped]
     if not faces:
-        reasons = "; ".join(f"{s.file}: {s.reason}" for s in skipped[:3])
+        reasons = "; ".join(f"{s.file}: {s.reason}" for s in out[:3])
         raise ApiError(422, "no_face", f"no image gave a face to enrol ({reasons})")
     await state.index(_store, state.gallery, name, faces, append)
-    return len(faces), skipped
+    return len(faces), out
 
 
 def _store(gallery: Gallery, name: str, faces: list[EnrolmentFace], append: bool) -> None:
@@ -106,6 +82,7 @@ def _summaries(gallery: Gallery) -> list[schemas.PersonSummary]:
         thumbs = [t.id for t in gallery.templates(person.name) if t.has_thumbnail]
         out.append(
             schemas.PersonSummary(
+                id=person.id,
                 name=person.name,
                 templates=person.template_count,
                 thumbnail_url=thumbnail_url(thumbs[0] if thumbs else None),
@@ -124,6 +101,7 @@ def _person(gallery: Gallery, name: str) -> schemas.PersonOut:
         for t in gallery.templates(person.name)
     ]
     return schemas.PersonOut(
+        id=person.id,
         name=person.name,
         metadata=dict(person.metadata),
         created_at=person.created_at,
@@ -131,19 +109,35 @@ def _person(gallery: Gallery, name: str) -> schemas.PersonOut:
     )
 
 
+def _person_by_id(gallery: Gallery, person_id: int) -> schemas.PersonOut:
+    return _person(gallery, gallery.name_of(person_id))
+
+
 @router.get("/people", response_model=schemas.PeopleOut)
 async def list_people(request: Request, caller: Caller = ReadCaller) -> schemas.PeopleOut:
-    """Every enrolled person, by name."""
+    """Every enrolled person, by name, with their id (address people by id in every route)."""
     state = get_state(request)
     return schemas.PeopleOut(people=await state.index(_summaries, state.gallery))
+
+
+@router.get("/people/by-name", response_model=schemas.PersonOut)
+async def find_person(
+    request: Request,
+    name: Annotated[str, Query(min_length=1, max_length=1024, description="the exact name")],
+    caller: Caller = ReadCaller,
+) -> schemas.PersonOut:
+    """The person whose name is exactly ``name`` (after trimming surrounding spaces), with
+    their id; 404 when nobody is called that."""
+    state = get_state(request)
+    return await state.index(_person, state.gallery, name.strip())
 
 
 @router.post("/people", response_model=schemas.EnrollOut, status_code=201)
 async def create_person(
     request: Request,
-    name: Annotated[str, Form(description="display name (unique)")],
+    name: Annotated[str, Form(description="display name (unique; any script)")],
     images: ImageFiles,
-    face: Annotated[str, Form(description="largest, center, only or an index")] = "largest",
+    face: FaceField = "largest",
     caller: Caller = AdminCaller,
 ) -> schemas.EnrollOut:
     """Enrol a new person from one or more images (files without a usable face are skipped
@@ -152,70 +146,83 @@ async def create_person(
     name = clean_name(name)
     if name in state.gallery:
         raise IdentityExistsError(
-            f"{name!r} is enrolled already; add images with POST /v1/people/{{name}}/templates"
+            f"{name!r} is enrolled already; add images with POST /v1/people/{{id}}/templates"
         )
     added, skipped = await _enrol(state, name, images, face, append=False)
     person = await state.index(state.gallery.get, name)
     return schemas.EnrollOut(
-        name=person.name, templates=person.template_count, added=added, skipped=skipped
-    )
+        id=person.id, name=person.name, templates=person.template_count, added=added,
+        skipped=skipped,
+    )  # fmt: skip
 
 
-@router.get("/people/{name}", response_model=schemas.PersonOut)
-async def get_person(request: Request, name: str, caller: Caller = ReadCaller) -> schemas.PersonOut:
+@router.get("/people/{person_id}", response_model=schemas.PersonOut)
+async def get_person(
+    request: Request, person_id: PersonId, caller: Caller = ReadCaller
+) -> schemas.PersonOut:
     """One person with their templates."""
     state = get_state(request)
-    return await state.index(_person, state.gallery, name)
+    return await state.index(_person_by_id, state.gallery, person_id)
 
 
-@router.patch("/people/{name}", response_model=schemas.PersonOut)
+def _rename(gallery: Gallery, person_id: int, new: str) -> schemas.PersonOut:
+    gallery.rename(gallery.name_of(person_id), new)
+    return _person_by_id(gallery, person_id)
+
+
+@router.patch("/people/{person_id}", response_model=schemas.PersonOut)
 async def rename_person(
-    request: Request, name: str, body: schemas.RenameIn, caller: Caller = AdminCaller
+    request: Request, person_id: PersonId, body: schemas.RenameIn, caller: Caller = AdminCaller
 ) -> schemas.PersonOut:
-    """Rename a person (the new name must be free)."""
+    """Rename a person (the new name must be free; the id stays)."""
     state = get_state(request)
-    new = clean_name(body.name)
-    await state.index(state.gallery.rename, name, new)
-    return await state.index(_person, state.gallery, new)
+    return await state.index(_rename, state.gallery, person_id, clean_name(body.name))
 
 
-@router.delete("/people/{name}", status_code=204)
-async def delete_person(request: Request, name: str, caller: Caller = AdminCaller) -> Response:
+def _remove(gallery: Gallery, person_id: int) -> None:
+    gallery.remove(gallery.name_of(person_id))
+
+
+@router.delete("/people/{person_id}", status_code=204)
+async def delete_person(
+    request: Request, person_id: PersonId, caller: Caller = AdminCaller
+) -> Response:
     """Delete a person and every trace of their templates (database rows zeroed, index
     rewritten)."""
     state = get_state(request)
-    await state.index(state.gallery.remove, name)
+    await state.index(_remove, state.gallery, person_id)
     return Response(status_code=204)
 
 
-@router.post("/people/{name}/templates", response_model=schemas.TemplatesOut)
+@router.post("/people/{person_id}/templates", response_model=schemas.TemplatesOut)
 async def add_templates(
     request: Request,
-    name: str,
+    person_id: PersonId,
     images: ImageFiles,
-    face: Annotated[str, Form(description="largest, center, only or an index")] = "largest",
+    face: FaceField = "largest",
     caller: Caller = AdminCaller,
 ) -> schemas.TemplatesOut:
     """Add face templates to an enrolled person."""
     state = get_state(request)
-    await state.index(state.gallery.get, name)
+    name = await state.index(state.gallery.name_of, person_id)
     added, skipped = await _enrol(state, name, images, face, append=True)
     return schemas.TemplatesOut(added=added, skipped=skipped)
 
 
-def _remove_template(gallery: Gallery, name: str, template_id: int) -> None:
+def _remove_template(gallery: Gallery, person_id: int, template_id: int) -> None:
+    name = gallery.name_of(person_id)
     if template_id not in {t.id for t in gallery.templates(name)}:
-        raise ApiError(404, "not_found", f"{name!r} has no template {template_id}")
+        raise ApiError(404, "not_found", f"person {person_id} has no template {template_id}")
     gallery.remove_template(template_id)
 
 
-@router.delete("/people/{name}/templates/{template_id}", status_code=204)
+@router.delete("/people/{person_id}/templates/{template_id}", status_code=204)
 async def delete_template(
-    request: Request, name: str, template_id: int, caller: Caller = AdminCaller
+    request: Request, person_id: PersonId, template_id: TemplateId, caller: Caller = AdminCaller
 ) -> Response:
     """Delete one template of a person."""
     state = get_state(request)
-    await state.index(_remove_template, state.gallery, name, template_id)
+    await state.index(_remove_template, state.gallery, person_id, template_id)
     return Response(status_code=204)
 
 
@@ -224,7 +231,9 @@ async def delete_template(
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}, "description": "aligned face crop"}},
 )
-async def thumbnail(request: Request, template_id: int, caller: Caller = ReadCaller) -> Response:
+async def thumbnail(
+    request: Request, template_id: TemplateId, caller: Caller = ReadCaller
+) -> Response:
     """The JPEG of a template's aligned face crop."""
     state = get_state(request)
     data = await state.index(state.gallery.thumbnail, template_id)

@@ -17,7 +17,7 @@ import numpy.typing as npt
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
 from faceprint.errors import VideoError
-from faceprint.gallery import Gallery
+from faceprint.gallery import Gallery, Identity
 from faceprint.gallery.enroll import MIN_TEMPLATE_FACE
 from faceprint.library.labels import representatives
 from faceprint.pipeline import Augment, FaceAnalyzer
@@ -255,7 +255,7 @@ async def find_videos(
     return {"ranges": await state.index(_find, state, name, with_)}
 
 
-def _enrol_unknown(gallery: Gallery, name: str, faces: UnknownFaces, append: bool) -> int:
+def _enrol_unknown(gallery: Gallery, name: str, faces: UnknownFaces, append: bool) -> Identity:
     if append:
         gallery.get(name)  # 404 when nobody has that name
     gallery.add_embeddings(
@@ -265,7 +265,7 @@ def _enrol_unknown(gallery: Gallery, name: str, faces: UnknownFaces, append: boo
         thumbnails=faces.thumbnails,
         append=append,
     )
-    return gallery.get(name).template_count
+    return gallery.get(name)
 
 
 @router.post(
@@ -312,11 +312,15 @@ async def enrol_unknown(
             )
         enrolled[unknown] = name
     try:
-        templates = await state.index(_enrol_unknown, state.gallery, name, faces, body.append)
+        person = await state.index(_enrol_unknown, state.gallery, name, faces, body.append)
     except BaseException:
         with _ENROL_LOCK:
             enrolled.pop(unknown, None)
         raise
     return schemas.EnrollOut(
-        name=name, templates=templates, added=len(faces.embeddings), skipped=[]
+        id=person.id,
+        name=person.name,
+        templates=person.template_count,
+        added=len(faces.embeddings),
+        skipped=[],
     )

@@ -17,9 +17,9 @@ export function render(main) {
     });
   }
 
-  async function openPerson(name) {
+  async function openPerson(id) {
     await guarded(detail, async () => {
-      const person = await api(`/v1/people/${encodeURIComponent(name)}`);
+      const person = await api(`/v1/people/${id}`);
       detail.replaceChildren(...personView(person, status, async (next) => {
         await refresh();
         if (next) await openPerson(next);
@@ -49,7 +49,7 @@ function peopleTable(people, open) {
       h("td", { class: "name" }, p.name),
       h("td", {}, String(p.templates)),
       h("td", { class: "nowrap" }, (p.created_at || "").slice(0, 10)),
-      h("td", {}, h("button", { type: "button", "aria-label": `Open ${p.name}`, onclick: () => open(p.name) }, "Open"))))));
+      h("td", {}, h("button", { type: "button", "aria-label": `Open ${p.name}`, onclick: () => open(p.id) }, "Open"))))));
 }
 
 function personView(person, status, changed) {
@@ -61,16 +61,16 @@ function personView(person, status, changed) {
     const to = newName.value.trim();
     if (!to || to === name) return;
     await guarded(rename, async () => {
-      await api(`/v1/people/${encodeURIComponent(name)}`, { method: "PATCH", json: { name: to } });
+      await api(`/v1/people/${person.id}`, { method: "PATCH", json: { name: to } });
       status.textContent = `Renamed ${name} to ${to}.`;
-      await changed(to);
+      await changed(person.id);
     });
   });
   const del = h("button", { type: "button", class: "danger" }, `Delete ${name}`);
   del.addEventListener("click", async () => {
     if (!window.confirm(`Delete ${name} and all ${person.templates.length} of their templates? This cannot be undone.`)) return;
     await guarded(del, async () => {
-      await api(`/v1/people/${encodeURIComponent(name)}`, { method: "DELETE" });
+      await api(`/v1/people/${person.id}`, { method: "DELETE" });
       status.textContent = `Deleted ${name}.`;
       await changed(null);
     });
@@ -83,9 +83,9 @@ function personView(person, status, changed) {
     await guarded(addForm, async () => {
       const body = new FormData();
       for (const f of more.input.files) body.append("images", f);
-      const r = await api(`/v1/people/${encodeURIComponent(name)}/templates`, { form: body });
+      const r = await api(`/v1/people/${person.id}/templates`, { form: body });
       status.textContent = outcome(name, r);
-      await changed(name);
+      await changed(person.id);
     });
   });
   const templates = h("ul", { class: "templates" }, person.templates.map((t) => h("li", {},
@@ -94,9 +94,9 @@ function personView(person, status, changed) {
     h("button", { type: "button", class: "danger small", "aria-label": `Remove template ${t.id} (${basename(t.source)}) of ${name}`, onclick: async (e) => {
       if (!window.confirm(`Remove this template of ${name}?`)) return;
       await guarded(e.target, async () => {
-        await api(`/v1/people/${encodeURIComponent(name)}/templates/${t.id}`, { method: "DELETE" });
+        await api(`/v1/people/${person.id}/templates/${t.id}`, { method: "DELETE" });
         status.textContent = `Removed a template of ${name}.`;
-        await changed(name);
+        await changed(person.id);
       });
     } }, "Remove"))));
   return [h("h2", { tabindex: -1 }, name), h("p", {}, `${person.templates.length} template${person.templates.length === 1 ? "" : "s"}`), templates, addForm, rename, del];

@@ -28,7 +28,7 @@ export function render(main) {
       const body = new FormData();
       body.append("image_a", fa);
       if (fb) body.append("image_b", fb);
-      else body.append("person", name);
+      else body.append("person_id", (await api(`/v1/people/by-name?name=${encodeURIComponent(name)}`)).id);
       const data = await api("/v1/verify", { form: body });
       urls.forEach((u) => URL.revokeObjectURL(u));
       urls.length = 0;
