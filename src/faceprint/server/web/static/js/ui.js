@@ -237,3 +237,35 @@ export async function withAppendChoice(name, what, attempt) {
   const yes = person ? await askAppend(person, what) : window.confirm(`${name} is a person already. Add ${what} to ${name}?`);
   return yes ? attempt(true) : null;
 }
+
+/** Longest side of a photo as uploaded; a larger one is downscaled in the browser first. */
+export const UPLOAD_MAX_SIDE = 4096;
+
+/**
+ * A photo ready to upload: {blob, note}. A photo longer than UPLOAD_MAX_SIDE on a side is
+ * downscaled here (proportions kept, so face boxes still sit on the preview of the original),
+ * which keeps it under the server's pixel limit and makes the upload quick; a photo the browser
+ * cannot decode (HEIC in most browsers) goes as it is and the server decodes it.
+ */
+export async function uploadable(file) {
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file);
+  } catch {
+    return { blob: file, note: "" };
+  }
+  const { width, height } = bitmap;
+  const scale = UPLOAD_MAX_SIDE / Math.max(width, height);
+  if (scale >= 1) { bitmap.close(); return { blob: file, note: "" }; }
+  const canvas = new OffscreenCanvas(Math.round(width * scale), Math.round(height * scale));
+  canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  bitmap.close();
+  const jpeg = await canvas.convertToBlob({ type: "image/jpeg", quality: 0.92 });
+  const name = `${(file.name || "photo").replace(/\.[^.]*$/, "")}.jpg`;
+  return { blob: new File([jpeg], name, { type: "image/jpeg" }), note: ` (a ${width}×${height} photo, sent at ${canvas.width}×${canvas.height})` };
+}
+
+/** Tell the app that the gallery's people changed (the footer's count is refreshed). */
+export function peopleChanged() {
+  document.dispatchEvent(new Event("fp-people-changed"));
+}

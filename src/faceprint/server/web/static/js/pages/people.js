@@ -2,7 +2,7 @@
 // picking the face where a photo has several), rename, delete, and a person's templates.
 
 import { api } from "../api.js";
-import { apiImg, askAppend, faceStage, field, fileInput, findPerson, guarded, h, personPath, statusLine } from "../ui.js";
+import { apiImg, askAppend, faceStage, field, fileInput, findPerson, guarded, h, peopleChanged, personPath, statusLine } from "../ui.js";
 
 export function render(main) {
   const list = h("div", { class: "people", "aria-live": "polite" });
@@ -14,6 +14,7 @@ export function render(main) {
     await guarded(list, async () => {
       const data = await api("/v1/people");
       list.replaceChildren(peopleTable(data.people, openPerson));
+      peopleChanged();
     });
   }
 
