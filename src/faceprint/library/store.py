@@ -86,7 +86,11 @@ CREATE TABLE problems (
 """
 
 #: ``MIGRATIONS[v]`` upgrades schema version v to v + 1
-MIGRATIONS: list[str] = [_SCHEMA_V1]
+MIGRATIONS: list[str] = [
+    _SCHEMA_V1,
+    # v2: a user can hide a cluster from the people page
+    "ALTER TABLE clusters ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0",
+]
 
 
 class LibraryStore:
