@@ -560,39 +560,77 @@ def library_server(
     srv.stop()
 
 
+def _cards(page: Page) -> list[str]:
+    return page.locator(".people-grid .person-card .name").all_inner_texts()
+
+
 @pytest.mark.slow
-def test_library_scan_and_label_a_cluster(page: Page, library_server: Server) -> None:
+def test_library_scan_name_merge_undo_hide_and_find(page: Page, library_server: Server) -> None:
+    page.on("dialog", lambda d: d.accept())  # the confirms before a merge and a "not them"
     open_page(page, library_server, "/library")
     page.get_by_role("button", name="Scan for new photos").click()
-    first = page.locator("section.cluster").first
-    first.wait_for(timeout=120_000)
-    assert "Photos" in page.locator("dl.facts").inner_text()
-    assert first.locator(".face-grid img").count() >= 2  # largest cluster first
-    first.get_by_label("Name for cluster").fill("Grandpa Barack")
-    first.get_by_role("button", name="Label").click()
-    named = page.locator("section.cluster.named h3", has_text="Grandpa Barack")
-    named.wait_for()
-    page.evaluate("window.scrollTo(0, 0)")
-    # "not this person" takes a face out of the second cluster; then merge it into the first
-    second = page.locator("section.cluster").nth(1)
-    before = second.locator(".face-grid li").count()
-    second.get_by_role("button", name="Not this person").first.click()
-    expect(second.locator(".face-grid li")).to_have_count(before - 1)
-    clusters = page.locator("section.cluster").count()
-    target = page.locator("section.cluster").first
-    target.get_by_label("Merge into cluster").select_option(index=1)
-    target.get_by_role("button", name="Merge").click()
-    expect(page.locator("section.cluster")).to_have_count(clusters - 1)
+    cards = page.locator(".people-grid .person-card")
+    cards.first.wait_for(timeout=120_000)
+    expect(page.locator("dl.facts")).to_contain_text("Photos")
+    groups = cards.count()
+    assert groups >= 2, _cards(page)
+    # a group's page: all its faces; name it
+    cards.first.click()
+    group = page.locator("section.group")
+    group.get_by_label("Who is this?").fill("Grandpa Barack")
+    group.get_by_role("button", name="Name them").click()
+    expect(cards.first.locator(".name")).to_have_text("Grandpa Barack")
+    expect(group.locator("h2")).to_contain_text("Grandpa Barack")
+    # another group under the same name is not silently added: the page asks; cancel
+    page.get_by_role("button", name="Back to everyone").click()
+    cards.nth(1).click()
+    second = group.locator("h2").inner_text()
+    size = len(group.locator(".face-grid li").all())
+    group.get_by_label("Who is this?").fill("Grandpa Barack")
+    group.get_by_role("button", name="Name them").click()
+    ask = page.locator("dialog.ask")
+    expect(ask.locator("h2")).to_have_text("Grandpa Barack is enrolled already")
+    ask.get_by_role("button", name="Cancel").click()
+    expect(page.locator("p.status")).to_contain_text("Nothing was added")
+    expect(group.locator("h2")).to_have_text(second)
+    # "not them" takes a face out; Undo puts it back
+    group.get_by_role("button", name="Not Unnamed group").first.click()
+    expect(group.locator(".face-grid li")).to_have_count(size - 1)
+    page.locator(".undo").get_by_role("button", name="Undo").click()
+    expect(group.locator(".face-grid li")).to_have_count(size)
+    # "is this the same person?": merge a suggestion (confirmed), then undo the merge
+    suggestion = group.locator(".suggestions li").first
+    suggestion.get_by_role("button", name="Same person: merge").click()
+    expect(cards).to_have_count(groups - 1)
+    page.locator(".undo").get_by_role("button", name="Undo").click()
+    expect(cards).to_have_count(groups)
+    # hide a group, find it among the hidden ones
+    cards.last.click()
+    group.get_by_role("button", name="Hide this group").click()
+    expect(cards).to_have_count(groups - 1)
+    page.get_by_label("Show hidden groups").check()
+    expect(cards).to_have_count(1)
+    page.get_by_label("Show hidden groups").uncheck()
+    # search by name
+    page.get_by_label("Search by name").fill("grandpa")
+    expect(cards).to_have_count(1)
+    assert _cards(page) == ["Grandpa Barack"]
     # the person's photos, oldest first, and the slideshow
     page.get_by_label("Whose photos?").fill("Grandpa Barack")
     page.get_by_role("button", name="Show their photos").click()
     page.locator(".photo-grid img").first.wait_for()
     assert page.locator(".photo-grid li").count() >= 2
+    assert "date unkno" not in page.locator(".photo-grid").inner_text().replace("date unknown", "")
     page.get_by_role("button", name="Slideshow").click()
     page.locator("dialog.slideshow img.slide[src]").wait_for()
     page.keyboard.press("ArrowRight")
-    assert page.locator("dialog.slideshow .caption").inner_text().startswith("2 / ")
+    expect(page.locator("dialog.slideshow .caption")).to_contain_text("2 / ")
     page.keyboard.press("Escape")
+    # a phone's width: nothing overflows sideways
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.get_by_label("Search by name").fill("")
+    expect(cards).to_have_count(groups - 1)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
 # --- layout under load: a 6000 x 4000 photo with 40+ faces ----------------------------------------

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from faceprint.imageio import load_image
 from faceprint.library import ClusterInfo, FaceRecord, FoundPhoto, Library, to_jsonable
+from faceprint.library.browse import ClusterCard, Suggestion
 from faceprint.server.errors import ApiError
 from faceprint.server.jobs import Job
 from faceprint.server.routes.jobs import runner
@@ -36,6 +37,36 @@ class LabelIn(BaseModel):
 class MergeIn(BaseModel):
     into: int
     other: int
+
+
+class HideIn(BaseModel):
+    hidden: bool = True
+
+
+class FacesIn(BaseModel):
+    faces: list[int] = Field(min_length=1, max_length=100_000)
+
+
+class RestoreIn(BaseModel):
+    cluster: int
+
+
+Page = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+
+
+def _card(card: ClusterCard) -> dict[str, Any]:
+    return {
+        "id": card.id,
+        "size": card.size,
+        "name": card.name,
+        "hidden": card.hidden,
+        "cover_url": None if card.cover is None else f"/v1/library/faces/{card.cover}/thumbnail",
+    }
+
+
+def _suggestion(found: Suggestion) -> dict[str, Any]:
+    return {**_card(found.card), "similarity": round(found.similarity, 4)}
 
 
 def library(state: ServerState) -> Library:
@@ -160,6 +191,100 @@ async def clusters(
     }
 
 
+@router.get("/people")
+async def people(
+    request: Request,
+    q: Annotated[str, Query(max_length=200)] = "",
+    limit: Page = 48,
+    offset: Offset = 0,
+    hidden: bool = False,
+    caller: Caller = ReadCaller,
+) -> dict[str, Any]:
+    """One page of clusters (people and unnamed groups), one best face each, largest first;
+    ``q`` keeps the names containing it; ``hidden`` lists the hidden ones instead."""
+    state = get_state(request)
+    lib = library(state)
+    total, cards = await call(
+        state, lib.people_page, query=q, limit=limit, offset=offset, hidden=hidden
+    )
+    return {"total": total, "offset": offset, "clusters": [_card(c) for c in cards]}
+
+
+@router.get("/clusters/{cluster_id}/faces")
+async def cluster_faces(
+    request: Request,
+    cluster_id: int,
+    limit: Page = 60,
+    offset: Offset = 0,
+    caller: Caller = ReadCaller,
+) -> dict[str, Any]:
+    """A cluster and one page of its faces, best first."""
+    state = get_state(request)
+    card, faces = await call(
+        state, library(state).cluster_faces, cluster_id, limit=limit, offset=offset
+    )
+    return {"cluster": _card(card), "offset": offset, "faces": [_face(f) for f in faces]}
+
+
+@router.get("/clusters/{cluster_id}/suggestions")
+async def suggestions(
+    request: Request,
+    cluster_id: int,
+    k: Annotated[int, Query(ge=1, le=20)] = 5,
+    caller: Caller = ReadCaller,
+) -> dict[str, Any]:
+    """Clusters that may be the same person, nearest mean face first."""
+    state = get_state(request)
+    found = await call(state, library(state).suggestions, cluster_id, k=k)
+    return {"suggestions": [_suggestion(s) for s in found]}
+
+
+@router.post("/clusters/{cluster_id}/hide")
+async def hide(
+    request: Request, cluster_id: int, body: HideIn, caller: Caller = AdminCaller
+) -> dict[str, Any]:
+    """Hide a cluster from the people page (``hidden: false`` shows it again)."""
+    state = get_state(request)
+    return _card(await call(state, library(state).hide, cluster_id, body.hidden))
+
+
+@router.post("/split")
+async def split(request: Request, body: FacesIn, caller: Caller = AdminCaller) -> dict[str, Any]:
+    """Undo a merge: the faces (the ``moved`` list a merge answered) leave for a new group."""
+    state = get_state(request)
+    return _card(await call(state, library(state).split, body.faces))
+
+
+@router.get("/unclustered")
+async def unclustered(
+    request: Request, limit: Page = 60, offset: Offset = 0, caller: Caller = ReadCaller
+) -> dict[str, Any]:
+    """One page of the faces in no cluster and with no name, best first."""
+    state = get_state(request)
+    total, faces = await call(state, library(state).unclustered_page, limit=limit, offset=offset)
+    return {"total": total, "offset": offset, "faces": [_face(f) for f in faces]}
+
+
+@router.post("/faces/{face_id}/label")
+async def label_face(
+    request: Request, face_id: int, body: LabelIn, caller: Caller = AdminCaller
+) -> dict[str, Any]:
+    """Name one face that is in no cluster (a taken name is a 409 unless ``append``)."""
+    state = get_state(request)
+    lib = library(state)
+    return _cluster(await call(state, lib.label_face, face_id, body.name, append=body.append))
+
+
+@router.post("/faces/{face_id}/restore")
+async def restore(
+    request: Request, face_id: int, body: RestoreIn, caller: Caller = AdminCaller
+) -> dict[str, Any]:
+    """Undo "not them": the face returns to the cluster it was taken out of."""
+    state = get_state(request)
+    face = await call(state, library(state).restore_face, face_id, body.cluster)
+    return _face(face)
+
+
 @router.get(
     "/clusters/{cluster_id}/sheet.png",
     response_class=Response,
@@ -184,11 +309,20 @@ async def label(
 
 @router.post("/clusters/merge")
 async def merge(request: Request, body: MergeIn, caller: Caller = AdminCaller) -> dict[str, Any]:
-    """Merge cluster ``other`` into ``into``."""
+    """Merge cluster ``other`` into ``into`` (a named one keeps its name); ``moved`` lists the
+    faces that joined, for an undo (POST /v1/library/split)."""
     state = get_state(request)
     if body.into == body.other:
         raise ApiError(400, "invalid_argument", "into and other must be different clusters")
-    return _cluster(await call(state, library(state).merge, body.into, body.other))
+    return await call(state, _merge, library(state), body.into, body.other)
+
+
+def _merge(lib: Library, into: int, other: int) -> dict[str, Any]:
+    """The merged cluster and ``moved``: the faces that joined it (POST /split undoes it)."""
+    before = {cid: [f.id for f in lib.cluster_info(cid).faces] for cid in (into, other)}
+    merged = lib.merge(into, other)
+    moved = before[other] if merged.id == into else before[into]
+    return {**_cluster(merged), "moved": moved}
 
 
 @router.post("/faces/{face_id}/reject")

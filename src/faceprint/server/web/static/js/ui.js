@@ -1,7 +1,7 @@
 // Small DOM helpers shared by the pages. Text goes in through textContent only (never innerHTML),
 // styles through classes or the CSSOM (the server's CSP forbids inline style attributes).
 
-import { ApiError, api, mediaUrl } from "./api.js";
+import { api, mediaUrl } from "./api.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -197,19 +197,17 @@ export async function findPerson(name) {
 }
 
 /**
- * Ask whether to add faces to `person`, who exists already: a modal dialog showing their faces,
- * "Add to NAME" or "Cancel". Resolves true only for an explicit "Add".
+ * Ask whether to add `what` to `name`, who exists already: a modal dialog showing their faces
+ * (thumbnail URLs), "Add to NAME" or "Cancel". Resolves true only for an explicit "Add".
  */
-export async function askAppend(person, what) {
-  const detail = await api(personPath(person));
-  const faces = (detail.templates || []).slice(0, 12);
-  const yes = h("button", { type: "button", class: "primary" }, `Add to ${person.name}`);
+export function askAppend(name, faces, what) {
+  const yes = h("button", { type: "button", class: "primary" }, `Add to ${name}`);
   const no = h("button", { type: "button" }, "Cancel");
   const tid = newId("ask");
   const dialog = h("dialog", { class: "ask", "aria-labelledby": tid },
-    h("h2", { id: tid }, `${person.name} is enrolled already`),
-    h("p", {}, `Is this the same person? Adding ${what} to ${person.name} makes them part of who ${person.name} is; to enrol someone new, cancel and choose another name.`),
-    h("ul", { class: "face-grid" }, faces.map((t) => h("li", {}, apiImg(t.thumbnail_url, `a face of ${person.name}`, "thumb large")))),
+    h("h2", { id: tid }, `${name} is enrolled already`),
+    h("p", {}, `Is this the same person? Adding ${what} to ${name} makes them part of who ${name} is; to enrol someone new, cancel and choose another name.`),
+    h("ul", { class: "face-grid" }, faces.slice(0, 12).map((url) => h("li", {}, apiImg(url, `a face of ${name}`, "thumb large")))),
     h("div", { class: "row" }, yes, no));
   document.body.append(dialog);
   return new Promise((resolve) => {
@@ -222,20 +220,24 @@ export async function askAppend(person, what) {
   });
 }
 
-/**
- * Run `attempt(append)` with append=false; when the server answers that the name is a person
- * already (409), ask the user (showing that person's faces) and run it again with append=true
- * only on an explicit yes. Resolves to the result, or null when the user cancelled.
- */
-export async function withAppendChoice(name, what, attempt) {
-  try {
-    return await attempt(false);
-  } catch (err) {
-    if (!(err instanceof ApiError) || err.status !== 409 || !(err.code === "identity_exists" || /exists already|is a person already/.test(err.message))) throw err;
-  }
+/** Thumbnail URLs of the gallery's person called exactly `name`, or null when nobody is. */
+export async function galleryFaces(name) {
   const person = await findPerson(name);
-  const yes = person ? await askAppend(person, what) : window.confirm(`${name} is a person already. Add ${what} to ${name}?`);
-  return yes ? attempt(true) : null;
+  if (!person) return null;
+  const detail = await api(personPath(person));
+  return (detail.templates || []).map((t) => t.thumbnail_url);
+}
+
+/**
+ * Adding to an existing person is a choice, never a side effect of typing their name: when
+ * `taken(name)` gives faces (the name is a person already) the user is asked first, and
+ * `attempt(append)` runs with append=true only on an explicit yes. Resolves to its result, or
+ * null when the user cancelled.
+ */
+export async function withAppendChoice(name, what, taken, attempt) {
+  const faces = await taken(name);
+  if (faces === null) return attempt(false);
+  return (await askAppend(name, faces, what)) ? attempt(true) : null;
 }
 
 /** Longest side of a photo as uploaded; a larger one is downscaled in the browser first. */

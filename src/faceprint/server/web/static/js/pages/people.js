@@ -2,7 +2,7 @@
 // picking the face where a photo has several), rename, delete, and a person's templates.
 
 import { api } from "../api.js";
-import { apiImg, askAppend, faceStage, field, fileInput, findPerson, guarded, h, peopleChanged, personPath, statusLine } from "../ui.js";
+import { apiImg, askAppend, faceStage, field, fileInput, findPerson, galleryFaces, guarded, h, peopleChanged, personPath, statusLine } from "../ui.js";
 
 export function render(main) {
   const list = h("div", { class: "people", "aria-live": "polite" });
@@ -141,7 +141,8 @@ function enrolForm(status, refresh) {
     const ok = await guarded(form, async () => {
       // an existing name is never a silent "add to": the page shows that person and asks
       const existing = await findPerson(who);
-      if (existing && !(await askAppend(existing, `${chosen.length === 1 ? "this photo" : "these photos"}`))) {
+      const faces = existing ? await galleryFaces(who) : null;
+      if (existing && !(await askAppend(who, faces || [], `${chosen.length === 1 ? "this photo" : "these photos"}`))) {
         status.textContent = `Nothing was added to ${who}. Choose another name to enrol someone new.`;
         return true;
       }

@@ -2,7 +2,7 @@
 // unknown_N faces with a button to enrol them and re-run, and video search with click-to-play.
 
 import { api, mediaUrl, upload } from "../api.js";
-import { apiImg, field, fileInput, fillPeopleList, fmtPct, fmtSeconds, guarded, h, peopleChanged, progressBar, s, sleep, statusLine, withAppendChoice } from "../ui.js";
+import { apiImg, field, fileInput, fillPeopleList, fmtPct, fmtSeconds, galleryFaces, guarded, h, peopleChanged, progressBar, s, sleep, statusLine, withAppendChoice } from "../ui.js";
 
 export function render(main) {
   const state = { alive: true, file: null, job: null };
@@ -41,7 +41,7 @@ export function render(main) {
     const ok = await guarded(result, async () => {
       // the server enrols the faces it saw of this unknown (no photo needed)
       const path = `/v1/jobs/${job.id}/unknowns/${encodeURIComponent(unknown)}/enrol`;
-      const r = await withAppendChoice(name, `the faces of ${unknown}`, (append) => api(path, { json: { name, append } }));
+      const r = await withAppendChoice(name, `the faces of ${unknown}`, galleryFaces, (append) => api(path, { json: { name, append } }));
       if (!r) { status.textContent = `${unknown} was not enrolled. Choose another name to enrol someone new.`; return false; }
       status.textContent = `Enrolled ${unknown} as ${r.name} (${r.added} faces); running the video again…`;
       await fillPeopleList(people);
