@@ -794,6 +794,145 @@ def test_lookalike_speed_and_weight_with_1000_people(
     assert browser_ms - 1000 * api_s < 1000, report
 
 
+# --- a real library: 50,000 faces in 10,000 groups, and a 10,000-person gallery -------------------
+
+BIG_GROUPS, BIG_CLUSTERED, BIG_FREE, BIG_NAMED = 10_000, 45_000, 5_000, 2_000
+
+
+def _group_sizes() -> list[int]:
+    """10,000 group sizes summing to 45,000: a few large groups and a long tail, as in a photo
+    library (the largest about 200 faces)."""
+    sizes = [max(1, int(200 / (i + 1) ** 0.75)) for i in range(BIG_GROUPS)]
+    extra, left = divmod(BIG_CLUSTERED - sum(sizes), BIG_GROUPS)
+    return [n + extra + (1 if i < left else 0) for i, n in enumerate(sizes)]
+
+
+@pytest.fixture(scope="module")
+def big_library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(gallery with 10,000 people, library with 50,000 faces in 10,000 groups, 2,000 named),
+    written as rows with synthetic embeddings and one shared face thumbnail."""
+    import numpy as np
+    from PIL import Image
+
+    from faceprint.gallery import Gallery
+    from faceprint.library import Library
+
+    base = tmp_path_factory.mktemp("web-big-library")
+    (base / "photos").mkdir()
+    jpeg = io.BytesIO()
+    Image.new("RGB", (112, 112), (170, 150, 140)).save(jpeg, "JPEG", quality=60)
+    thumb = jpeg.getvalue()
+    rng = np.random.default_rng(22)
+    with Gallery.create(base / "gallery", "dlib") as gallery:
+        vecs = rng.normal(size=(10_000, 128)).astype(np.float32)
+        names = [f"Gallery person {i:05d}" for i in range(10_000)]
+        gallery.add_embeddings(names, vecs / np.linalg.norm(vecs, axis=1, keepdims=True),
+                               thumbnails=[thumb] * 10_000)  # fmt: skip
+    lib = Library.create(base / "library", pack="dlib", root=base / "photos")
+    sizes = _group_sizes()
+    centres = rng.normal(size=(BIG_GROUPS, 128)).astype(np.float32)
+    cluster_of = np.repeat(np.arange(BIG_GROUPS), sizes)
+    emb = centres[cluster_of] + 0.3 * rng.normal(size=(BIG_CLUSTERED, 128)).astype(np.float32)
+    free = rng.normal(size=(BIG_FREE, 128)).astype(np.float32)
+    emb = np.concatenate([emb, free])
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    with lib._store.transaction() as cur:
+        cur.executemany("INSERT INTO people (id, name) VALUES (?, ?)",
+                        [(i + 1, f"Person {i + 1:05d}") for i in range(BIG_NAMED)])  # fmt: skip
+        cur.executemany(
+            "INSERT INTO clusters (id, person_id) VALUES (?, ?)",
+            [(c + 1, c + 1 if c < BIG_NAMED else None) for c in range(BIG_GROUPS)],
+        )
+        cur.executemany(
+            "INSERT INTO photos (id, path, size, mtime_ns, sha256, width, height, taken, "
+            "scanned_at) VALUES (?, ?, 1, 0, ?, 640, 480, '2020-01-01T00:00:00', 'now')",
+            [(i + 1, f"{i // 500:03d}/{i}.jpg", f"h{i}") for i in range(len(emb))],
+        )
+        marks = np.zeros(10, np.float32).tobytes()
+        rows = []
+        for i, vec in enumerate(emb):
+            c = int(cluster_of[i]) + 1 if i < BIG_CLUSTERED else None
+            person = c if c is not None and c <= BIG_NAMED else None
+            state = "confirmed" if person else "auto" if c else "free"
+            quality = float(rng.uniform(0.3, 1.0))
+            rows.append((i + 1, marks, quality, vec.tobytes(), thumb, c, person, state))
+        cur.executemany(
+            "INSERT INTO faces (photo_id, idx, x1, y1, x2, y2, landmarks, score, size, quality, "
+            "embedding, thumbnail, cluster_id, person_id, state) "
+            "VALUES (?, 0, 10, 10, 110, 110, ?, 1, 100, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+    lib.close()
+    return base / "gallery", base / "library"
+
+
+def _since_navigation(page: Page, mark: str) -> float:
+    return float(page.evaluate(f"performance.getEntriesByName('{mark}').at(-1).startTime"))
+
+
+@pytest.mark.slow
+def test_library_page_with_50000_faces_and_10000_people(
+    browser: Browser, big_library: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Correct pages on a real-size library, with the times measured in the browser (reported
+    to bench-results/web_library.json, never asserted: the machine may be loaded)."""
+    gallery, library = big_library
+    srv = Server(gallery, library, tmp_path / "server.log")
+    try:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        cards = page.locator(".people-grid .person-card")
+        open_page(page, srv, "/library")
+        expect(cards).to_have_count(48)
+        load_ms = _since_navigation(page, "fp-library-grid")
+        assert page.locator(".pager").first.inner_text().count("1–48 of 10,000 people") == 1
+        sizes = [int(t.split()[0]) for t in cards.locator(".count").all_inner_texts()]
+        assert sizes == sorted(sizes, reverse=True) and sizes[0] == max(_group_sizes())
+        # search by name (the page waits 250 ms after the last keystroke, included)
+        start = page.evaluate("performance.now()")
+        page.get_by_label("Search by name").fill("Person 01234")
+        expect(cards).to_have_count(1)
+        search_ms = _since_navigation(page, "fp-library-grid") - start
+        page.get_by_label("Search by name").fill("")
+        expect(cards).to_have_count(48)
+        # a group's page with its faces and "same person?" suggestions
+        start = page.evaluate("performance.now()")
+        cards.first.click()
+        page.locator("section.group .suggestions li").first.wait_for()
+        group_ms = _since_navigation(page, "fp-library-group") - start
+        # the next page of people
+        page.get_by_role("button", name="Back to everyone").click()
+        start = page.evaluate("performance.now()")
+        page.locator(".pager").first.get_by_role("button", name="Next").click()
+        expect(page.locator(".pager").first).to_contain_text("49–96 of 10,000 people")
+        next_ms = _since_navigation(page, "fp-library-grid") - start
+        expect(page.locator("section[aria-label='faces in no group']")).to_contain_text("5,000")
+        # the People page with a 10,000-person gallery
+        open_page(page, srv, "/people")
+        expect(page.locator("table.grid tbody tr")).to_have_count(50, timeout=120_000)
+        people_ms = float(page.evaluate("performance.now()"))  # observed: an upper bound
+        expect(page.locator(".pager")).to_contain_text("1–50 of 10,000")
+        page.get_by_label("Search by name").fill("person 09999")
+        expect(page.locator("table.grid tbody tr")).to_have_count(1)
+        context.close()
+    finally:
+        srv.stop()
+    report = {
+        "library_faces": BIG_CLUSTERED + BIG_FREE,
+        "library_groups": BIG_GROUPS,
+        "gallery_people": 10_000,
+        "library_page_grid_ms": round(load_ms),
+        "search_ms_incl_250ms_pause": round(search_ms),
+        "open_group_with_suggestions_ms": round(group_ms),
+        "next_page_ms": round(next_ms),
+        "people_page_first_50_of_10000_ms_upper_bound": round(people_ms),
+        "load_average": os.getloadavg()[0],
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "web_library.json").write_text(json.dumps(report, indent=2) + "\n")
+    print("web library:", report)
+
+
 # --- accessibility ------------------------------------------------------------------------------
 
 AXE = Path(os.environ.get("FACEPRINT_AXE", ROOT / "node_modules" / "axe-core" / "axe.min.js"))

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from faceprint.errors import GalleryError, InvalidArgumentError, RecordNotFoundError
 from faceprint.gallery import Gallery
@@ -160,12 +161,13 @@ def unclustered_page(
 ) -> tuple[int, list[FaceRecord]]:
     """(faces in no cluster and with no name, one page of them): best quality first."""
     _check_page(limit, offset)
-    where = "cluster_id IS NULL AND person_id IS NULL"
-    total = int(store.query(f"SELECT COUNT(*) FROM faces WHERE {where}")[0][0])
+    # the partial index of free faces (schema v2); SQLite's planner would pick faces_person
+    free = "faces INDEXED BY faces_free WHERE cluster_id IS NULL AND person_id IS NULL"
+    total = int(store.query(f"SELECT COUNT(*) FROM {free}")[0][0])
     ids = [
         int(r[0])
         for r in store.query(
-            f"SELECT id FROM faces WHERE {where} ORDER BY quality DESC, id LIMIT ? OFFSET ?",
+            f"SELECT id FROM {free} ORDER BY quality DESC, id LIMIT ? OFFSET ?",
             (limit, offset),
         )
     ]
@@ -255,23 +257,42 @@ def suggestions(store: LibraryStore, cluster_id: int, *, k: int = 5) -> list[Sug
     """The ``k`` shown clusters nearest to ``cluster_id`` by the cosine of their mean faces,
     nearest first (two named people are never suggested for each other)."""
     _card(store, cluster_id)
-    rows = store.query(
-        "SELECT f.cluster_id, f.embedding, c.person_id FROM faces f "
-        "JOIN clusters c ON c.id = f.cluster_id WHERE c.hidden = 0 OR c.id = ?",
-        (int(cluster_id),),
-    )
-    if not rows:
-        return []
-    ids = np.asarray([int(r[0]) for r in rows])
-    emb = np.stack([np.frombuffer(r[1], np.float32) for r in rows])
-    by_cluster = np.argsort(ids, kind="stable")
-    order, start = np.unique(ids[by_cluster], return_index=True)
-    sums = np.add.reduceat(emb[by_cluster], start)
-    means = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
-    named = {int(r[0]) for r in rows if r[2] is not None}
+    order, means, named, hidden = _mean_faces(store)
     at = int(np.searchsorted(order, int(cluster_id)))
+    if at >= len(order) or order[at] != int(cluster_id):
+        return []  # a cluster without faces
     sims = means @ means[at]
-    ranked = [int(i) for i in np.argsort(-sims) if int(order[i]) != int(cluster_id)]
-    if int(cluster_id) in named:
-        ranked = [i for i in ranked if int(order[i]) not in named]
+    skip = hidden | ({int(cluster_id)} | (named if int(cluster_id) in named else set()))
+    ranked = [int(i) for i in np.argsort(-sims) if int(order[i]) not in skip]
     return [Suggestion(_card(store, int(order[i])), float(sims[i])) for i in ranked[:k]]
+
+
+def _mean_faces(
+    store: LibraryStore,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], set[int], set[int]]:
+    """(cluster ids ascending, their unit mean embeddings, named ids, hidden ids), computed
+    once per state of the rows (a people page asks for suggestions at every click)."""
+    version = store.version()
+    cached = store.derived.get("mean_faces")
+    if cached is not None and cached[0] == version:
+        return cached[1]  # type: ignore[return-value]
+    rows = store.query(
+        "SELECT f.cluster_id, f.embedding FROM faces f WHERE f.cluster_id IS NOT NULL"
+    )
+    flags = store.query("SELECT id, person_id IS NOT NULL, hidden FROM clusters")
+    named = {int(r[0]) for r in flags if r[1]}
+    hidden = {int(r[0]) for r in flags if r[2]}
+    if not rows:
+        found = (np.zeros(0, np.int64), np.zeros((0, 1), np.float32), named, hidden)
+    else:
+        ids = np.asarray([int(r[0]) for r in rows])
+        emb = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
+        by_cluster = np.argsort(ids, kind="stable")
+        order, start = np.unique(ids[by_cluster], return_index=True)
+        sums = np.add.reduceat(emb[by_cluster], start)
+        means = (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(
+            np.float32
+        )
+        found = (order, means, named, hidden)
+    store.derived["mean_faces"] = (version, found)
+    return found

@@ -75,7 +75,8 @@ export function render(main) {
   }
 
   async function refreshAll() {
-    await Promise.all([loadGrid(), loadFree(), scan.refresh(), guarded(null, () => fillNames(names))]);
+    names.dataset.filled = ""; // refilled when a name field is next used
+    await Promise.all([loadGrid(), loadFree(), scan.refresh()]);
     if (state.open !== null) {
       try {
         await api(`/v1/library/clusters/${state.open}/faces?limit=1`);
@@ -131,6 +132,12 @@ export function render(main) {
     },
   };
 
+  // the names for autocompletion (thousands) load when a name field is first used, not with the page
+  main.addEventListener("focusin", (e) => {
+    if (e.target.getAttribute?.("list") !== "library-people" || names.dataset.filled) return;
+    names.dataset.filled = "yes";
+    guarded(null, () => fillNames(names));
+  });
   let typing = null;
   search.addEventListener("input", () => {
     clearTimeout(typing);

@@ -10,10 +10,33 @@ export function render(main) {
   const status = statusLine();
   const enrol = enrolForm(status, refresh);
 
+  const shown = { all: [], offset: 0, query: "" };
+  const search = h("input", { type: "search", autocomplete: "off" });
+  const pager = h("div", { class: "row pager" });
+  let typing = null;
+  search.addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => { shown.query = search.value.trim().toLowerCase(); shown.offset = 0; showList(); }, 200);
+  });
+
+  /** One page of the people (the table of a 10,000-person gallery stays 50 rows long). */
+  function showList() {
+    const q = shown.query;
+    const matching = q ? shown.all.filter((p) => p.name.toLowerCase().includes(q)) : shown.all;
+    list.replaceChildren(peopleTable(matching.slice(shown.offset, shown.offset + PEOPLE_PAGE), matching.length, openPerson, q));
+    const end = Math.min(matching.length, shown.offset + PEOPLE_PAGE);
+    pager.replaceChildren(
+      h("button", { type: "button", disabled: shown.offset === 0, onclick: () => { shown.offset -= PEOPLE_PAGE; showList(); } }, "Previous"),
+      h("span", { class: "hint", role: "status" }, matching.length ? `${shown.offset + 1}–${end} of ${matching.length.toLocaleString("en")}` : ""),
+      h("button", { type: "button", disabled: end >= matching.length, onclick: () => { shown.offset += PEOPLE_PAGE; showList(); } }, "Next"));
+    pager.hidden = matching.length <= PEOPLE_PAGE;
+  }
+
   async function refresh() {
     await guarded(list, async () => {
       const data = await api("/v1/people");
-      list.replaceChildren(peopleTable(data.people, openPerson));
+      shown.all = data.people;
+      showList();
       peopleChanged();
     });
   }
@@ -34,15 +57,18 @@ export function render(main) {
   main.append(h("h1", {}, "People"),
     h("p", { class: "lead" }, "Everyone the gallery knows. Enrol a person from one or more photos; more photos of different angles and ages make recognition more reliable."),
     h("div", { class: "columns" },
-      h("section", { "aria-label": "enrolled people" }, h("h2", {}, "Enrolled"), list),
+      h("section", { "aria-label": "enrolled people" }, h("h2", {}, "Enrolled"), field("Search by name", search), list, pager),
       h("div", {}, enrol, status, detail)));
   refresh();
+  return () => clearTimeout(typing);
 }
 
-function peopleTable(people, open) {
-  if (!people.length) return h("p", {}, "Nobody is enrolled yet.");
+const PEOPLE_PAGE = 50;
+
+function peopleTable(people, total, open, query) {
+  if (!people.length) return h("p", {}, query ? `Nobody's name contains “${query}”.` : "Nobody is enrolled yet.");
   return h("table", { class: "grid" },
-    h("caption", {}, `${people.length} people`),
+    h("caption", {}, `${total.toLocaleString("en")} ${total === 1 ? "person" : "people"}`),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Photo"), h("th", { scope: "col" }, "Name"),
       h("th", { scope: "col" }, "Templates"), h("th", { scope: "col" }, "Enrolled"), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")))),
     h("tbody", {}, people.map((p) => h("tr", { dataset: { name: p.name } },
