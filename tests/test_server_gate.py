@@ -120,3 +120,56 @@ def test_json_bodies_are_capped_in_size_and_depth(keyed) -> None:
 )  # fmt: skip
 def test_json_depth_skips_strings(text: bytes, deep: bool) -> None:
     assert json_too_deep(text) is deep
+
+
+@pytest.mark.parametrize(
+    ("host", "ok"),
+    [("127.0.0.1:8102", True), ("localhost:8102", True), ("LOCALHOST:8102", True), ("[::1]:8102", True),
+     ("127.0.0.1", True), ("attacker.example:8102", False), ("127.0.0.1.attacker.example:8102", False),
+     ("localhost.attacker.example", False), ("0x7f.0.0.1:8102", False), ("127.1:8102", False),
+     ("", False), ("[::ffff:7f00:1]:8102", False), ("localhost.:8102", False)],
+)  # fmt: skip
+def test_keyless_server_checks_host(keyless, host: str, ok: bool) -> None:
+    headers = {"Host": host} if host else {}
+    status, _h, data, calls = asgi(keyless, "GET", "/v1/people", headers)
+    if ok:
+        assert status == 200
+    else:
+        assert asgi(keyless, "GET", "/v1/gallery/export", headers)[0] == 400
+        assert (status, data["error"]["code"], calls) == (400, "bad_host", 0)
+        assert asgi(keyless, "DELETE", "/v1/people/1", headers)[0] == 400
+
+
+@pytest.mark.parametrize(
+    ("origin", "ok"),
+    [(None, True), ("http://127.0.0.1:8102", True), ("https://evil.example", False), ("null", False),
+     ("http://127.0.0.1:9999", False), ("http://localhost:8102.evil.example", False), ("file://", False)],
+)  # fmt: skip
+def test_keyless_server_refuses_cross_site_changes(keyless, origin: str | None, ok: bool) -> None:
+    headers = {"Host": "127.0.0.1:8102", "Content-Type": "multipart/form-data; boundary=b"}
+    if origin is not None:
+        headers["Origin"] = origin
+    for method, path in [("POST", "/v1/people"), ("POST", "/v1/library/scan"),
+                         ("POST", "/v1/gallery/import"), ("DELETE", "/v1/people/1")]:  # fmt: skip
+        status, _h, data, calls = asgi(keyless, method, path, headers, b"--b--\r\n")
+        if ok:
+            assert status != 403, (method, path)
+        else:
+            assert (status, data["error"]["code"], calls) == (403, "bad_origin", 0), (method, path)
+    read = asgi(keyless, "GET", "/v1/people", {**headers, "Origin": origin or "null"})
+    assert read[0] == 200  # a read is not a change (and without CORS a page cannot read it)
+
+
+def test_configured_hosts_and_origins(tmp_path: Path) -> None:
+    config = ServerConfig(gallery=tmp_path / "g", host="0.0.0.0", insecure_no_auth=True,
+                          allowed_hosts=("faces.example",), cors_origins=("https://app.example",))  # fmt: skip
+    app = create_app(config)
+    try:
+        assert asgi(app, "GET", "/v1/people", {"Host": "faces.example:443"})[0] == 200
+        assert asgi(app, "GET", "/v1/people", {"Host": "10.0.0.5:8000"})[0] == 400
+        change = {"Host": "faces.example", "Origin": "https://app.example"}
+        assert asgi(app, "DELETE", "/v1/people/1", change)[0] == 404  # past the gate
+        evil = {**change, "Origin": "https://evil.example"}
+        assert asgi(app, "DELETE", "/v1/people/1", evil)[0] == 403
+    finally:
+        app.state.faceprint.gallery.close()
