@@ -794,6 +794,117 @@ def test_lookalike_speed_and_weight_with_1000_people(
     assert browser_ms - 1000 * api_s < 1000, report
 
 
+# --- a new user's whole journey, on a laptop and on a phone --------------------------------------
+
+
+def _no_overflow(page: Page, width: int, where: str) -> None:
+    wide = page.evaluate("document.documentElement.scrollWidth")
+    culprits = page.evaluate(
+        """w => [...document.querySelectorAll('main *')]
+            .filter(e => e.getBoundingClientRect().right > w + 1).slice(-4)
+            .map(e => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`)""",
+        width,
+    )
+    assert wide <= width, f"{where}: {wide} px wide in a {width} px window ({culprits})"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", [1280, 390])
+def test_new_user_journey(
+    browser: Browser,
+    gallery_dir: Path,
+    photos: Path,
+    data_dir: Path,
+    tmp_path: Path,
+    width: int,
+) -> None:
+    """Enrol people, identify a group photo, scan a library and name a group, run a video and
+    name an unknown, search: no sideways overflow, no console error (other than the refusal
+    the test provokes), no earlier result left under an error."""
+    import httpx
+
+    tree = tmp_path / "photos"
+    for person in ("obama", "biden"):
+        shutil.copytree(photos / "knn_examples" / "train" / person, tree / person)
+    for name in ("obama2.jpg", "two_people.jpg"):
+        shutil.copy(photos / name, tree / name)
+    from faceprint.library import Library
+
+    Library.create(tmp_path / "library", pack="dlib", root=tree).close()
+    (tmp_path / "gallery").mkdir()
+    srv = Server(tmp_path / "gallery", tmp_path / "library", tmp_path / "server.log")
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        # 1. enrol two people
+        open_page(page, srv, "/people")
+        for name, image in (("Barack Obama", "obama.jpg"), ("Joe Biden", "biden.jpg")):
+            page.get_by_label("Name", exact=True).fill(name)
+            page.set_input_files("#main form input[type=file]", [str(photos / image)])
+            page.wait_for_selector(".picks .hint")
+            page.get_by_role("button", name="Enrol", exact=True).click()
+            page.locator(f"tr[data-name='{name}']").wait_for()
+        expect(page.locator("#server-info")).to_contain_text("2 people")  # the footer follows
+        _no_overflow(page, width, "people")
+        # 2. identify a group photo; then a broken file: an error and no stale answer
+        page.get_by_role("link", name="Identify").click()
+        expect(page.locator("main h1")).to_have_text("Identify everyone in a photo")
+        page.set_input_files("#main input[type=file]", str(photos / "two_people.jpg"))
+        page.locator("table.grid tbody tr").first.wait_for()
+        labels = page.locator("table.grid td.label").all_inner_texts()
+        assert sorted(labels) == ["Barack Obama", "Joe Biden"], labels
+        _no_overflow(page, width, "identify")
+        broken = tmp_path / "broken.jpg"
+        broken.write_bytes(b"not a photo")
+        page.set_input_files("#main input[type=file]", str(broken))
+        expect(page.locator("#messages .error")).to_be_visible()
+        expect(page.locator("table.grid")).to_have_count(0)
+        errors = [e for e in errors if not REFUSED.fullmatch(e)]  # the refusal we provoked
+        # 3. scan the library and name the largest group
+        page.get_by_role("link", name="Photo library").click()
+        page.get_by_role("button", name="Scan for new photos").click()
+        cards = page.locator(".people-grid .person-card")
+        cards.first.wait_for(timeout=120_000)
+        cards.first.click()
+        page.locator("section.group").get_by_label("Who is this?").fill("Grandpa")
+        page.get_by_role("button", name="Name them").click()
+        expect(cards.first.locator(".name")).to_have_text("Grandpa")
+        _no_overflow(page, width, "library")
+        # 4. a video: name the unknown whose faces are big enough; the re-run names him
+        page.get_by_role("link", name="Video").click()
+        page.set_input_files(
+            "#main input[type=file]", str(data_dir / "video" / "short_hamilton_clip.mp4")
+        )
+        page.get_by_label("Detect faces on every N-th frame").fill("6")
+        page.get_by_role("button", name="Find who is on screen").click()
+        page.locator(".unknowns form input").wait_for(timeout=180_000)
+        _no_overflow(page, width, "video")
+        page.locator(".unknowns form input").fill("Lin-Manuel Miranda")
+        page.get_by_role("button", name="Enrol and re-run").click()
+        expect(
+            page.locator("table.grid tbody tr td:first-child", has_text="Lin-Manuel Miranda")
+        ).to_be_visible(timeout=180_000)
+        # 5. search the videos
+        search = page.locator("section[aria-label='video search']")
+        search.get_by_label("Person").fill("Lin-Manuel Miranda")
+        search.get_by_role("button", name="Search the videos").click()
+        search.locator("ul.ranges button").first.wait_for()
+        _no_overflow(page, width, "video search")
+        people = httpx.get(f"{srv.url}/v1/people", timeout=30).json()["people"]
+        assert sorted(p["name"] for p in people) == [
+            "Barack Obama",
+            "Joe Biden",
+            "Lin-Manuel Miranda",
+        ]
+    finally:
+        context.close()
+        srv.stop()
+    assert not errors, f"errors in the page: {errors}"
+
+
 # --- a real library: 50,000 faces in 10,000 groups, and a 10,000-person gallery -------------------
 
 BIG_GROUPS, BIG_CLUSTERED, BIG_FREE, BIG_NAMED = 10_000, 45_000, 5_000, 2_000

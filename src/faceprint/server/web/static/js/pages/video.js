@@ -111,7 +111,7 @@ function resultView(job, player, { enrol }) {
   const enrolable = new Set(res.enrolable || []);
   const parts = [
     h("section", { "aria-label": "timeline" }, h("h2", {}, "Timeline"), timeline(people, durationOf(res), player)),
-    table,
+    h("div", { class: "table-wrap" }, table),
   ];
   if (unknowns.length) {
     parts.push(h("section", { class: "card" }, h("h2", {}, "People not in the gallery"),
