@@ -275,6 +275,17 @@ def test_family_resemblance_verdict(page: Page, server: Server, photos: Path) ->
     assert verdict.locator("h2").inner_text() == "Resembles Barack more"
     assert "Caveat" in verdict.inner_text()
     assert verdict.locator("tbody tr").count() == 2
+    assert "Calibration: pack" not in verdict.inner_text()
+    assert "unrelated faces" in verdict.locator(".hint").inner_text()
+    # each relative's photo is previewed; a third relative can be added and removed again
+    expect(page.locator(".relative img[alt^='photo of relative']")).to_have_count(2)
+    page.get_by_role("button", name="Add another relative").click()
+    expect(page.locator(".relative")).to_have_count(3)
+    page.get_by_role("button", name="Remove relative 3").click()
+    expect(page.locator(".relative")).to_have_count(2)
+    page.get_by_role("button", name="Remove relative 2").click()
+    page.get_by_role("button", name="Compare").click()
+    expect(page.locator("p.status")).to_contain_text("at least two relatives")
 
 
 def test_people_enrol_and_find(page: Page, server: Server, photos: Path) -> None:
