@@ -595,6 +595,7 @@ def test_library_scan_name_merge_undo_hide_and_find(page: Page, library_server: 
     # another group under the same name is not silently added: the page asks; cancel
     page.get_by_role("button", name="Back to everyone").click()
     cards.nth(1).click()
+    expect(group.locator("h2")).not_to_contain_text("Grandpa Barack")  # the group has opened
     second = group.locator("h2").inner_text()
     size = len(group.locator(".face-grid li").all())
     group.get_by_label("Who is this?").fill("Grandpa Barack")
@@ -605,7 +606,7 @@ def test_library_scan_name_merge_undo_hide_and_find(page: Page, library_server: 
     expect(page.locator("p.status")).to_contain_text("Nothing was added")
     expect(group.locator("h2")).to_have_text(second)
     # "not them" takes a face out; Undo puts it back
-    group.get_by_role("button", name="Not Unnamed group").first.click()
+    group.get_by_role("button", name="Not them").first.click()
     expect(group.locator(".face-grid li")).to_have_count(size - 1)
     page.locator(".undo").get_by_role("button", name="Undo").click()
     expect(group.locator(".face-grid li")).to_have_count(size)
@@ -1099,6 +1100,33 @@ def test_axe_on_results(axe_page: Page, server: Server, photos: Path) -> None:
     open_page(axe_page, server, "/lookalike")
     axe_page.set_input_files("#main input[type=file]", str(photos / "two_people.jpg"))
     axe_page.wait_for_selector(".face-card")
+    axe_page.wait_for_load_state("networkidle")
+    assert _axe_violations(axe_page) == []
+
+
+def test_axe_on_the_new_pages_and_dialogs(
+    axe_page: Page, server: Server, library_server: Server, photos: Path
+) -> None:
+    """The 404 page, the question before adding to a taken name, and a scanned library with a
+    group open: no violation either."""
+    open_page(axe_page, server, "/no-such-page")
+    assert _axe_violations(axe_page) == []
+    open_page(axe_page, server, "/people")
+    axe_page.get_by_label("Name", exact=True).fill("obama")
+    axe_page.set_input_files("#main form input[type=file]", [str(photos / "obama2.jpg")])
+    axe_page.wait_for_selector(".picks .hint")
+    axe_page.get_by_role("button", name="Enrol", exact=True).click()
+    axe_page.locator("dialog.ask img").first.wait_for()
+    axe_page.wait_for_load_state("networkidle")
+    assert _axe_violations(axe_page) == []
+    axe_page.locator("dialog.ask").get_by_role("button", name="Cancel").click()
+    open_page(axe_page, library_server, "/library")
+    cards = axe_page.locator(".people-grid .person-card")
+    if not cards.count():
+        axe_page.get_by_role("button", name="Scan for new photos").click()
+    cards.first.wait_for(timeout=120_000)
+    cards.first.click()
+    axe_page.locator("section.group .face-grid img").first.wait_for()
     axe_page.wait_for_load_state("networkidle")
     assert _axe_violations(axe_page) == []
 

@@ -198,7 +198,7 @@ function groupView(data, near, actions) {
   if (card.name) labelForm.hidden = true; // renaming a person is done on the People page
   const faces = h("ul", { class: "face-grid" }, data.faces.map((f) => h("li", {},
     apiImg(f.thumbnail_url, `a face of ${title}`, "thumb large"),
-    h("button", { type: "button", class: "small quiet", "aria-label": `Not ${title}: face ${f.id}`,
+    h("button", { type: "button", class: "small quiet", "aria-label": `Not them (face ${f.id} of ${title})`,
       onclick: (e) => guarded(e.target, () => actions.reject(card, f)) }, "Not them"))));
   const pager = h("div", { class: "row pager" });
   pageButtons(pager, card.size, data.offset, FACES, "faces", (at) => actions.page(card.id, at));
