@@ -1153,6 +1153,16 @@ def test_every_control_is_reachable_by_keyboard(page: Page, server: Server, phot
 # --- video ----------------------------------------------------------------------------------------
 
 
+def test_a_photo_uploaded_as_a_video_is_an_error(page: Page, server: Server, photos: Path) -> None:
+    expect_refusals(page)
+    open_page(page, server, "/video")
+    page.set_input_files("#main input[type=file]", str(photos / "obama.jpg"))
+    page.get_by_role("button", name="Find who is on screen").click()
+    expect(page.locator("#messages .error")).to_be_visible(timeout=120_000)
+    assert "Done" not in page.locator("p.status").inner_text()
+    expect(page.locator("svg.timeline")).to_have_count(0)
+
+
 def _person(url: str, name: str) -> dict:
     import httpx
 
