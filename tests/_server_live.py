@@ -16,6 +16,7 @@ import uvicorn
 from PIL import Image
 
 from faceprint.server import ServerConfig, create_app
+from faceprint.server.run import uvicorn_config
 
 
 def free_port() -> int:
@@ -32,11 +33,7 @@ class LiveServer:
         self.config = ServerConfig(**{**vars_of(config), "port": port})
         self.app = create_app(self.config)
         self.url = f"http://127.0.0.1:{port}"
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                self.app, host="127.0.0.1", port=port, log_level="warning", access_log=False
-            )
-        )
+        self.server = uvicorn.Server(uvicorn_config(self.app, self.config, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self) -> LiveServer:
@@ -88,3 +85,13 @@ def png_header(width: int, height: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 64)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def scan_bomb(scans: int = 2000, side: int = 256) -> bytes:
+    """A small progressive JPEG whose last scan is repeated ``scans`` times (a decoder CPU bomb:
+    each scan makes the decoder pass over the whole image again)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (side, side), (90, 120, 150)).save(buf, "JPEG", progressive=True)
+    data = buf.getvalue()
+    last = data.rfind(b"\xff\xda")
+    return data[:last] + data[last:-2] * scans + b"\xff\xd9"

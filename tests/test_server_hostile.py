@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 import pytest
 
-from _server_live import LiveServer, gallery_digest, png_bytes, png_header
+from _server_live import LiveServer, gallery_digest, png_bytes, png_header, scan_bomb
 from faceprint.client import Client
 from faceprint.errors import IdentityNotFoundError
 from faceprint.server import Limits, ServerConfig
@@ -582,6 +582,96 @@ CASES += [
 ]  # fmt: skip
 
 
+# --- the second round's classes, several variants each (issue 20)
+MULTIPART = {"Content-Type": "multipart/form-data; boundary=XX"}
+BIG_JSON = b"[" + b"[]," * 70_000 + b"[]]"  # over the 64 KiB JSON cap
+DEEP_JSON = b'{"name": ' + b"[" * 200 + b"]" * 200 + b"}"
+CHANGES = [("DELETE", "/v1/people/1"), ("PATCH", "/v1/people/1"), ("POST", "/v1/people"),
+           ("POST", "/v1/gallery/import"), ("POST", "/v1/videos"), ("POST", "/v1/library/scan"),
+           ("DELETE", "/v1/jobs/x"), ("POST", "/v1/identify")]  # fmt: skip
+CASES += [  # a body with no key: refused from the headers, the body never read (defect 1)
+    Case(f"no-key-body-{m.lower()}-{p.strip('/').replace('/', '-')}", m, p, None, 401,
+         "api key is needed", lambda b: {"content": BIG_JSON, "headers": dict(MULTIPART)})
+    for m, p in CHANGES
+] + [  # a bogus key with a body: the same
+    Case(f"bogus-key-body-{m.lower()}-{p.strip('/').replace('/', '-')}", m, p, "bogus", 401,
+         "not valid", lambda b: {"content": BIG_JSON, "headers": {"Content-Type": "application/json"}})
+    for m, p in CHANGES[:4]
+] + [  # JSON bodies capped in size and depth, whatever the route
+    Case("json-too-big-rename", "PATCH", "/v1/people/1", "admin", 413, "json request body",
+         lambda b: {"content": BIG_JSON, "headers": {"Content-Type": "application/json"}}),
+    Case("json-too-big-no-type", "PATCH", "/v1/people/1", "admin", 413, "json request body",
+         lambda b: {"content": BIG_JSON}),
+    Case("json-too-big-enrol-unknown", "POST", "/v1/jobs/x/unknowns/unknown_1/enrol", "admin", 413,
+         "json request body", lambda b: {"content": BIG_JSON, "headers": {"Content-Type": "application/json"}}),
+    Case("json-too-big-merge", "POST", "/v1/library/clusters/merge", "admin", 413, "json request body",
+         lambda b: {"content": BIG_JSON, "headers": {"Content-Type": "application/json"}}),
+    Case("json-too-deep-rename", "PATCH", "/v1/people/1", "admin", 400, "nests deeper",
+         lambda b: {"content": DEEP_JSON, "headers": {"Content-Type": "application/json"}}),
+    Case("json-too-deep-object", "PATCH", "/v1/people/1", "admin", 400, "nests deeper",
+         lambda b: {"content": b'{"a":' * 100 + b"1" + b"}" * 100, "headers": {"Content-Type": "application/json"}}),
+    Case("json-too-deep-enrol-unknown", "POST", "/v1/jobs/x/unknowns/unknown_1/enrol", "admin", 400,
+         "nests deeper", lambda b: {"content": DEEP_JSON, "headers": {"Content-Type": "application/json"}}),
+] + [  # DNS rebinding: a Host that does not name the server (defect 3)
+    Case(f"host-{i}", m, p, "admin", 400, "host header", lambda b, h=h: {"headers": {"Host": h}})
+    for i, (h, m, p) in enumerate([
+        ("attacker.example:8102", "GET", "/v1/gallery/export"),
+        ("attacker.example", "DELETE", "/v1/people/1"),
+        ("127.0.0.1.attacker.example", "GET", "/v1/people"),
+        ("localhost.attacker.example:80", "GET", "/v1/health"),
+        ("0x7f000001", "GET", "/v1/people"),
+        ("127.1", "GET", "/v1/people"),
+        ("2130706433", "GET", "/v1/people"),
+        ("[::ffff:127.0.0.1]", "GET", "/v1/people"),
+        ("localhost.", "GET", "/v1/people"),
+        ("xn--lcalhost-9za", "GET", "/v1/people"),
+    ])
+] + [  # cross-site changes: a foreign or null Origin (defect 3)
+    Case(f"origin-{i}", m, p, "admin", 403, "from origin", lambda b, o=o: {"headers": {"Origin": o}})
+    for i, (o, (m, p)) in enumerate(zip(
+        ["https://evil.example", "null", "http://127.0.0.1:1", "http://localhost.evil.example", "file://"],
+        CHANGES,
+    ))
+] + [  # ids beyond int64 and other impossible numbers: 422, not an overflow (low)
+    Case("id-over-int64-person", "GET", "/v1/people/9223372036854775808", "read", 422, "person_id"),
+    Case("id-over-int64-thumbnail", "GET", "/v1/thumbnails/18446744073709551616", "read", 422, "template_id"),
+    Case("id-over-int64-template", "DELETE", "/v1/people/1/templates/99999999999999999999", "admin", 422,
+         "template_id"),
+    Case("id-negative-person", "GET", "/v1/people/-1", "read", 422, "person_id"),
+    Case("id-zero-person", "DELETE", "/v1/people/0", "admin", 422, "person_id"),
+    Case("verify-person-over-int64", "POST", "/v1/verify", "read", 422, "person_id",
+         lambda b: {"files": {"image_a": ("a.jpg", b["obama"])}, "data": {"person_id": "9" * 30}}),
+] + [  # a single-valued form field given twice (low)
+    Case("repeat-top-k", "POST", "/v1/identify", "read", 400, "more than once",
+         lambda b: {**img("image", "obama")(b), "data": {"top_k": ["1", "5"]}}),
+    Case("repeat-name", "POST", "/v1/people", "admin", 400, "more than once",
+         lambda b: {"files": [("images", ("a.jpg", b["obama2"]))], "data": {"name": ["A", "B"]}}),
+    Case("repeat-face", "POST", "/v1/people", "admin", 400, "more than once",
+         lambda b: {"files": [("images", ("a.jpg", b["obama2"]))], "data": {"name": "C", "face": ["largest", "0"]}}),
+    Case("repeat-person-id", "POST", "/v1/verify", "read", 400, "more than once",
+         lambda b: {"files": {"image_a": ("a.jpg", b["obama"])}, "data": {"person_id": ["1", "2"]}}),
+    Case("repeat-image", "POST", "/v1/detect", "read", 400, "more than once",
+         lambda b: {"files": [("image", ("a.jpg", b["obama"])), ("image", ("b.jpg", b["obama2"]))]}),
+] + [  # decoder bombs: a JPEG with thousands of scans (defect 4)
+    Case(f"scan-bomb-{p.strip('/').replace('/', '-')}", "POST", p, role, status, says,
+         lambda b, f=f: {"files": [(f, ("bomb.jpg", b["scans"]))], "data": {"name": "Bomb"} if f == "images" else {}})
+    for p, f, role, status, says in [
+        ("/v1/detect", "image", "read", 400, "scans"), ("/v1/embed", "image", "read", 400, "scans"),
+        ("/v1/identify", "image", "read", 400, "scans"), ("/v1/search", "image", "read", 400, "scans"),
+        ("/v1/people", "images", "admin", 422, "scans"),
+    ]
+] + [  # archive bombs with no boundary gap (defect 5)
+    Case("zip-1mib-members", "POST", "/v1/gallery/import", "admin", 413, "zip bomb",
+         archive(lambda: _zip({"gallery.json": b"{}", **{f"thumbnails/{i:07d}.jpg": b"\0" * MiB for i in range(40)}}))),
+    Case("zip-small-members", "POST", "/v1/gallery/import", "admin", 413, "zip bomb",
+         archive(lambda: _zip({"gallery.json": b"{}", **{f"thumbnails/{i:07d}.jpg": b"\0" * 65536 for i in range(400)}}))),
+    Case("zip-fat-thumbnail", "POST", "/v1/gallery/import", "admin", 413, "a thumbnail is at most",
+         archive(lambda: _zip({"thumbnails/0000001.jpg": np.random.default_rng(0).bytes(270_000)}))),
+    Case("zip-json-bomb", "POST", "/v1/gallery/import", "admin", 413, "zip bomb",
+         archive(lambda: _zip({"gallery.json": b" " * (8 * MiB)}))),
+]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory, photos: Path):
     gallery = tmp_path_factory.mktemp("hostile") / "gallery"
@@ -604,13 +694,14 @@ def env(tmp_path_factory: pytest.TempPathFactory, photos: Path):
         "bomb": png_header(60000, 60000),
         "big": png_header(8000, 8000),
         "fat": b"\xff\xd8\xff\xe0" + b"\0" * (5 * MiB),
+        "scans": scan_bomb(3000),
     }
     yield live, keys, blobs, gallery
     live.stop()
 
 
-def test_there_are_at_least_forty_cases() -> None:
-    assert len(CASES) >= 40 and len({c.id for c in CASES}) == len(CASES)
+def test_there_are_at_least_120_cases() -> None:
+    assert len(CASES) >= 120 and len({c.id for c in CASES}) == len(CASES)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

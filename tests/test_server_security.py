@@ -130,6 +130,8 @@ def test_cors_only_for_configured_origins(tmp_path: Path) -> None:
         )
         assert "access-control-allow-origin" not in other.headers
         assert other.headers["x-request-id"] and other.headers["x-frame-options"] == "DENY"
+        assert other.json()["error"]["code"] == "bad_request"  # was plain text
+        assert other.json()["request_id"] == other.headers["x-request-id"]
     finally:
         app.state.faceprint.gallery.close()
 
@@ -180,3 +182,26 @@ def test_models_not_loaded_answers_503_not_a_traceback(tmp_path: Path) -> None:
         assert _call(app, "GET", "/v1/health").json()["status"] == "starting"
     finally:
         app.state.faceprint.gallery.close()
+
+
+def test_job_errors_name_no_server_path() -> None:
+    from faceprint.server.jobs import without_paths
+
+    exc = ValueError(
+        "/srv/faceprint/server-data/jobs/ab12/clip.mp4: not a video FFmpeg can read "
+        "(No such file: 'file:/srv/private/secret.ts', C:\\data\\x.ts)"
+    )
+    text = without_paths(exc)
+    assert "/srv" not in text and "private" not in text and "data" not in text, text
+    assert text.startswith("clip.mp4: not a video") and "secret.ts" in text
+
+
+@pytest.mark.parametrize(
+    "date", ["2019-13-45", "2019-02-30", "2019-00", "2019-04-31T10:00", "2019-01-01T25:00"]
+)
+def test_impossible_dates_are_refused(date: str) -> None:
+    from faceprint.library.queries import date_bound
+
+    with pytest.raises(InvalidArgumentError, match="not a real date"):
+        date_bound(date, upper=False)
+    assert date_bound("2020-02-29", upper=True) == "2020-02-29\x7f"

@@ -30,18 +30,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from faceprint.errors import (
-    AmbiguousFaceError,
-    FaceprintError,
-    GalleryError,
-    IdentityExistsError,
-    IdentityNotFoundError,
-    ImageError,
-    ImageTooLargeError,
-    InvalidArgumentError,
-    NoFaceError,
-    PackMismatchError,
-)
+from faceprint.errors import CODES, FaceprintError, ServiceError
 from faceprint.server import schemas
 
 __all__ = ["Client", "ImageSource", "ServiceError"]
@@ -50,31 +39,8 @@ ImageSource = str | os.PathLike[str] | bytes | IO[bytes]
 M = TypeVar("M", bound=BaseModel)
 
 
-class ServiceError(FaceprintError):
-    """The service refused or failed a request for a reason with no closer faceprint error
-    (401 no or bad key, 403 role, 429 rate limit, 5xx, unreachable)."""
-
-
-#: error code of the envelope → the faceprint error raised
-ERRORS: dict[str, type[FaceprintError]] = {
-    "invalid_image": ImageError,
-    "unsupported_media_type": ImageError,
-    "empty_file": ImageError,
-    "image_too_large": ImageTooLargeError,
-    "file_too_large": ImageTooLargeError,
-    "no_face": NoFaceError,
-    "ambiguous_face": AmbiguousFaceError,
-    "not_found": IdentityNotFoundError,
-    "conflict": IdentityExistsError,
-    "pack_mismatch": PackMismatchError,
-    "gallery_error": GalleryError,
-    "invalid_archive": GalleryError,
-    "invalid_argument": InvalidArgumentError,
-    "invalid_request": InvalidArgumentError,
-    "bad_request": InvalidArgumentError,
-    "missing_file": InvalidArgumentError,
-    "too_many_files": InvalidArgumentError,
-}
+#: error code of the envelope → the faceprint error raised (derived from the error classes)
+ERRORS: dict[str, type[FaceprintError]] = dict(CODES)
 
 
 def _error(response: httpx.Response) -> FaceprintError:
@@ -86,7 +52,7 @@ def _error(response: httpx.Response) -> FaceprintError:
         code, message, request_id = "http_error", f"HTTP {response.status_code}", ""
     exc = ERRORS.get(code, ServiceError)(message)
     exc.status = response.status_code  # type: ignore[attr-defined]
-    exc.code = code  # type: ignore[attr-defined]
+    exc.code = code
     exc.request_id = request_id  # type: ignore[attr-defined]
     exc.retry_after = response.headers.get("Retry-After")  # type: ignore[attr-defined]
     return exc

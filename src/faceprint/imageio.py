@@ -29,9 +29,11 @@ from faceprint.errors import ImageError, ImageTooLargeError
 
 __all__ = [
     "MAX_FILE_BYTES",
+    "MAX_JPEG_SCANS",
     "MAX_PIXELS",
     "ImageInput",
     "is_heif",
+    "jpeg_scans",
     "load_image",
     "printable",
     "read_image_file",
@@ -207,6 +209,8 @@ def _decode(data: bytes, name: str, max_pixels: int) -> npt.NDArray[np.uint8]:
                 raise ImageTooLargeError(
                     f"{name}: {w}x{h} pixels is over the limit of {max_pixels}"
                 )
+            if img.format == "JPEG":
+                _check_jpeg_scans(data, name)
             img.load()
     except ImageError:
         raise
@@ -225,6 +229,38 @@ def _decode(data: bytes, name: str, max_pixels: int) -> npt.NDArray[np.uint8]:
     except Exception as exc:  # whatever a decoder raises on untrusted bytes means "corrupt"
         raise ImageError(f"{name}: corrupt or truncated image ({_detail(exc)})") from exc
     return _from_pil(img, name, max_pixels)
+
+
+#: most scans a JPEG may have (a progressive JPEG has about 10; each scan makes the decoder pass
+#: over the whole image again, so thousands of empty scans are a CPU bomb in a small file)
+MAX_JPEG_SCANS = 100
+
+
+def jpeg_scans(data: bytes) -> int:
+    """Start-of-scan markers in a JPEG, counted without decoding: the header segments are
+    skipped by their lengths, then every ``FF DA`` in the rest is a marker (entropy-coded data
+    stuffs each ``FF`` with ``00``)."""
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return 0  # not a marker where one must be: the decoder will say it is corrupt
+        marker = data[at + 1]
+        if marker == 0xFF:
+            at += 1  # fill byte
+            continue
+        if marker == 0xDA:
+            return data.count(b"\xff\xda", at)
+        at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+    return 0
+
+
+def _check_jpeg_scans(data: bytes, name: str) -> None:
+    scans = jpeg_scans(data)
+    if scans > MAX_JPEG_SCANS:
+        raise ImageError(
+            f"{name}: a JPEG with {scans} scans (at most {MAX_JPEG_SCANS}); refused before "
+            "decoding, as decoding it would take unbounded time (a decoder bomb)"
+        )
 
 
 def _detail(exc: BaseException) -> str:

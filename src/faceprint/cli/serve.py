@@ -47,6 +47,20 @@ def serve(
             help="Allow a non-loopback --host with no API key configured (anyone who can reach it may use and change the gallery).",
         ),
     ] = False,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            help="A host name clients may use in the Host header (repeatable; DNS-rebinding guard). Default: the loopback names when bound to loopback, the bound address otherwise.",
+        ),
+    ] = None,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            help="Address of a reverse proxy whose X-Forwarded-For is believed (repeatable); none by default.",
+        ),
+    ] = None,
     max_body_mb: Annotated[float, typer.Option(help="Largest request body, MiB.")] = 64.0,
     max_image_mb: Annotated[float, typer.Option(help="Largest image file, MiB.")] = 20.0,
     max_pixels: Annotated[
@@ -65,6 +79,7 @@ def serve(
     import uvicorn
 
     from faceprint.server import Limits, ServerConfig, create_app
+    from faceprint.server.run import uvicorn_config
 
     mib = 1024 * 1024
     with errors_to_exit():
@@ -79,16 +94,8 @@ def serve(
         config = ServerConfig(
             gallery=gallery, library=library, host=host, port=port, pack=pack, workers=workers, data_dir=data_dir,
             cors_origins=tuple(cors_origin or ()), insecure_no_auth=insecure_no_auth, limits=limits,
+            allowed_hosts=tuple(allowed_host or ()), trusted_proxies=tuple(trusted_proxy or ()),
         )  # fmt: skip
         application = create_app(config)
     logging.getLogger("faceprint.server").setLevel(logging.INFO)
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        log_level=log_level,
-        access_log=False,  # faceprint.server.access logs each request (no bodies, no query keys)
-        timeout_graceful_shutdown=30,
-        timeout_keep_alive=30,  # longer than clients' idle expiry (httpx: 5 s): no reuse race
-        server_header=False,
-    )
+    uvicorn.Server(uvicorn_config(application, config, log_level=log_level)).run()

@@ -501,8 +501,18 @@ class GalleryStore:
         return StoreState(int(row[0]), int(row[1]), int(row[2]))
 
     # --- secure deletion ------------------------------------------------------------------
+    def _mostly_free(self) -> bool:
+        """Whether over a quarter of the database file (and over 1 MiB) is free pages, as after
+        deleting people with large thumbnails: then :meth:`scrub` rebuilds the file, so that
+        deleted means small as well as gone."""
+        free = int(self._conn.execute("PRAGMA freelist_count").fetchone()[0])
+        pages = int(self._conn.execute("PRAGMA page_count").fetchone()[0])
+        size = int(self._conn.execute("PRAGMA page_size").fetchone()[0])
+        return free * size > FREE_BYTES_TO_VACUUM and free * 4 > pages
+
     def scrub(self, *, vacuum: bool) -> bool:
-        """Checkpoint the WAL into the database and truncate it (and optionally VACUUM).
+        """Checkpoint the WAL into the database and truncate it (and VACUUM when asked, or
+        when most of the file is free pages).
 
         With ``secure_delete`` on, deleted rows are zeroed in the database pages; this moves
         those pages out of the WAL and empties the WAL file. Returns ``False`` when another
@@ -510,12 +520,16 @@ class GalleryStore:
         the WAL until the next checkpoint).
         """
         with self._lock, _translated(self.path):
-            if vacuum:
+            if vacuum or self._mostly_free():
                 self._conn.execute("VACUUM")
             busy, _log, _done = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         if busy:
             logger.warning("%s: WAL not truncated (another process is reading)", self.path)
         return not busy
+
+
+#: free pages worth rebuilding the database file for (see GalleryStore._mostly_free)
+FREE_BYTES_TO_VACUUM = 1024 * 1024
 
 
 def _sequence(cur: sqlite3.Cursor, table: str) -> int:

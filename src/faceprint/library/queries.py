@@ -119,6 +119,11 @@ def date_bound(value: str | None, *, upper: bool) -> str | None:
             f"date {value!r} is not YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS"
         )
     text = text.replace(" ", "T")
+    padded = {4: "-01-01", 7: "-01"}.get(len(text), "")
+    try:
+        datetime.fromisoformat(text + padded)
+    except ValueError:
+        raise InvalidArgumentError(f"date {value!r} is not a real date or time") from None
     return text + "\x7f" if upper else text
 
 

@@ -105,7 +105,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     _check_binding(config, keys)
     state = ServerState(config, open_gallery(config), keys)
     if config.library is not None:
-        state.extras["library"] = _open_library(config)
+        state.library = _open_library(config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -136,7 +136,9 @@ def create_app(config: ServerConfig) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
-    app.add_middleware(RequestMiddleware, body_limit=_body_limit(config))
+    app.add_middleware(
+        RequestMiddleware, body_limit=_body_limit(config), body_timeout=config.limits.body_timeout
+    )
     _mount_web(app)
     return app
 

@@ -33,6 +33,10 @@ class Limits:
         max_video_bytes / max_video_seconds: one uploaded video.
         rate_per_second / rate_burst: token bucket per API key (per client address without keys).
         concurrent_per_key: requests of one key in progress at once.
+        header_timeout: seconds a client has to send a request's line and headers
+            (slow-loris); the connection is closed after that.
+        body_timeout: seconds a client may leave between two chunks of a request body
+            (408 after that).
     """
 
     max_body_bytes: int = 64 * MiB
@@ -47,6 +51,8 @@ class Limits:
     rate_per_second: float = 50.0
     rate_burst: int = 100
     concurrent_per_key: int = 16
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
 
     def check(self) -> None:
         """Raise :class:`InvalidArgumentError` for a limit that is not positive."""

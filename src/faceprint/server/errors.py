@@ -17,45 +17,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from faceprint.errors import (
-    AmbiguousFaceError,
-    FaceprintError,
-    GalleryError,
-    IdentityExistsError,
-    IdentityNotFoundError,
-    ImageError,
-    ImageTooLargeError,
-    IndexCorruptError,
-    InvalidArgumentError,
-    ModelError,
-    NoFaceError,
-    PackMismatchError,
-    RecordNotFoundError,
-    StorageError,
-    VideoError,
-)
+from faceprint.errors import CODES, FaceprintError, IndexCorruptError, ModelError, StorageError
 
 __all__ = ["ApiError", "envelope", "install_error_handlers", "status_of"]
 
 logger = logging.getLogger(__name__)
-
-#: faceprint error → (status, code); the first entry the error is an instance of wins
-STATUS: tuple[tuple[type[FaceprintError], int, str], ...] = (
-    (ImageTooLargeError, 413, "image_too_large"),
-    (ImageError, 400, "invalid_image"),
-    (VideoError, 400, "invalid_video"),
-    (NoFaceError, 422, "no_face"),
-    (AmbiguousFaceError, 422, "ambiguous_face"),
-    (IdentityNotFoundError, 404, "not_found"),
-    (RecordNotFoundError, 404, "not_found"),
-    (IdentityExistsError, 409, "conflict"),
-    (PackMismatchError, 400, "pack_mismatch"),
-    (GalleryError, 400, "gallery_error"),
-    (InvalidArgumentError, 400, "invalid_argument"),
-    (StorageError, 503, "storage_unavailable"),
-    (IndexCorruptError, 503, "index_unavailable"),
-    (ModelError, 503, "model_unavailable"),
-)
 
 #: status of Starlette/FastAPI HTTP errors → code
 HTTP_CODES = {
@@ -74,11 +40,14 @@ HTTP_CODES = {
 
 
 class ApiError(Exception):
-    """An error the HTTP layer raises itself: status, snake_case code, one-line message."""
+    """An error the HTTP layer raises itself: status, snake_case code (one of
+    :data:`faceprint.errors.CODES`, so the client knows it), one-line message."""
 
     def __init__(
         self, status: int, code: str, message: str, headers: dict[str, str] | None = None
     ) -> None:
+        if code not in CODES:
+            raise ValueError(f"error code {code!r} is not declared in faceprint.errors")
         super().__init__(message)
         self.status = status
         self.code = code
@@ -87,13 +56,11 @@ class ApiError(Exception):
 
 
 def status_of(exc: FaceprintError) -> tuple[int, str]:
-    """(HTTP status, error code) of a faceprint error."""
-    for cls, status, code in STATUS:
-        if isinstance(exc, cls):
-            return status, code
-    if isinstance(exc, ValueError):
+    """(HTTP status, error code) of a faceprint error: those its class declares; a
+    ``ValueError`` branch that declares none is a client's mistake."""
+    if type(exc).code == "internal_error" and isinstance(exc, ValueError):
         return 400, "invalid_argument"
-    return 500, "internal_error"
+    return type(exc).http_status, type(exc).code
 
 
 def request_id(request: Request) -> str:

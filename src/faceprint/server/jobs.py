@@ -10,6 +10,7 @@ job is forgotten.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import threading
 import uuid
@@ -21,9 +22,20 @@ from typing import Any, Literal
 
 from faceprint.errors import FaceprintError
 from faceprint.gallery.store import utc_now
+from faceprint.pipeline import Augment, FaceAnalyzer
 from faceprint.server.errors import ApiError
 
-__all__ = ["KEEP", "Job", "JobRunner", "JobStatus"]
+__all__ = ["KEEP", "Job", "JobAnalyzer", "JobRunner", "JobStatus", "without_paths"]
+
+#: an absolute path's folders (``/srv/data/jobs/ab12/``), dropped from messages sent to clients
+_FOLDERS = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?[/\\](?:[^/\\\s'\"]+[/\\])+")
+
+
+def without_paths(exc: BaseException) -> str:
+    """The error's message with the folders of every absolute path removed (the file name
+    stays): a client learns nothing of the server's file system."""
+    return _FOLDERS.sub("", str(exc))
+
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +139,7 @@ class JobRunner:
             job.result = work(job)
         except FaceprintError as exc:
             job.status, job.error = (
-                ("cancelled", None) if job.cancel.is_set() else ("failed", str(exc))
+                ("cancelled", None) if job.cancel.is_set() else ("failed", without_paths(exc))
             )
             return
         except Exception as exc:  # a fault: logged with its traceback, one line to the client
@@ -188,3 +200,20 @@ def _log_crash(future: Future[None]) -> None:
     exc = future.exception() if not future.cancelled() else None
     if exc is not None:
         logger.error("job runner crashed", exc_info=exc)
+
+
+class JobAnalyzer:
+    """One analyzer for background jobs, loaded by the first job that needs it (the API's
+    pool stays free for requests)."""
+
+    def __init__(self, pack: str, augment: Augment) -> None:
+        self.pack = pack
+        self.augment = augment
+        self._lock = threading.Lock()
+        self._analyzer: FaceAnalyzer | None = None
+
+    def get(self) -> FaceAnalyzer:
+        with self._lock:
+            if self._analyzer is None:
+                self._analyzer = FaceAnalyzer(self.pack, augment=self.augment)
+            return self._analyzer

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["SECURITY_HEADERS", "RequestMiddleware"]
@@ -38,9 +39,12 @@ class RequestMiddleware:
     answers, one structured access-log line per request, and a 500 envelope for anything that
     escaped the exception handlers (the traceback is logged, never sent)."""
 
-    def __init__(self, app: ASGIApp, body_limit: Callable[[str], int]) -> None:
+    def __init__(
+        self, app: ASGIApp, body_limit: Callable[[str], int], body_timeout: float = 30.0
+    ) -> None:
         self.app = app
         self.body_limit = body_limit
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,16 +55,26 @@ class RequestMiddleware:
         limit = self.body_limit(scope["path"])
         started = time.perf_counter()
         status = {"code": 0}
-        cut = {"off": False}  # the body passed the limit while the app was reading it
+        cut = {"off": False, "slow": False}  # the body passed the limit / stalled while read
+
+        held: dict[str, Any] = {"start": None, "body": b""}  # a plain-text error, rewritten
 
         async def emit(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                if message["status"] >= 400 and not _is_json(message.get("headers", [])):
+                    held["start"] = message  # e.g. the CORS middleware's refused preflight
+                    return
                 message["headers"] = _with_headers(message.get("headers", []), rid, scope)
+            elif held["start"] is not None:
+                held["body"] += message.get("body", b"")
+                if message.get("more_body", False):
+                    return
+                message = await _as_envelope(send, held["start"], held["body"], rid, scope)
             await send(message)
 
         async def send_wrapped(message: Message) -> None:
-            if not cut["off"]:  # else the app answers a truncated body: the 413 below replaces it
+            if not (cut["off"] or cut["slow"]):  # else the 413/408 below replaces the app's answer
                 await emit(message)
 
         too_large = f"request body over the limit of {limit} bytes"
@@ -69,16 +83,46 @@ class RequestMiddleware:
             if declared is not None and declared > limit:
                 await _error(emit, status, rid, 413, "payload_too_large", too_large)
                 return
-            await self.app(scope, _counting(receive, limit, cut), send_wrapped)
+            counted = _counting(receive, limit, cut, self.body_timeout)
+            await self.app(scope, counted, send_wrapped)
         except Exception:
-            if not cut["off"]:
+            if not (cut["off"] or cut["slow"]):
                 logger.exception("request %s failed", rid)
                 await _error(emit, status, rid, 500, "internal_error",
                              f"internal error; see the server log for request {rid}")  # fmt: skip
         finally:
-            if cut["off"]:
+            if cut["slow"]:
+                await _error(emit, status, rid, 408, "request_timeout",
+                             f"the request body stalled for over {self.body_timeout:g} s")  # fmt: skip
+            elif cut["off"]:
                 await _error(emit, status, rid, 413, "payload_too_large", too_large)
             _log(scope, rid, status["code"], time.perf_counter() - started)
+
+
+def _is_json(headers: Any) -> bool:
+    return any(
+        k.lower() == b"content-type" and v.lower().startswith(b"application/json")
+        for k, v in headers
+    )
+
+
+async def _as_envelope(send: Send, start: Message, text: bytes, rid: str, scope: Scope) -> Message:
+    """Send the start of an error response that some layer wrote as plain text, as the JSON
+    envelope with faceprint's headers; returns its body message."""
+    from faceprint.server.errors import HTTP_CODES
+
+    code = HTTP_CODES.get(start["status"], "http_error")
+    message = " ".join(text.decode("utf-8", "replace").split())[:300] or code.replace("_", " ")
+    body = json.dumps({"error": {"code": code, "message": message}, "request_id": rid}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send(
+        {
+            "type": "http.response.start",
+            "status": start["status"],
+            "headers": _with_headers(headers, rid, scope),
+        }
+    )
+    return {"type": "http.response.body", "body": body}
 
 
 def _request_id(scope: Scope) -> str:
@@ -100,18 +144,29 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def _counting(receive: Receive, limit: int, cut: dict[str, bool]) -> Receive:
+def _counting(receive: Receive, limit: int, cut: dict[str, bool], timeout: float = 30.0) -> Receive:
     """``receive`` that ends the body with a disconnect once more than ``limit`` bytes came
-    (the application stops reading; the middleware answers 413)."""
+    (``cut["off"]``: the middleware answers 413) or when no chunk came for ``timeout`` seconds
+    while the body was incomplete (``cut["slow"]``: 408). After the body, ``receive`` is passed
+    through untimed (a streaming response waits on it for the client's disconnect)."""
     seen = 0
+    done = False
 
     async def wrapped() -> Message:
-        nonlocal seen
-        if cut["off"]:
+        nonlocal seen, done
+        if cut["off"] or cut["slow"]:
             return {"type": "http.disconnect"}
-        message = await receive()
+        if done:
+            return await receive()
+        message: Message | None = None
+        with anyio.move_on_after(timeout):
+            message = await receive()
+        if message is None:
+            cut["slow"] = True
+            return {"type": "http.disconnect"}
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
+            done = not message.get("more_body", False)
             if seen > limit:
                 cut["off"] = True
                 return {"type": "http.disconnect"}
@@ -139,7 +194,7 @@ async def _error(
         return
     body = json.dumps({"error": {"code": name, "message": message}, "request_id": rid}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if code == 413:
+    if code in (408, 413):
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": code, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -11,6 +11,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 __all__ = [
+    "ClusterOut",
+    "ClustersOut",
     "DetectOut",
     "EmbedFace",
     "EmbedOut",
@@ -24,14 +26,21 @@ __all__ = [
     "ImportOut",
     "JobOut",
     "JobsOut",
+    "LibraryFaceOut",
+    "LibraryStatusOut",
     "MatchOut",
     "ModelsOut",
     "PeopleOut",
     "PersonOut",
     "PersonSummary",
+    "PhotoOut",
+    "PhotosOut",
+    "RejectOut",
     "RelativeOut",
     "RenameIn",
     "ResembleOut",
+    "ScanOut",
+    "ScanState",
     "SearchFace",
     "SearchMatch",
     "SearchOut",
@@ -40,6 +49,9 @@ __all__ = [
     "TemplatesOut",
     "VerifyFace",
     "VerifyOut",
+    "VideoJobOut",
+    "VideoRangeOut",
+    "VideoRangesOut",
 ]
 
 Box = list[float]
@@ -231,3 +243,88 @@ class ResembleOut(BaseModel):
     calibration: str
     relatives: list[RelativeOut]
     caveat: str
+
+
+# --- photo library and videos ------------------------------------------------------------------
+class LibraryFaceOut(BaseModel):
+    id: int
+    box: Box
+    name: str | None
+    cluster: int | None
+    quality: float
+    thumbnail_url: str
+
+
+class ClusterOut(BaseModel):
+    id: int
+    size: int
+    name: str | None
+    sheet_url: str
+    faces: list[LibraryFaceOut] = Field(description="the best faces (at most 12)")
+
+
+class MergeOut(ClusterOut):
+    moved: list[int] = Field(description="the faces that joined (POST /v1/library/split undoes)")
+
+
+class ClustersOut(BaseModel):
+    clusters: list[ClusterOut]
+    unclustered: int
+
+
+class ScanState(BaseModel):
+    job: str | None
+    running: bool
+    status: str | None
+    done: int
+    total: int | None
+    errors: int
+
+
+class LibraryStatusOut(BaseModel):
+    root: str | None
+    photos: int
+    faces: int
+    clusters: int
+    named: int
+    people: list[str]
+    unclustered: int
+    scan: ScanState
+
+
+class ScanOut(BaseModel):
+    job: str
+
+
+class RejectOut(BaseModel):
+    face: int
+
+
+class PhotoOut(BaseModel):
+    id: int
+    path: str = Field(description="relative to the library's photo tree")
+    taken: str | None
+    width: int
+    height: int
+    url: str
+    faces: list[LibraryFaceOut]
+
+
+class PhotosOut(BaseModel):
+    photos: list[PhotoOut]
+
+
+class VideoJobOut(BaseModel):
+    job: JobOut
+
+
+class VideoRangeOut(BaseModel):
+    job: str = Field(description="the video job whose upload this range is in")
+    video: str = Field(description="the uploaded file's name")
+    start: float
+    end: float
+    names: list[str]
+
+
+class VideoRangesOut(BaseModel):
+    ranges: list[VideoRangeOut]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -22,6 +22,10 @@ from faceprint.server.gate import Caller
 from faceprint.server.security import KeyStore, RateLimiter, Role
 
 __all__ = ["Caller", "ServerState", "get_state", "require"]
+
+if TYPE_CHECKING:
+    from faceprint.library import Library
+    from faceprint.server.jobs import Job, JobAnalyzer, JobRunner
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,13 +48,21 @@ class ServerState:
         self.pool: AnalyzerPool | None = None
         self._infer: anyio.CapacityLimiter | None = None
         self._index: anyio.CapacityLimiter | None = None
-        self.extras: dict[str, Any] = {}
+        #: the photo library of ``--library`` (None: library routes answer 404)
+        self.library: Library | None = None
+        #: background jobs (created at start-up)
+        self.jobs: JobRunner | None = None
+        #: the latest library scan's job
+        self.scan_job: Job | None = None
+        #: the analyzer background jobs use (loaded by the first job that needs it)
+        self.job_analyzer: JobAnalyzer | None = None
 
     def start(self) -> None:
         """Load the models (once per process, at start-up) and start the job runner."""
-        from faceprint.server.jobs import JobRunner
+        from faceprint.server.jobs import JobAnalyzer, JobRunner
 
-        self.extras["jobs"] = JobRunner(self.config.scratch)
+        self.jobs = JobRunner(self.config.scratch)
+        self.job_analyzer = JobAnalyzer(self.gallery.pack, self.gallery.augment)
         self.pool = AnalyzerPool(
             self.gallery.pack,
             size=self.config.workers,
@@ -63,12 +75,12 @@ class ServerState:
     def stop(self) -> None:
         """Cancel background jobs, refuse further inference, close the library and the
         gallery (saving its index)."""
-        jobs = self.extras.pop("jobs", None)
+        jobs, self.jobs = self.jobs, None
         if jobs is not None:
             jobs.close()
         if self.pool is not None:
             self.pool.close()
-        library = self.extras.pop("library", None)
+        library, self.library = self.library, None
         if library is not None:
             library.close()
         self.gallery.close()

@@ -7,8 +7,9 @@ import logging
 from types import ModuleType
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 
+from faceprint.server.errors import ApiError
 from faceprint.server.schemas import ErrorOut
 
 __all__ = ["include_routes"]
@@ -27,6 +28,26 @@ def _module(name: str) -> ModuleType | None:
         return None
 
 
+#: form fields that may be repeated (several files); every other field is single-valued
+MULTI_VALUED = frozenset({"images", "relatives"})
+
+
+async def single_valued_fields(request: Request) -> None:
+    """Refuse a form that repeats a single-valued field (``name=a&name=b``: which one wins is
+    a guess, so neither does). The form is the one FastAPI parsed for the route (cached)."""
+    kind = request.headers.get("content-type", "").lower()
+    if not kind.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        return
+    form = await request.form()
+    seen: set[str] = set()
+    for key, _value in form.multi_items():
+        if key in seen and key not in MULTI_VALUED:
+            raise ApiError(
+                400, "invalid_argument", f"form field {key[:40]!r} is given more than once"
+            )
+        seen.add(key)
+
+
 def include_routes(app: FastAPI) -> list[tuple[str, Any]]:
     """Mount every router of the API; returns (prefix, route) of each route mounted."""
     errors: dict[int | str, dict[str, object]] = {
@@ -37,6 +58,11 @@ def include_routes(app: FastAPI) -> list[tuple[str, Any]]:
     for name in MODULES:
         module = _module(name)
         if module is not None:
-            app.include_router(module.router, prefix="/v1", responses=errors)
+            app.include_router(
+                module.router,
+                prefix="/v1",
+                responses=errors,
+                dependencies=[Depends(single_valued_fields)],
+            )
             mounted += [("/v1", route) for route in module.router.routes]
     return mounted

@@ -26,14 +26,46 @@ router = APIRouter(tags=["gallery"])
 
 #: the only member names a gallery export holds
 MEMBER = re.compile(r"^(gallery\.json|embeddings\.npy|thumbnails/\d{1,9}\.jpg)$")
-#: expansion ratio above which a large member counts as a zip bomb
-MAX_RATIO = 200
-LARGE = 1024 * 1024
+#: expansion ratio a member above :data:`RATIO_FLOOR` bytes may have (zip bomb guard)
+MAX_RATIO = 100
+#: members up to this size may expand more (tiny JSON compresses well); together they are
+#: bounded by the whole archive's ratio below, so there is no size at which a bomb slips through
+RATIO_FLOOR = 64 * 1024
+#: the whole archive may expand to ``MAX_RATIO`` times its size plus this
+ARCHIVE_SLACK = 1024 * 1024
+#: largest thumbnail member (a faceprint thumbnail is a 112-pixel JPEG of a few KiB)
+MAX_THUMBNAIL = 256 * 1024
+
+
+def _refuse(status: int, code: str, message: str) -> ApiError:
+    return ApiError(status, code, f"archive: {message}")
+
+
+def _check_member(info: zipfile.ZipInfo) -> None:
+    name = info.filename
+    parts = PurePosixPath(name).parts
+    if name.startswith(("/", "\\")) or ".." in parts or "\\" in name or ":" in name:
+        raise _refuse(400, "invalid_archive", f"unsafe member name {name[:80]!r} (path traversal)")
+    if not MEMBER.match(name):
+        raise _refuse(
+            400,
+            "invalid_archive",
+            f"unexpected member {name[:80]!r}; not a faceprint gallery export",
+        )
+    ratio = info.file_size / max(info.compress_size, 1)
+    if info.file_size > RATIO_FLOOR and ratio > MAX_RATIO:
+        raise _refuse(413, "archive_too_large", f"member {name!r} expands {ratio:.0f}x (zip bomb)")
+    if name.startswith("thumbnails/") and info.file_size > MAX_THUMBNAIL:
+        raise _refuse(
+            413, "archive_too_large",
+            f"member {name!r} is {info.file_size} bytes; a thumbnail is at most {MAX_THUMBNAIL}",
+        )  # fmt: skip
 
 
 def check_archive(path: Path, limits: Limits) -> None:
     """Refuse anything but a plain gallery export: not a zip, unsafe or unexpected member
-    names (path traversal, absolute paths), or more expanded bytes than allowed."""
+    names (path traversal, absolute paths), a member or the whole archive expanding more than
+    :data:`MAX_RATIO` times, an oversized thumbnail, or more expanded bytes than allowed."""
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
@@ -41,35 +73,20 @@ def check_archive(path: Path, limits: Limits) -> None:
         raise ApiError(
             400, "invalid_archive", "archive: not a zip file (expected a faceprint gallery export)"
         ) from None
-    total = 0
     for info in infos:
-        name = info.filename
-        parts = PurePosixPath(name).parts
-        if name.startswith(("/", "\\")) or ".." in parts or "\\" in name or ":" in name:
-            raise ApiError(
-                400,
-                "invalid_archive",
-                f"archive: unsafe member name {name[:80]!r} (path traversal)",
-            )
-        if not MEMBER.match(name):
-            raise ApiError(
-                400,
-                "invalid_archive",
-                f"archive: unexpected member {name[:80]!r}; not a faceprint gallery export",
-            )
-        total += info.file_size
-        if info.file_size > LARGE and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-            raise ApiError(
-                413,
-                "archive_too_large",
-                f"archive: member {name!r} expands {info.file_size // max(info.compress_size, 1)}x (zip bomb)",
-            )
+        _check_member(info)
+    total = sum(info.file_size for info in infos)
     if total > limits.max_archive_expanded_bytes:
-        raise ApiError(
-            413,
-            "archive_too_large",
-            f"archive: expands to {total} bytes, over the limit of {limits.max_archive_expanded_bytes}",
-        )
+        raise _refuse(
+            413, "archive_too_large",
+            f"expands to {total} bytes, over the limit of {limits.max_archive_expanded_bytes}",
+        )  # fmt: skip
+    allowed = MAX_RATIO * path.stat().st_size + ARCHIVE_SLACK
+    if total > allowed:
+        raise _refuse(
+            413, "archive_too_large",
+            f"expands to {total} bytes from {path.stat().st_size} (over {MAX_RATIO}x: a zip bomb)",
+        )  # fmt: skip
 
 
 def _import(gallery: Gallery, path: Path, append: bool) -> int:

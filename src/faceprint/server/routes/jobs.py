@@ -19,7 +19,11 @@ UNKNOWN_NAME = re.compile(r"^unknown_\d{1,6}$")
 
 def runner(request: Request) -> JobRunner:
     """The server's job runner."""
-    jobs: JobRunner = get_state(request).extras["jobs"]
+    jobs = get_state(request).jobs
+    if jobs is None:
+        raise ApiError(
+            503, "unavailable", "the job runner is not running (server starting or stopping)"
+        )
     return jobs
 
 

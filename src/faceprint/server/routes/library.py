@@ -9,13 +9,14 @@ import io
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from PIL import Image
 from pydantic import BaseModel, Field
 
 from faceprint.imageio import load_image
 from faceprint.library import ClusterInfo, FaceRecord, FoundPhoto, Library, to_jsonable
 from faceprint.library.browse import ClusterCard, Suggestion
+from faceprint.server import schemas
 from faceprint.server.errors import ApiError
 from faceprint.server.jobs import Job
 from faceprint.server.routes.jobs import runner
@@ -35,8 +36,12 @@ class LabelIn(BaseModel):
 
 
 class MergeIn(BaseModel):
-    into: int
-    other: int
+    into: int = Field(ge=0, le=2**63 - 1)
+    other: int = Field(ge=0, le=2**63 - 1)
+
+
+#: a face, cluster or photo id (SQLite integers: beyond int64 is a 422, not an overflow)
+Id = Annotated[int, Path(ge=0, le=2**63 - 1)]
 
 
 class HideIn(BaseModel):
@@ -44,11 +49,11 @@ class HideIn(BaseModel):
 
 
 class FacesIn(BaseModel):
-    faces: list[int] = Field(min_length=1, max_length=100_000)
+    faces: list[Annotated[int, Field(ge=0, le=2**63 - 1)]] = Field(min_length=1, max_length=100_000)
 
 
 class RestoreIn(BaseModel):
-    cluster: int
+    cluster: int = Field(ge=0, le=2**63 - 1)
 
 
 Page = Annotated[int, Query(ge=1, le=500)]
@@ -71,7 +76,7 @@ def _suggestion(found: Suggestion) -> dict[str, Any]:
 
 def library(state: ServerState) -> Library:
     """The configured library, or 404 when the server has none."""
-    lib: Library | None = state.extras.get("library")
+    lib = state.library
     if lib is None:
         raise ApiError(
             404, "not_found", "this server has no photo library (start it with --library DIR)"
@@ -85,63 +90,63 @@ async def call(state: ServerState, fn: Callable[..., T], *args: Any, **kwargs: A
     return await state.index(fn, *args, **kwargs)
 
 
-def _face(face: FaceRecord) -> dict[str, Any]:
-    return {
-        "id": face.id,
-        "box": [round(float(v), 2) for v in face.box],
-        "name": face.name,
-        "cluster": face.cluster,
-        "quality": round(face.quality, 3),
-        "thumbnail_url": f"/v1/library/faces/{face.id}/thumbnail",
-    }
+def _face(face: FaceRecord) -> schemas.LibraryFaceOut:
+    return schemas.LibraryFaceOut(
+        id=face.id,
+        box=[round(float(v), 2) for v in face.box],
+        name=face.name,
+        cluster=face.cluster,
+        quality=round(face.quality, 3),
+        thumbnail_url=f"/v1/library/faces/{face.id}/thumbnail",
+    )
 
 
-def _cluster(info: ClusterInfo, faces: int = FACES_PER_CLUSTER) -> dict[str, Any]:
-    return {
-        "id": info.id,
-        "size": info.size,
-        "name": info.name,
-        "sheet_url": f"/v1/library/clusters/{info.id}/sheet.png",
-        "faces": [_face(f) for f in info.faces[:faces]],
-    }
+def _cluster(info: ClusterInfo, faces: int = FACES_PER_CLUSTER) -> schemas.ClusterOut:
+    return schemas.ClusterOut(
+        id=info.id,
+        size=info.size,
+        name=info.name,
+        sheet_url=f"/v1/library/clusters/{info.id}/sheet.png",
+        faces=[_face(f) for f in info.faces[:faces]],
+    )
 
 
-def _photo(photo: FoundPhoto) -> dict[str, Any]:
-    return {
-        "id": photo.id,
-        "path": photo.path,
-        "taken": photo.taken,
-        "width": photo.width,
-        "height": photo.height,
-        "url": f"/v1/library/photos/{photo.id}",
-        "faces": [_face(f) for f in photo.faces],
-    }
+def _photo(photo: FoundPhoto) -> schemas.PhotoOut:
+    return schemas.PhotoOut(
+        id=photo.id,
+        path=photo.path,
+        taken=photo.taken,
+        width=photo.width,
+        height=photo.height,
+        url=f"/v1/library/photos/{photo.id}",
+        faces=[_face(f) for f in photo.faces],
+    )
 
 
-@router.get("/status")
-async def status(request: Request, caller: Caller = ReadCaller) -> dict[str, Any]:
+@router.get("/status", response_model=schemas.LibraryStatusOut)
+async def status(request: Request, caller: Caller = ReadCaller) -> schemas.LibraryStatusOut:
     """Counts of photos, faces, clusters and named faces, and the state of the last scan."""
     state = get_state(request)
     found = await call(state, library(state).status)
-    scan: Job | None = state.extras.get("scan_job")
+    scan = state.scan_job
     detail = {} if scan is None else scan.detail
-    return {
-        "root": found.root,
-        "photos": found.photos,
-        "faces": found.faces,
-        "clusters": found.clusters,
-        "named": found.named,
-        "people": list(found.people),
-        "unclustered": found.unclustered,
-        "scan": {
-            "job": None if scan is None else scan.id,
-            "running": scan is not None and scan.status in ("queued", "running"),
-            "status": None if scan is None else scan.status,
-            "done": detail.get("done", 0),
-            "total": detail.get("total"),
-            "errors": detail.get("errors", 0),
-        },
-    }
+    return schemas.LibraryStatusOut(
+        root=found.root,
+        photos=found.photos,
+        faces=found.faces,
+        clusters=found.clusters,
+        named=found.named,
+        people=list(found.people),
+        unclustered=found.unclustered,
+        scan=schemas.ScanState(
+            job=None if scan is None else scan.id,
+            running=scan is not None and scan.status in ("queued", "running"),
+            status=None if scan is None else scan.status,
+            done=detail.get("done", 0),
+            total=detail.get("total"),
+            errors=detail.get("errors", 0),
+        ),
+    )
 
 
 def _scan_work(lib: Library) -> Callable[[Job], dict[str, Any]]:
@@ -156,8 +161,8 @@ def _scan_work(lib: Library) -> Callable[[Job], dict[str, Any]]:
     return work
 
 
-@router.post("/scan", status_code=202)
-async def scan(request: Request, caller: Caller = AdminCaller) -> dict[str, Any]:
+@router.post("/scan", status_code=202, response_model=schemas.ScanOut)
+async def scan(request: Request, caller: Caller = AdminCaller) -> schemas.ScanOut:
     """Index new and changed photos of the configured tree, then cluster (a background job)."""
     state = get_state(request)
     lib = library(state)
@@ -167,28 +172,27 @@ async def scan(request: Request, caller: Caller = AdminCaller) -> dict[str, Any]
             "conflict",
             "the library has no photo tree yet; scan one with `faceprint library scan` first",
         )
-    running: Job | None = state.extras.get("scan_job")
+    running = state.scan_job
     if running is not None and running.status in ("queued", "running"):
         raise ApiError(409, "conflict", f"a scan is running already (job {running.id})")
     job = runner(request).submit("library-scan", _scan_work(lib))
-    state.extras["scan_job"] = job
-    return {"job": job.id}
+    state.scan_job = job
+    return schemas.ScanOut(job=job.id)
 
 
-@router.get("/clusters")
+@router.get("/clusters", response_model=schemas.ClustersOut)
 async def clusters(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     caller: Caller = ReadCaller,
-) -> dict[str, Any]:
+) -> schemas.ClustersOut:
     """Clusters (named people and unnamed groups), largest first."""
     state = get_state(request)
     found = await call(state, library(state).clusters, limit=limit, offset=offset)
-    return {
-        "clusters": [_cluster(c) for c in found.clusters],
-        "unclustered": len(found.unclustered),
-    }
+    return schemas.ClustersOut(
+        clusters=[_cluster(c) for c in found.clusters], unclustered=len(found.unclustered)
+    )
 
 
 @router.get("/people")
@@ -213,7 +217,7 @@ async def people(
 @router.get("/clusters/{cluster_id}/faces")
 async def cluster_faces(
     request: Request,
-    cluster_id: int,
+    cluster_id: Id,
     limit: Page = 60,
     offset: Offset = 0,
     caller: Caller = ReadCaller,
@@ -229,7 +233,7 @@ async def cluster_faces(
 @router.get("/clusters/{cluster_id}/suggestions")
 async def suggestions(
     request: Request,
-    cluster_id: int,
+    cluster_id: Id,
     k: Annotated[int, Query(ge=1, le=20)] = 5,
     caller: Caller = ReadCaller,
 ) -> dict[str, Any]:
@@ -241,7 +245,7 @@ async def suggestions(
 
 @router.post("/clusters/{cluster_id}/hide")
 async def hide(
-    request: Request, cluster_id: int, body: HideIn, caller: Caller = AdminCaller
+    request: Request, cluster_id: Id, body: HideIn, caller: Caller = AdminCaller
 ) -> dict[str, Any]:
     """Hide a cluster from the people page (``hidden: false`` shows it again)."""
     state = get_state(request)
@@ -265,20 +269,20 @@ async def unclustered(
     return {"total": total, "offset": offset, "faces": [_face(f) for f in faces]}
 
 
-@router.post("/faces/{face_id}/label")
+@router.post("/faces/{face_id}/label", response_model=schemas.ClusterOut)
 async def label_face(
-    request: Request, face_id: int, body: LabelIn, caller: Caller = AdminCaller
-) -> dict[str, Any]:
+    request: Request, face_id: Id, body: LabelIn, caller: Caller = AdminCaller
+) -> schemas.ClusterOut:
     """Name one face that is in no cluster (a taken name is a 409 unless ``append``)."""
     state = get_state(request)
     lib = library(state)
     return _cluster(await call(state, lib.label_face, face_id, body.name, append=body.append))
 
 
-@router.post("/faces/{face_id}/restore")
+@router.post("/faces/{face_id}/restore", response_model=schemas.LibraryFaceOut)
 async def restore(
-    request: Request, face_id: int, body: RestoreIn, caller: Caller = AdminCaller
-) -> dict[str, Any]:
+    request: Request, face_id: Id, body: RestoreIn, caller: Caller = AdminCaller
+) -> schemas.LibraryFaceOut:
     """Undo "not them": the face returns to the cluster it was taken out of."""
     state = get_state(request)
     face = await call(state, library(state).restore_face, face_id, body.cluster)
@@ -290,16 +294,16 @@ async def restore(
     response_class=Response,
     responses={200: {"content": {"image/png": {}}}},
 )
-async def sheet(request: Request, cluster_id: int, caller: Caller = ReadCaller) -> Response:
+async def sheet(request: Request, cluster_id: Id, caller: Caller = ReadCaller) -> Response:
     """A contact sheet of the cluster's faces (captioned with face ids)."""
     state = get_state(request)
     return Response(await call(state, library(state).sheet, cluster_id), media_type="image/png")
 
 
-@router.post("/clusters/{cluster_id}/label")
+@router.post("/clusters/{cluster_id}/label", response_model=schemas.ClusterOut)
 async def label(
-    request: Request, cluster_id: int, body: LabelIn, caller: Caller = AdminCaller
-) -> dict[str, Any]:
+    request: Request, cluster_id: Id, body: LabelIn, caller: Caller = AdminCaller
+) -> schemas.ClusterOut:
     """Name a cluster (the person joins the library's gallery); a name that is a person
     already is refused (409) unless ``append``."""
     state = get_state(request)
@@ -307,8 +311,8 @@ async def label(
     return _cluster(await call(state, lib.label, cluster_id, body.name, append=body.append))
 
 
-@router.post("/clusters/merge")
-async def merge(request: Request, body: MergeIn, caller: Caller = AdminCaller) -> dict[str, Any]:
+@router.post("/clusters/merge", response_model=schemas.MergeOut)
+async def merge(request: Request, body: MergeIn, caller: Caller = AdminCaller) -> schemas.MergeOut:
     """Merge cluster ``other`` into ``into`` (a named one keeps its name); ``moved`` lists the
     faces that joined, for an undo (POST /v1/library/split)."""
     state = get_state(request)
@@ -317,20 +321,20 @@ async def merge(request: Request, body: MergeIn, caller: Caller = AdminCaller) -
     return await call(state, _merge, library(state), body.into, body.other)
 
 
-def _merge(lib: Library, into: int, other: int) -> dict[str, Any]:
+def _merge(lib: Library, into: int, other: int) -> schemas.MergeOut:
     """The merged cluster and ``moved``: the faces that joined it (POST /split undoes it)."""
     before = {cid: [f.id for f in lib.cluster_info(cid).faces] for cid in (into, other)}
     merged = lib.merge(into, other)
     moved = before[other] if merged.id == into else before[into]
-    return {**_cluster(merged), "moved": moved}
+    return schemas.MergeOut(**_cluster(merged).model_dump(), moved=moved)
 
 
-@router.post("/faces/{face_id}/reject")
-async def reject(request: Request, face_id: int, caller: Caller = AdminCaller) -> dict[str, Any]:
+@router.post("/faces/{face_id}/reject", response_model=schemas.RejectOut)
+async def reject(request: Request, face_id: Id, caller: Caller = AdminCaller) -> schemas.RejectOut:
     """Say "not this person": the face leaves its person or cluster, for good."""
     state = get_state(request)
     face = await call(state, library(state).remove_face, face_id)
-    return {"face": face.id}
+    return schemas.RejectOut(face=face.id)
 
 
 @router.get(
@@ -338,7 +342,7 @@ async def reject(request: Request, face_id: int, caller: Caller = AdminCaller) -
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}},
 )
-async def face_thumbnail(request: Request, face_id: int, caller: Caller = ReadCaller) -> Response:
+async def face_thumbnail(request: Request, face_id: Id, caller: Caller = ReadCaller) -> Response:
     """A face's aligned crop."""
     state = get_state(request)
     data = await call(state, library(state).face_thumbnail, face_id)
@@ -349,7 +353,7 @@ async def face_thumbnail(request: Request, face_id: int, caller: Caller = ReadCa
     )
 
 
-@router.get("/find")
+@router.get("/find", response_model=schemas.PhotosOut)
 async def find(
     request: Request,
     name: Annotated[str, Query(min_length=1, max_length=200)],
@@ -358,7 +362,7 @@ async def find(
     date_from: Annotated[str | None, Query(alias="from", max_length=40)] = None,
     date_to: Annotated[str | None, Query(alias="to", max_length=40)] = None,
     caller: Caller = ReadCaller,
-) -> dict[str, Any]:
+) -> schemas.PhotosOut:
     """Every photo of ``name`` (with each of ``with``, none of ``without``), oldest first;
     dates ``YYYY[-MM[-DD]]`` inclusive."""
     state = get_state(request)
@@ -371,10 +375,10 @@ async def find(
         date_from=date_from,
         date_to=date_to,
     )
-    return {"photos": [_photo(p) for p in found]}
+    return schemas.PhotosOut(photos=[_photo(p) for p in found])
 
 
-def _downscaled(lib: Library, photo_id: int, max_side: int) -> bytes:
+def _downscaled(lib: Library, photo_id: Id, max_side: int) -> bytes:
     rgb = load_image(lib.photo_path(photo_id))
     img = Image.fromarray(rgb)
     img.thumbnail((max_side, max_side))
@@ -388,7 +392,7 @@ def _downscaled(lib: Library, photo_id: int, max_side: int) -> bytes:
 )
 async def photo(
     request: Request,
-    photo_id: int,
+    photo_id: Id,
     max_side: Annotated[int, Query(ge=64, le=4096)] = 1600,
     caller: Caller = ReadCaller,
 ) -> Response:

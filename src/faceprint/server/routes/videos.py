@@ -20,7 +20,7 @@ from faceprint.errors import VideoError
 from faceprint.gallery import Gallery, Identity
 from faceprint.gallery.enroll import MIN_TEMPLATE_FACE
 from faceprint.library.labels import representatives
-from faceprint.pipeline import Augment, FaceAnalyzer
+from faceprint.pipeline import FaceAnalyzer
 from faceprint.server import schemas
 from faceprint.server.errors import ApiError
 from faceprint.server.jobs import Job
@@ -84,28 +84,11 @@ def _every(value: str) -> int | str:
 _ENROL_LOCK = threading.Lock()
 
 
-class _JobAnalyzer:
-    """One analyzer for background jobs, loaded by the first job (the API's pool stays free)."""
-
-    def __init__(self, pack: str, augment: Augment) -> None:
-        self.pack = pack
-        self.augment = augment
-        self._lock = threading.Lock()
-        self._analyzer: FaceAnalyzer | None = None
-
-    def get(self) -> FaceAnalyzer:
-        with self._lock:
-            if self._analyzer is None:
-                self._analyzer = FaceAnalyzer(self.pack, augment=self.augment)
-            return self._analyzer
-
-
 def job_analyzer(state: ServerState) -> FaceAnalyzer:
     """The background jobs' analyzer (of the gallery's pack)."""
-    holder: _JobAnalyzer = state.extras.setdefault(
-        "job_analyzer", _JobAnalyzer(state.gallery.pack, state.gallery.augment)
-    )
-    return holder.get()
+    if state.job_analyzer is None:
+        raise ApiError(503, "unavailable", "the job runner is not running")
+    return state.job_analyzer.get()
 
 
 #: templates enrolled from one unknown_N at most (as many as a few enrolment photos give)
@@ -185,7 +168,12 @@ def _video_work(state: ServerState, path: Path, every: int | str, use_gallery: b
     return work
 
 
-@router.post("/videos", status_code=202, responses={202: {"description": "the job, queued"}})
+@router.post(
+    "/videos",
+    status_code=202,
+    response_model=schemas.VideoJobOut,
+    responses={202: {"description": "the job, queued"}},
+)
 async def upload_video(
     request: Request,
     video: Annotated[UploadFile, File(description="a video file (any format FFmpeg reads)")],
@@ -197,7 +185,7 @@ async def upload_video(
         ),
     ] = "gallery",
     caller: Caller = AdminCaller,
-) -> dict[str, Any]:
+) -> schemas.VideoJobOut:
     """Analyse a video in the background: who is on screen when, and for how long."""
     state = get_state(request)
     limits = state.config.limits
@@ -219,25 +207,28 @@ async def upload_video(
     pending.files["video"] = path
     pending.detail["media_type"] = MEDIA.get(info.codec, "application/octet-stream")
     jobs.start(pending, _video_work(state, path, step, cast == "gallery"))
-    return {"job": pending.snapshot()}
+    return schemas.VideoJobOut(job=schemas.JobOut(**pending.snapshot()))
 
 
-def _find(state: ServerState, name: str, with_name: str | None) -> list[dict[str, Any]]:
+def _find(state: ServerState, name: str, with_name: str | None) -> list[schemas.VideoRangeOut]:
     folder = _index_dir(state)
     if not (folder / DB_NAME).is_file():
         return []
     with VideoIndex.open(folder, create=False) as index:
         found = index.find(name, with_name=with_name, gallery=state.gallery)
-    out = []
-    for r in found:
-        item = r.to_dict()
-        item["job"] = Path(r.video).parent.name
-        item["video"] = Path(r.video).name
-        out.append(item)
-    return out
+    return [
+        schemas.VideoRangeOut(
+            job=Path(r.video).parent.name,
+            video=Path(r.video).name,
+            start=round(r.start, 3),
+            end=round(r.end, 3),
+            names=list(r.names),
+        )
+        for r in found
+    ]
 
 
-@router.get("/videos/find")
+@router.get("/videos/find", response_model=schemas.VideoRangesOut)
 async def find_videos(
     request: Request,
     name: Annotated[
@@ -248,11 +239,11 @@ async def find_videos(
         Query(alias="with", max_length=200, description="only where this person is on screen too"),
     ] = None,
     caller: Caller = ReadCaller,
-) -> dict[str, Any]:
+) -> schemas.VideoRangesOut:
     """Time ranges of the analysed videos where ``name`` is on screen (tracks named with the
     gallery as it is now, so people enrolled after a video was analysed are found in it)."""
     state = get_state(request)
-    return {"ranges": await state.index(_find, state, name, with_)}
+    return schemas.VideoRangesOut(ranges=await state.index(_find, state, name, with_))
 
 
 def _enrol_unknown(gallery: Gallery, name: str, faces: UnknownFaces, append: bool) -> Identity:
