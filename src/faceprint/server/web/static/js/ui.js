@@ -44,11 +44,19 @@ export function newId(prefix = "fp") {
   return `${prefix}-${uid}`;
 }
 
+/**
+ * A server message in the user's words: internal labels of an upload ("<93307 bytes>: ") and
+ * operating-system error numbers ("[Errno 1094995529] ") are dropped.
+ */
+export function plain(message) {
+  return String(message).replace(/<\d+ bytes>:?\s*/g, "").replace(/\[Errno -?\d+\]\s*/g, "");
+}
+
 /** Show an error (ApiError or any Error) in the page's alert region. */
 export function showError(err) {
   const box = document.getElementById("messages");
   const rid = err && err.requestId ? ` (request ${err.requestId})` : "";
-  box.replaceChildren(h("p", { class: "error" }, h("strong", {}, "Error: "), `${err.message || err}${rid}`,
+  box.replaceChildren(h("p", { class: "error" }, h("strong", {}, "Error: "), `${plain(err.message || err)}${rid}`,
     " ", h("button", { type: "button", class: "link", onclick: clearMessages }, "Dismiss")));
 }
 
