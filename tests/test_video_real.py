@@ -316,7 +316,7 @@ def test_templates_from_a_video_name_no_more_strangers_than_a_photo(
     import numpy as np
 
     from faceprint.imageio import load_image
-    from faceprint.server.routes.videos import unknown_faces
+    from faceprint.video.unknowns import unknown_faces
 
     fa = FaceAnalyzer("dlib")
     with Gallery.create(tmp_path / "gallery", "dlib") as gallery:

@@ -7,19 +7,13 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
-import numpy.typing as npt
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
 from faceprint.errors import VideoError
-from faceprint.gallery import Gallery, Identity
 from faceprint.gallery.enroll import MIN_TEMPLATE_FACE
-from faceprint.library.labels import representatives
 from faceprint.pipeline import FaceAnalyzer
 from faceprint.server import schemas
 from faceprint.server.errors import ApiError
@@ -28,7 +22,7 @@ from faceprint.server.routes.jobs import UNKNOWN_NAME, runner
 from faceprint.server.routes.people import clean_name
 from faceprint.server.state import AdminCaller, Caller, ReadCaller, ServerState, get_state
 from faceprint.server.uploads import save_limited
-from faceprint.video import Track, VideoInfo, VideoOptions, probe, screentime
+from faceprint.video import VideoInfo, VideoOptions, probe, screentime, unknowns
 from faceprint.video.index import DB_NAME, VideoIndex
 from faceprint.video.render import write_timeline_png
 
@@ -91,43 +85,6 @@ def job_analyzer(state: ServerState) -> FaceAnalyzer:
     return state.job_analyzer.get()
 
 
-#: templates enrolled from one unknown_N at most (as many as a few enrolment photos give)
-MAX_UNKNOWN_TEMPLATES = 3
-
-
-@dataclass(frozen=True)
-class UnknownFaces:
-    """What a video job keeps of one ``unknown_N`` so that it can be enrolled without a photo:
-    the best face of a few of its tracks, with their thumbnails."""
-
-    embeddings: npt.NDArray[np.float32]
-    thumbnails: list[bytes | None]
-    sources: list[str]
-
-
-def unknown_faces(video: str, name: str, tracks: Sequence[Track]) -> UnknownFaces | None:
-    """The enrolable faces of ``name`` (``None`` when there is none): the best face of each
-    track that reaches :data:`~faceprint.gallery.enroll.MIN_TEMPLATE_FACE` pixels (smaller
-    ones, and means of frames, make templates that match strangers), at most
-    :data:`MAX_UNKNOWN_TEMPLATES` that differ from each other."""
-    usable = [
-        t for t in tracks if t.best_embedding is not None and t.best_side >= MIN_TEMPLATE_FACE
-    ]
-    if not usable:
-        return None
-    vecs = np.stack([t.best_embedding for t in usable]).astype(np.float32)  # type: ignore[misc]
-    sides = np.asarray([t.best_side for t in usable], np.float32)
-    picks = representatives(vecs, sides, MAX_UNKNOWN_TEMPLATES)
-    return UnknownFaces(
-        vecs[picks],
-        [usable[i].thumbnail for i in picks],
-        [
-            f"{video} ({name}, track {t.id}, {t.start:.2f}-{t.end:.2f} s)"
-            for t in (usable[i] for i in picks)
-        ],
-    )
-
-
 def _video_work(state: ServerState, path: Path, every: int | str, use_gallery: bool) -> Any:
     def work(job: Job) -> dict[str, Any]:
         analyzer = job_analyzer(state)
@@ -155,7 +112,7 @@ def _video_work(state: ServerState, path: Path, every: int | str, use_gallery: b
                 target = job.directory / f"{person.name}.jpg"
                 target.write_bytes(thumbs[0])
                 job.files[person.name] = target
-            unknown = unknown_faces(path.name, person.name, tracks)
+            unknown = unknowns.unknown_faces(path.name, person.name, tracks)
             if unknown is not None:
                 job.detail.setdefault("unknowns", {})[person.name] = unknown
         data = result.to_dict()
@@ -246,19 +203,6 @@ async def find_videos(
     return schemas.VideoRangesOut(ranges=await state.index(_find, state, name, with_))
 
 
-def _enrol_unknown(gallery: Gallery, name: str, faces: UnknownFaces, append: bool) -> Identity:
-    if append:
-        gallery.get(name)  # 404 when nobody has that name
-    gallery.add_embeddings(
-        [name] * len(faces.embeddings),
-        faces.embeddings,
-        sources=faces.sources,
-        thumbnails=faces.thumbnails,
-        append=append,
-    )
-    return gallery.get(name)
-
-
 @router.post(
     "/jobs/{job_id}/unknowns/{unknown}/enrol",
     status_code=201,
@@ -288,7 +232,7 @@ async def enrol_unknown(
                 "conflict",
                 f"{unknown} of job {job_id} is enrolled already as {enrolled[unknown]!r}",
             )
-        faces: UnknownFaces | None = job.detail.get("unknowns", {}).get(unknown)
+        faces: unknowns.UnknownFaces | None = job.detail.get("unknowns", {}).get(unknown)
         if faces is None:
             raise ApiError(
                 404,
@@ -303,7 +247,9 @@ async def enrol_unknown(
             )
         enrolled[unknown] = name
     try:
-        person = await state.index(_enrol_unknown, state.gallery, name, faces, body.append)
+        person = await state.index(
+            unknowns.enrol_unknown, state.gallery, name, faces, append=body.append
+        )
     except BaseException:
         with _ENROL_LOCK:
             enrolled.pop(unknown, None)
