@@ -396,7 +396,7 @@ def test_facade_exports_exactly_the_public_names() -> None:
     import faceprint.library as api
 
     modules = {
-        "clustering", "labels", "library", "quality", "queries", "scan", "sheets", "store",
+        "browse", "clustering", "labels", "library", "quality", "queries", "scan", "sheets", "store",
         "types", "walk",
     }  # fmt: skip
     public = {n for n in dir(api) if not n.startswith("_")}

@@ -308,3 +308,36 @@ def test_video_index_records_the_augmentation(clip: Path, photos: Path, tmp_path
     )  # fmt: skip
     assert found.exit_code == 0, found.output
     assert any(r["start"] <= 4.0 and r["end"] >= 7.5 for r in json.loads(found.stdout)["ranges"])
+
+
+def test_templates_from_a_video_name_no_more_strangers_than_a_photo(
+    clip: Path, photos: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    """The trial's repro: name the clip's unknown (Lin-Manuel Miranda when he is not enrolled)
+    and identify the 24 strangers of bald_guys.jpg. The templates a video now gives (the best
+    single face of big-faced tracks) name no more of them than his own photo does; the mean
+    embeddings it used to enrol named about half of them."""
+    import numpy as np
+
+    from faceprint.imageio import load_image
+    from faceprint.video.unknowns import unknown_faces
+
+    fa = FaceAnalyzer("dlib")
+    with Gallery.create(tmp_path / "gallery", "dlib") as gallery:
+        gallery.enroll_folders(photos / "knn_examples" / "train", fa)
+        result = screentime(clip, gallery, analyzer=fa)
+    unknown = max((p for p in result.people if not p.known), key=lambda p: p.seconds)
+    tracks = [t for t in result.tracks if t.id in unknown.tracks]
+    faces = unknown_faces("clip", unknown.name, tracks)
+    assert faces is not None and 1 <= len(faces.embeddings) <= 3
+    strangers = fa.analyze(load_image(data_dir / "photos" / "dlib_faces" / "bald_guys.jpg"))
+    assert strangers.embeddings is not None and len(strangers) == 24
+    threshold = fa.threshold
+
+    def named(templates: np.ndarray) -> int:
+        return int(((strangers.embeddings @ templates.T).max(axis=1) >= threshold).sum())
+
+    photo = fa.analyze(load_image(photos / "lin-manuel-miranda.png")).embeddings
+    assert photo is not None
+    before = np.stack([t.embedding for t in tracks if t.embedding is not None])
+    assert named(faces.embeddings) <= named(photo) < named(before)

@@ -28,11 +28,11 @@ class Client:
     def __init__(self, app: FastAPI) -> None:
         self.app = app
 
-    def get(self, path: str) -> httpx.Response:
+    def get(self, path: str, accept: str = "*/*") -> httpx.Response:
         async def fetch() -> httpx.Response:
             transport = httpx.ASGITransport(app=self.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://web") as c:
-                resp = await c.get(path)
+                resp = await c.get(path, headers={"Accept": accept})
                 await resp.aread()
                 return resp
 
@@ -110,3 +110,15 @@ def test_nothing_inline_or_off_server(asset: Path) -> None:
         assert not re.search(r"\b(localStorage|sessionStorage)\s*[.\[]|document\.cookie", text), (
             "storage"
         )
+
+
+@pytest.mark.parametrize("path", ["/no-such-page", "/people/extra", "/static/js/nothing.js"])
+def test_unknown_paths_are_404_with_a_page_for_browsers(client: Client, path: str) -> None:
+    browser = client.get(path, accept="text/html,application/xhtml+xml")
+    api = client.get(path, accept="application/json")
+    assert browser.status_code == api.status_code == 404
+    assert "json" in api.headers["content-type"]
+    if path.startswith("/static/"):  # a missing asset is never the page
+        assert "json" in browser.headers["content-type"]
+    else:
+        assert browser.text.startswith("<!doctype html>")

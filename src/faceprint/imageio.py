@@ -32,6 +32,7 @@ __all__ = [
     "MAX_JPEG_SCANS",
     "MAX_PIXELS",
     "ImageInput",
+    "is_heif",
     "jpeg_scans",
     "load_image",
     "printable",
@@ -220,7 +221,7 @@ def _decode(data: bytes, name: str, max_pixels: int) -> npt.NDArray[np.uint8]:
             f"{name}: {size} is over the limit of {max_pixels} (a decompression bomb?)"
         ) from exc
     except UnidentifiedImageError:
-        if _is_heif(data):
+        if is_heif(data):
             return _from_pil(_decode_heif(data, name, max_pixels), name, max_pixels)
         raise ImageError(f"{name}: not an image file (unknown format)") from None
     except MemoryError as exc:
@@ -272,7 +273,8 @@ def _detail(exc: BaseException) -> str:
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif"}
 
 
-def _is_heif(data: bytes) -> bool:
+def is_heif(data: bytes) -> bool:
+    """Whether ``data`` (the first 12 bytes suffice) starts a HEIF/HEIC/AVIF file."""
     return data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
 
 

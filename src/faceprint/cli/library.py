@@ -208,11 +208,14 @@ def label(
     cluster_id: Annotated[int, typer.Argument(metavar="CLUSTER", help="Cluster id.")],
     name: Annotated[str, typer.Argument(help="The person's name.")],
     library: LibraryOption,
+    append: Annotated[
+        bool, typer.Option("--append", help="Add the cluster to a person who exists already.")
+    ] = False,
     json_: JsonOption = False,
 ) -> None:
-    """Name a cluster (creates or extends the person in the gallery)."""
+    """Name a cluster (creates the person in the gallery; --append adds to an existing one)."""
     with _open(library) as lib, errors_to_exit():
-        info = lib.label(cluster_id, name)
+        info = lib.label(cluster_id, name, append=append)
     _print_cluster(info, json_, f"cluster {cluster_id} is now {info.name}")
 
 

@@ -8,6 +8,7 @@ image is of, and :class:`~faceprint.errors.AmbiguousFaceError` asks for an expli
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = [
     "AMBIGUITY_RATIO",
     "MAX_NAME_LENGTH",
+    "MIN_TEMPLATE_FACE",
+    "RESERVED_NAME",
     "THUMBNAIL_SIZE",
     "EnrolmentFace",
     "choose_face",
@@ -45,11 +48,19 @@ AMBIGUITY_RATIO = 0.8
 #: side of the stored JPEG thumbnail of an aligned crop, in pixels
 THUMBNAIL_SIZE = 112
 THUMBNAIL_QUALITY = 85
+#: shortest face box side (pixels of the frame or photo) whose embedding may become a template
+#: without a person choosing it: smaller faces (a video's background, a group photo's back row)
+#: give embeddings that resemble every other small face, so a template made of them matches
+#: strangers (benchmarks/bench_template_far.py measures it; docs/web-app-library.md)
+MIN_TEMPLATE_FACE = 80.0
 #: longest identity name accepted, in characters
 MAX_NAME_LENGTH = 256
 #: Unicode categories refused in names: control characters, lone surrogates (bytes of a file
 #: name that are not UTF-8), private use, unassigned, line and paragraph separators
 _BAD_CATEGORIES = frozenset({"Cc", "Cs", "Co", "Cn", "Zl", "Zp"})
+#: names the outputs give to faces nobody is enrolled as (identify's ``unknown``, a video's
+#: ``unknown_N``), in any letter case: a person so named would read as no match
+RESERVED_NAME = re.compile(r"unknown(_[0-9]+)?", re.IGNORECASE)
 #: bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): they make a
 #: name display as other text ("Trojan Source"); joiners (ZWNJ, ZWJ) and marks (LRM, RLM) that
 #: real names in Persian, Arabic, Indic scripts and emoji sequences need are allowed
@@ -71,7 +82,9 @@ def clean_name(name: object) -> str:
 
     A name is printable text: not empty, at most :data:`MAX_NAME_LENGTH` characters, without
     control characters (tabs, newlines, escape sequences), bidirectional overrides, lone
-    surrogates (a folder name that is not valid UTF-8) or line separators. Anything else (quotes, brackets, markup, SQL, any
+    surrogates (a folder name that is not valid UTF-8) or line separators, and not a name the
+    outputs use for nobody (:data:`RESERVED_NAME`: ``unknown``, ``unknown_3``). Anything else
+    (quotes, brackets, markup, SQL, any
     script, emoji) is stored and returned verbatim.
     """
     if not isinstance(name, str) or not name.strip():
@@ -91,6 +104,11 @@ def clean_name(name: object) -> str:
             f"the identity name '{_shown(name)}' holds control, bidirectional-override or "
             f"invalid characters ({shown}; a folder name that is not UTF-8 gives U+DCxx); "
             "use printable text"
+        )
+    if RESERVED_NAME.fullmatch(name):
+        raise InvalidArgumentError(
+            f"'{name}' is reserved: results call faces that match nobody 'unknown' or "
+            "'unknown_N'; choose the person's name"
         )
     return name
 

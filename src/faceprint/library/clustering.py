@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,6 +121,13 @@ def _write(
     cur: sqlite3.Cursor, faces: _Faces, labels: IntArray, fixed: IntArray, people: IntArray
 ) -> tuple[int, int, int]:
     """Store the new clusters; returns (unnamed clusters, free faces clustered, auto-named)."""
+    hidden = {  # faces of hidden unnamed groups: a new group mostly of them stays hidden
+        int(r[0])
+        for r in cur.execute(
+            "SELECT f.id FROM faces f JOIN clusters c ON c.id = f.cluster_id "
+            "WHERE c.hidden = 1 AND c.person_id IS NULL"
+        )
+    }
     cur.execute("DELETE FROM clusters WHERE person_id IS NULL")
     person_cluster = {int(p): LibraryStore.person_cluster(cur, int(p)) for p in people}
     person_of_label = {int(i): int(p) for i, p in enumerate(people)}
@@ -144,4 +152,13 @@ def _write(
                 )
             cur.execute("UPDATE faces SET cluster_id = ? WHERE id = ?", (new_cluster[label], fid))
             clustered += 1
+    if hidden:
+        _keep_hidden(cur, hidden, new_cluster.values())
     return len(new_cluster), clustered, named
+
+
+def _keep_hidden(cur: sqlite3.Cursor, hidden: set[int], clusters: Iterable[int]) -> None:
+    for cid in clusters:
+        ids = [int(r[0]) for r in cur.execute("SELECT id FROM faces WHERE cluster_id = ?", (cid,))]
+        if 2 * sum(i in hidden for i in ids) > len(ids):
+            cur.execute("UPDATE clusters SET hidden = 1 WHERE id = ?", (cid,))

@@ -3,7 +3,9 @@
 A person the user names becomes a gallery identity. Labelling a cluster gives that identity a
 few **representative templates** (:func:`representatives`: good-quality faces that differ from
 each other, at most :data:`REPRESENTATIVES` per labelling), not every face, so the gallery stays
-small and its identification stays fast, and every face of the cluster is marked as the person
+small and its identification stays fast (faces smaller than
+:data:`~faceprint.gallery.enroll.MIN_TEMPLATE_FACE` pixels never become templates: they would
+match strangers), and every face of the cluster is marked as the person
 (``confirmed``). The gallery operation comes first; the library's rows follow in one transaction.
 """
 
@@ -21,6 +23,8 @@ from faceprint.errors import (
     RecordNotFoundError,
 )
 from faceprint.gallery import Gallery
+from faceprint.gallery.enroll import MIN_TEMPLATE_FACE
+from faceprint.gallery.enroll import clean_name as gallery_name
 from faceprint.library.store import LibraryStore
 
 __all__ = [
@@ -43,7 +47,7 @@ def clean_name(name: str) -> str:
     text = name.strip()
     if not text or any(ord(c) < 32 for c in text) or len(text) > 200:
         raise InvalidArgumentError(f"invalid person name {name!r} (1-200 printable characters)")
-    return text
+    return gallery_name(text)  # the gallery's rules too (reserved names)
 
 
 def representatives(
@@ -78,8 +82,14 @@ def _cluster_row(cur: sqlite3.Cursor, cluster_id: int) -> tuple[int, int | None,
     return int(row[0]), row[1], row[2]
 
 
-def label_cluster(store: LibraryStore, gallery: Gallery, cluster_id: int, name: str) -> int:
-    """Name every face of the cluster ``name``; returns the person's cluster id."""
+def label_cluster(
+    store: LibraryStore, gallery: Gallery, cluster_id: int, name: str, *, append: bool = False
+) -> int:
+    """Name every face of the cluster ``name``; returns the person's cluster id.
+
+    A name that is already a person (of the library or its gallery) is refused unless
+    ``append``: adding faces to someone is a choice, never a side effect of typing a name.
+    """
     name = clean_name(name)
     with store.transaction() as cur:
         _, person, current = _cluster_row(cur, cluster_id)
@@ -87,6 +97,12 @@ def label_cluster(store: LibraryStore, gallery: Gallery, cluster_id: int, name: 
             raise InvalidArgumentError(
                 f"cluster {cluster_id} is {current!r}; use `rename` to change a person's name"
             )
+        taken = cur.execute("SELECT 1 FROM people WHERE name = ?", (name,)).fetchone()
+    if current is None and not append and (taken is not None or name in gallery):
+        raise IdentityExistsError(
+            f"{name!r} is a person already; add this cluster to them with append "
+            "(--append, or the page's 'add to' choice), or choose another name"
+        )
     _add_templates(store, gallery, cluster_id, name)
     with store.transaction() as cur:
         # a new person takes this cluster (its id stays); a known one absorbs it
@@ -116,7 +132,8 @@ def _add_templates(store: LibraryStore, gallery: Gallery, cluster_id: int, name:
         "WHERE f.cluster_id = ? AND f.template_id IS NULL ORDER BY f.id",
         (int(cluster_id),),
     )
-    if not rows:
+    rows = [r for r in rows if min(r[6] - r[4], r[7] - r[5]) >= MIN_TEMPLATE_FACE]
+    if not rows:  # no face big enough: the person is named in the library, not in the gallery
         return
     emb = np.stack([np.frombuffer(r[1], np.float32) for r in rows])
     chosen = [rows[i] for i in representatives(emb, np.asarray([r[2] for r in rows], np.float32))]

@@ -28,7 +28,7 @@ from faceprint.gallery import Gallery
 from faceprint.gallery.store import utc_now
 from faceprint.imageio import ImageInput
 from faceprint.index import create_index
-from faceprint.library import labels, queries
+from faceprint.library import browse, labels, queries
 from faceprint.library.clustering import DEFAULT_MIN_SIZE, DEFAULT_QUALITY_FLOOR, recluster
 from faceprint.library.scan import COMMIT_EVERY, ScanOptions, scan_tree
 from faceprint.library.sheets import contact_sheet, photo_tile, slideshow
@@ -308,11 +308,18 @@ class Library:
         return None if row[0][0] is None else bytes(row[0][0])
 
     # --- labelling ----------------------------------------------------------------------------
-    def label(self, cluster_id: int, name: str) -> ClusterInfo:
-        """Name the cluster's faces ``name`` (creating or extending the gallery identity with
-        a few representative templates); returns the person's cluster."""
+    def label(self, cluster_id: int, name: str, *, append: bool = False) -> ClusterInfo:
+        """Name the cluster's faces ``name`` (creating the gallery identity, or with ``append``
+        extending an existing person, with a few representative templates); returns the
+        person's cluster.
+
+        Raises:
+            IdentityExistsError: ``name`` is a person already and ``append`` is false.
+        """
         with self._lock:
-            target = labels.label_cluster(self._store, self.gallery, cluster_id, name)
+            target = labels.label_cluster(
+                self._store, self.gallery, cluster_id, name, append=append
+            )
             return queries.cluster_info(self._store, target)
 
     def merge(self, into: int, other: int) -> ClusterInfo:
@@ -320,6 +327,65 @@ class Library:
         with self._lock:
             target = labels.merge_clusters(self._store, self.gallery, into, other)
             return queries.cluster_info(self._store, target)
+
+    # --- browsing a page at a time, and undoable corrections (see faceprint.library.browse) ----
+    def people_page(
+        self, *, query: str = "", limit: int = 48, offset: int = 0, hidden: bool = False
+    ) -> tuple[int, list[browse.ClusterCard]]:
+        """(clusters matching, one page of them, each with its best face), largest first."""
+        with self._lock:
+            return browse.people_page(
+                self._store, query=query, limit=limit, offset=offset, hidden=hidden
+            )
+
+    def cluster_faces(
+        self, cluster_id: int, *, limit: int = 60, offset: int = 0
+    ) -> tuple[browse.ClusterCard, list[FaceRecord]]:
+        """A cluster and one page of its faces, best quality first."""
+        with self._lock:
+            return browse.cluster_faces(self._store, cluster_id, limit=limit, offset=offset)
+
+    def unclustered_page(self, *, limit: int = 60, offset: int = 0) -> tuple[int, list[FaceRecord]]:
+        """(faces in no cluster and with no name, one page of them), best quality first."""
+        with self._lock:
+            return browse.unclustered_page(self._store, limit=limit, offset=offset)
+
+    def hide(self, cluster_id: int, hidden: bool = True) -> browse.ClusterCard:
+        """Hide a cluster from the people page (``hidden=False`` shows it again)."""
+        with self._lock:
+            return browse.set_hidden(self._store, cluster_id, hidden)
+
+    def suggestions(self, cluster_id: int, *, k: int = 5) -> list[browse.Suggestion]:
+        """Clusters that may be the same person as ``cluster_id``, nearest first."""
+        with self._lock:
+            return browse.suggestions(self._store, cluster_id, k=k)
+
+    def split(self, face_ids: Sequence[int]) -> browse.ClusterCard:
+        """Undo a merge: these faces leave for a new unnamed cluster (with their templates)."""
+        with self._lock:
+            cid = browse.split_faces(self._store, self.gallery, face_ids)
+            return browse.cluster_faces(self._store, cid, limit=1)[0]
+
+    def restore_face(self, face_id: int, cluster_id: int) -> FaceRecord:
+        """Undo "not them": the face returns to ``cluster_id``."""
+        with self._lock:
+            browse.restore_face(self._store, face_id, cluster_id)
+        return self.face(face_id)
+
+    def label_face(self, face_id: int, name: str, *, append: bool = False) -> ClusterInfo:
+        """Name one face that is in no cluster (as :meth:`label` names a cluster)."""
+        with self._lock:
+            cid = browse.new_cluster(self._store, [face_id])
+            try:
+                return self.label(cid, name, append=append)
+            except BaseException:
+                with self._store.transaction() as cur:  # the face is free again
+                    cur.execute(
+                        "UPDATE faces SET cluster_id = NULL, state = 'free' WHERE id = ?",
+                        (int(face_id),),
+                    )
+                    cur.execute("DELETE FROM clusters WHERE id = ?", (cid,))
+                raise
 
     def remove_face(self, face_id: int) -> FaceRecord:
         """ "Not this person": take the face out of its person or cluster; remembered, so no

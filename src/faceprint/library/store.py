@@ -86,7 +86,12 @@ CREATE TABLE problems (
 """
 
 #: ``MIGRATIONS[v]`` upgrades schema version v to v + 1
-MIGRATIONS: list[str] = [_SCHEMA_V1]
+MIGRATIONS: list[str] = [
+    _SCHEMA_V1,
+    # v2: a user can hide a cluster from the people page; faces in no group, paged by quality
+    "ALTER TABLE clusters ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;\n"
+    "CREATE INDEX faces_free ON faces(quality) WHERE cluster_id IS NULL AND person_id IS NULL",
+]
 
 
 class LibraryStore:
@@ -95,6 +100,14 @@ class LibraryStore:
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         self.path = path
         self.conn = conn
+        #: results derived from the rows, valid while :meth:`version` is unchanged
+        self.derived: dict[str, tuple[object, object]] = {}
+
+    def version(self) -> tuple[int, int]:
+        """Changes by this connection and commits by others: equal values, equal rows."""
+        with sqlite_errors(self.path, StorageError, "read the library"):
+            other = int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+        return self.conn.total_changes, other
 
     @classmethod
     def open(cls, path: Path, *, create: bool) -> LibraryStore:

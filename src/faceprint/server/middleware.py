@@ -62,7 +62,8 @@ class RequestMiddleware:
         async def emit(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-                if message["status"] >= 400 and not _is_json(message.get("headers", [])):
+                headers = message.get("headers", [])
+                if message["status"] >= 400 and not (_is_json(headers) or _is_page(headers)):
                     held["start"] = message  # e.g. the CORS middleware's refused preflight
                     return
                 message["headers"] = _with_headers(message.get("headers", []), rid, scope)
@@ -97,6 +98,13 @@ class RequestMiddleware:
             elif cut["off"]:
                 await _error(emit, status, rid, 413, "payload_too_large", too_large)
             _log(scope, rid, status["code"], time.perf_counter() - started)
+
+
+def _is_page(headers: Any) -> bool:
+    """The web app's "page not found" (an HTML page a browser asked for) is left as it is."""
+    return any(
+        k.lower() == b"content-type" and v.lower().startswith(b"text/html") for k, v in headers
+    )
 
 
 def _is_json(headers: Any) -> bool:

@@ -204,6 +204,7 @@ class PersonOut(BaseModel):
 
 class EnrolUnknownIn(BaseModel):
     name: str = Field(min_length=1, max_length=1024, description="the person's name")
+    append: bool = Field(default=False, description="add to a person who is enrolled already")
 
 
 class RenameIn(BaseModel):
@@ -260,6 +261,10 @@ class ClusterOut(BaseModel):
     name: str | None
     sheet_url: str
     faces: list[LibraryFaceOut] = Field(description="the best faces (at most 12)")
+
+
+class MergeOut(ClusterOut):
+    moved: list[int] = Field(description="the faces that joined (POST /v1/library/split undoes)")
 
 
 class ClustersOut(BaseModel):

@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import UploadFile
 from PIL import Image, UnidentifiedImageError
 
+from faceprint.imageio import is_heif
 from faceprint.server.config import Limits
 from faceprint.server.errors import ApiError
 
@@ -26,7 +27,7 @@ MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"II*\x00", "tiff"),
     (b"MM\x00*", "tiff"),
 )
-ACCEPTED = "JPEG, PNG, WebP, GIF, BMP or TIFF"
+ACCEPTED = "JPEG, PNG, WebP, HEIC, GIF, BMP or TIFF"
 CHUNK = 1024 * 1024
 
 
@@ -48,6 +49,8 @@ def sniff_image(head: bytes) -> str | None:
             return name
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "webp"
+    if is_heif(head):  # iPhone photos (decoded by pillow-heif, a dependency)
+        return "heif"
     return None
 
 
@@ -108,7 +111,7 @@ async def read_image(upload: UploadFile, limits: Limits, field: str) -> Upload:
         raise ApiError(
             415, "unsupported_media_type", f"{label}: the content is not a {ACCEPTED} image"
         )
-    width, height = _header_size(data, label)
+    width, height = _heif_size(data, label) if kind == "heif" else _header_size(data, label)
     if width * height > limits.max_pixels:
         raise ApiError(
             413, "image_too_large",
@@ -127,6 +130,20 @@ async def read_images(uploads: list[UploadFile], limits: Limits, field: str) -> 
             f"{field}: {len(uploads)} files is over the limit of {limits.max_files} per request",
         )  # fmt: skip
     return [await read_image(u, limits, field) for u in uploads]
+
+
+def _heif_size(data: bytes, label: str) -> tuple[int, int]:
+    """(width, height) of a HEIF/HEIC image from its header (pillow-heif decodes lazily)."""
+    try:
+        import pillow_heif
+
+        return tuple(pillow_heif.open_heif(io.BytesIO(data)).size)
+    except ImportError:
+        raise ApiError(
+            415, "unsupported_media_type", f"{label}: HEIC needs pillow-heif on the server"
+        ) from None
+    except Exception as exc:  # pillow-heif raises ValueError, RuntimeError, ...
+        raise ApiError(400, "invalid_image", f"{label}: corrupt HEIC header ({exc})") from None
 
 
 def _header_size(data: bytes, label: str) -> tuple[int, int]:

@@ -164,6 +164,8 @@ class _Embedded:
     embedding: FloatArray | None
     faces: int
     thumbnail: bytes | None
+    best_embedding: FloatArray | None = None
+    best_side: float = 0.0
 
 
 class _Schedule:
@@ -412,13 +414,15 @@ class _Run:
         for building in self.pending:
             n = len(building.best)
             mean = vectors[at : at + n].mean(axis=0, keepdims=True) if n else None
-            best = max(building.best)[2] if n else None
+            top = max(range(n), key=lambda i: building.best[i][:2]) if n else None
             self.done.append(
                 _Embedded(
                     building,
                     None if mean is None else l2_normalize(mean)[0],
                     n,
-                    None if best is None else thumbnail_jpeg(best),
+                    None if top is None else thumbnail_jpeg(building.best[top][2]),
+                    None if top is None else vectors[at + top],
+                    0.0 if top is None else _side(building.boxes[building.best[top][1] - 1]),
                 )
             )
             building.best = []  # the crops are embedded: a finished track keeps no pixels
@@ -511,7 +515,13 @@ def _track(
         boxes=np.asarray(b.boxes, np.float32).reshape(-1, 4),
         embedding=item.embedding,
         thumbnail=item.thumbnail,
+        best_embedding=item.best_embedding,
+        best_side=item.best_side,
     )
+
+
+def _side(box: FloatArray) -> float:
+    return float(min(box[2] - box[0], box[3] - box[1]))
 
 
 def _people(tracks: Sequence[Track], duration: float, gap: float) -> tuple[PersonTime, ...]:

@@ -83,6 +83,10 @@ class Track:
         boxes: (K, 4) the detected boxes at those times, pixels.
         embedding: (D,) unit mean of the embedded faces, or ``None``.
         thumbnail: JPEG of the track's best aligned face, or ``None``.
+        best_embedding: (D,) unit embedding of that best face alone, or ``None``: what a
+            template made from the track holds (a mean of frames resembles strangers more
+            than any one face does; see ``benchmarks/bench_template_far.py``).
+        best_side: shorter side of the best face's box, pixels (0 when there is none).
     """
 
     id: int
@@ -98,6 +102,8 @@ class Track:
     boxes: FloatArray
     embedding: FloatArray | None
     thumbnail: bytes | None
+    best_embedding: FloatArray | None = None
+    best_side: float = 0.0
 
     @property
     def segment(self) -> Segment:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from faceprint.imageio import load_image
 from faceprint.library import ClusterInfo, FaceRecord, FoundPhoto, Library, to_jsonable
+from faceprint.library.browse import ClusterCard, Suggestion
 from faceprint.server import schemas
 from faceprint.server.errors import ApiError
 from faceprint.server.jobs import Job
@@ -29,6 +30,9 @@ FACES_PER_CLUSTER = 12
 
 class LabelIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
+    append: bool = Field(
+        default=False, description="add the cluster to a person who exists already"
+    )
 
 
 class MergeIn(BaseModel):
@@ -38,6 +42,36 @@ class MergeIn(BaseModel):
 
 #: a face, cluster or photo id (SQLite integers: beyond int64 is a 422, not an overflow)
 Id = Annotated[int, Path(ge=0, le=2**63 - 1)]
+
+
+class HideIn(BaseModel):
+    hidden: bool = True
+
+
+class FacesIn(BaseModel):
+    faces: list[Annotated[int, Field(ge=0, le=2**63 - 1)]] = Field(min_length=1, max_length=100_000)
+
+
+class RestoreIn(BaseModel):
+    cluster: int = Field(ge=0, le=2**63 - 1)
+
+
+Page = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+
+
+def _card(card: ClusterCard) -> dict[str, Any]:
+    return {
+        "id": card.id,
+        "size": card.size,
+        "name": card.name,
+        "hidden": card.hidden,
+        "cover_url": None if card.cover is None else f"/v1/library/faces/{card.cover}/thumbnail",
+    }
+
+
+def _suggestion(found: Suggestion) -> dict[str, Any]:
+    return {**_card(found.card), "similarity": round(found.similarity, 4)}
 
 
 def library(state: ServerState) -> Library:
@@ -161,6 +195,100 @@ async def clusters(
     )
 
 
+@router.get("/people")
+async def people(
+    request: Request,
+    q: Annotated[str, Query(max_length=200)] = "",
+    limit: Page = 48,
+    offset: Offset = 0,
+    hidden: bool = False,
+    caller: Caller = ReadCaller,
+) -> dict[str, Any]:
+    """One page of clusters (people and unnamed groups), one best face each, largest first;
+    ``q`` keeps the names containing it; ``hidden`` lists the hidden ones instead."""
+    state = get_state(request)
+    lib = library(state)
+    total, cards = await call(
+        state, lib.people_page, query=q, limit=limit, offset=offset, hidden=hidden
+    )
+    return {"total": total, "offset": offset, "clusters": [_card(c) for c in cards]}
+
+
+@router.get("/clusters/{cluster_id}/faces")
+async def cluster_faces(
+    request: Request,
+    cluster_id: Id,
+    limit: Page = 60,
+    offset: Offset = 0,
+    caller: Caller = ReadCaller,
+) -> dict[str, Any]:
+    """A cluster and one page of its faces, best first."""
+    state = get_state(request)
+    card, faces = await call(
+        state, library(state).cluster_faces, cluster_id, limit=limit, offset=offset
+    )
+    return {"cluster": _card(card), "offset": offset, "faces": [_face(f) for f in faces]}
+
+
+@router.get("/clusters/{cluster_id}/suggestions")
+async def suggestions(
+    request: Request,
+    cluster_id: Id,
+    k: Annotated[int, Query(ge=1, le=20)] = 5,
+    caller: Caller = ReadCaller,
+) -> dict[str, Any]:
+    """Clusters that may be the same person, nearest mean face first."""
+    state = get_state(request)
+    found = await call(state, library(state).suggestions, cluster_id, k=k)
+    return {"suggestions": [_suggestion(s) for s in found]}
+
+
+@router.post("/clusters/{cluster_id}/hide")
+async def hide(
+    request: Request, cluster_id: Id, body: HideIn, caller: Caller = AdminCaller
+) -> dict[str, Any]:
+    """Hide a cluster from the people page (``hidden: false`` shows it again)."""
+    state = get_state(request)
+    return _card(await call(state, library(state).hide, cluster_id, body.hidden))
+
+
+@router.post("/split")
+async def split(request: Request, body: FacesIn, caller: Caller = AdminCaller) -> dict[str, Any]:
+    """Undo a merge: the faces (the ``moved`` list a merge answered) leave for a new group."""
+    state = get_state(request)
+    return _card(await call(state, library(state).split, body.faces))
+
+
+@router.get("/unclustered")
+async def unclustered(
+    request: Request, limit: Page = 60, offset: Offset = 0, caller: Caller = ReadCaller
+) -> dict[str, Any]:
+    """One page of the faces in no cluster and with no name, best first."""
+    state = get_state(request)
+    total, faces = await call(state, library(state).unclustered_page, limit=limit, offset=offset)
+    return {"total": total, "offset": offset, "faces": [_face(f) for f in faces]}
+
+
+@router.post("/faces/{face_id}/label", response_model=schemas.ClusterOut)
+async def label_face(
+    request: Request, face_id: Id, body: LabelIn, caller: Caller = AdminCaller
+) -> schemas.ClusterOut:
+    """Name one face that is in no cluster (a taken name is a 409 unless ``append``)."""
+    state = get_state(request)
+    lib = library(state)
+    return _cluster(await call(state, lib.label_face, face_id, body.name, append=body.append))
+
+
+@router.post("/faces/{face_id}/restore", response_model=schemas.LibraryFaceOut)
+async def restore(
+    request: Request, face_id: Id, body: RestoreIn, caller: Caller = AdminCaller
+) -> schemas.LibraryFaceOut:
+    """Undo "not them": the face returns to the cluster it was taken out of."""
+    state = get_state(request)
+    face = await call(state, library(state).restore_face, face_id, body.cluster)
+    return _face(face)
+
+
 @router.get(
     "/clusters/{cluster_id}/sheet.png",
     response_class=Response,
@@ -176,20 +304,29 @@ async def sheet(request: Request, cluster_id: Id, caller: Caller = ReadCaller) -
 async def label(
     request: Request, cluster_id: Id, body: LabelIn, caller: Caller = AdminCaller
 ) -> schemas.ClusterOut:
-    """Name a cluster (the person joins the library's gallery)."""
+    """Name a cluster (the person joins the library's gallery); a name that is a person
+    already is refused (409) unless ``append``."""
     state = get_state(request)
-    return _cluster(await call(state, library(state).label, cluster_id, body.name))
+    lib = library(state)
+    return _cluster(await call(state, lib.label, cluster_id, body.name, append=body.append))
 
 
-@router.post("/clusters/merge", response_model=schemas.ClusterOut)
-async def merge(
-    request: Request, body: MergeIn, caller: Caller = AdminCaller
-) -> schemas.ClusterOut:
-    """Merge cluster ``other`` into ``into``."""
+@router.post("/clusters/merge", response_model=schemas.MergeOut)
+async def merge(request: Request, body: MergeIn, caller: Caller = AdminCaller) -> schemas.MergeOut:
+    """Merge cluster ``other`` into ``into`` (a named one keeps its name); ``moved`` lists the
+    faces that joined, for an undo (POST /v1/library/split)."""
     state = get_state(request)
     if body.into == body.other:
         raise ApiError(400, "invalid_argument", "into and other must be different clusters")
-    return _cluster(await call(state, library(state).merge, body.into, body.other))
+    return await call(state, _merge, library(state), body.into, body.other)
+
+
+def _merge(lib: Library, into: int, other: int) -> schemas.MergeOut:
+    """The merged cluster and ``moved``: the faces that joined it (POST /split undoes it)."""
+    before = {cid: [f.id for f in lib.cluster_info(cid).faces] for cid in (into, other)}
+    merged = lib.merge(into, other)
+    moved = before[other] if merged.id == into else before[into]
+    return schemas.MergeOut(**_cluster(merged).model_dump(), moved=moved)
 
 
 @router.post("/faces/{face_id}/reject", response_model=schemas.RejectOut)

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
 from faceprint.errors import VideoError
+from faceprint.gallery.enroll import MIN_TEMPLATE_FACE
 from faceprint.pipeline import FaceAnalyzer
 from faceprint.server import schemas
 from faceprint.server.errors import ApiError
@@ -115,6 +116,8 @@ def _video_work(state: ServerState, path: Path, every: int | str, use_gallery: b
             if unknown is not None:
                 job.detail.setdefault("unknowns", {})[person.name] = unknown
         data = result.to_dict()
+        # the unknown_N whose faces are big enough to enrol from the video (see unknown_faces)
+        data["enrolable"] = sorted(job.detail.get("unknowns", {}))
         data["video"]["path"] = path.name
         data.pop("tracks", None)
         return data
@@ -212,9 +215,10 @@ async def enrol_unknown(
     body: schemas.EnrolUnknownIn,
     caller: Caller = AdminCaller,
 ) -> schemas.EnrollOut:
-    """Enrol a video job's ``unknown_N`` under a name (a new person, or more templates of an
-    enrolled one) from the faces the job saw: the mean embeddings of its best tracks, no photo
-    needed. Run the video again to have it named."""
+    """Enrol a video job's ``unknown_N`` under a name from the faces the job saw (the best
+    face of a few of its tracks, no photo needed): a new person, or with ``append`` more
+    templates of an enrolled one (an enrolled name without it is a 409). Run the video again
+    to have it named."""
     state = get_state(request)
     job = runner(request).get(job_id)
     if not UNKNOWN_NAME.match(unknown):
@@ -231,11 +235,21 @@ async def enrol_unknown(
         faces: unknowns.UnknownFaces | None = job.detail.get("unknowns", {}).get(unknown)
         if faces is None:
             raise ApiError(
-                404, "not_found", f"job {job_id} has no enrolable {unknown} (status {job.status})"
+                404,
+                "not_found",
+                f"{unknown} of job {job_id} cannot be enrolled from the video: "
+                + (
+                    f"its faces are smaller than {MIN_TEMPLATE_FACE:.0f} pixels, too small to "
+                    "recognise it reliably; enrol this person from a photo"
+                    if job.status == "done"
+                    else f"the job is {job.status}"
+                ),
             )
         enrolled[unknown] = name
     try:
-        person = await state.index(unknowns.enrol_unknown, state.gallery, name, faces)
+        person = await state.index(
+            unknowns.enrol_unknown, state.gallery, name, faces, append=body.append
+        )
     except BaseException:
         with _ENROL_LOCK:
             enrolled.pop(unknown, None)

@@ -8,12 +8,15 @@ document; ``static/js/app.js`` routes on ``location.pathname`` and talks to the 
 
 from __future__ import annotations
 
+import inspect
 from importlib.resources import files
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
 __all__ = ["PAGES", "mount_web"]
 
@@ -47,3 +50,29 @@ def mount_web(app: FastAPI) -> None:
     for path in PAGES:
         app.add_api_route(path, page, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=root / "static"), name="static")
+    _page_for_unknown_paths(app, index)
+
+
+def _page_for_unknown_paths(app: FastAPI, index: Path) -> None:
+    """A browser that asks for a path nobody serves gets the app with status 404 (it shows
+    "page not found" with links); API clients and every other status keep the JSON envelope."""
+    fallback = app.exception_handlers.get(StarletteHTTPException)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        path = request.url.path
+        if (
+            isinstance(exc, StarletteHTTPException)
+            and exc.status_code == 404
+            and request.method == "GET"
+            and not path.startswith(("/v1/", "/static/"))
+            and "text/html" in request.headers.get("accept", "")
+        ):
+            return FileResponse(
+                index, status_code=404, media_type="text/html; charset=utf-8", headers=_NO_CACHE
+            )
+        if fallback is None:
+            raise exc
+        answer = fallback(request, exc)
+        return await answer if inspect.isawaitable(answer) else answer
+
+    app.add_exception_handler(StarletteHTTPException, not_found)

@@ -20,7 +20,7 @@ let renderSeq = 0;
 
 async function render(focus) {
   const seq = ++renderSeq;
-  const name = PAGES[location.pathname] || "lookalike";
+  const name = PAGES[location.pathname] || "notfound";
   const main = document.getElementById("main");
   if (cleanup) { cleanup(); cleanup = null; }
   clearMessages();
@@ -63,6 +63,8 @@ function start() {
   document.getElementById("key-form").addEventListener("submit", (e) => { e.preventDefault(); key.blur(); });
   document.addEventListener("click", onClick);
   window.addEventListener("popstate", () => render(true));
+  // pages announce changes to the gallery; the footer's count follows
+  document.addEventListener("fp-people-changed", showServer);
   render(false);
   showServer();
 }

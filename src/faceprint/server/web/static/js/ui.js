@@ -44,11 +44,19 @@ export function newId(prefix = "fp") {
   return `${prefix}-${uid}`;
 }
 
+/**
+ * A server message in the user's words: internal labels of an upload ("<93307 bytes>: ") and
+ * operating-system error numbers ("[Errno 1094995529] ") are dropped.
+ */
+export function plain(message) {
+  return String(message).replace(/<\d+ bytes>:?\s*/g, "").replace(/\[Errno -?\d+\]\s*/g, "");
+}
+
 /** Show an error (ApiError or any Error) in the page's alert region. */
 export function showError(err) {
   const box = document.getElementById("messages");
   const rid = err && err.requestId ? ` (request ${err.requestId})` : "";
-  box.replaceChildren(h("p", { class: "error" }, h("strong", {}, "Error: "), `${err.message || err}${rid}`,
+  box.replaceChildren(h("p", { class: "error" }, h("strong", {}, "Error: "), `${plain(err.message || err)}${rid}`,
     " ", h("button", { type: "button", class: "link", onclick: clearMessages }, "Dismiss")));
 }
 
@@ -181,4 +189,93 @@ export function progressBar(label) {
       if (words) text.textContent = words;
     },
   };
+}
+
+/** The API path of an enrolled person (by id where the server gives one). */
+export function personPath(person) {
+  return person.id !== undefined && person.id !== null
+    ? `/v1/people/${encodeURIComponent(person.id)}`
+    : `/v1/people/${encodeURIComponent(person.name)}`;
+}
+
+/** The enrolled person called exactly `name`, or null. */
+export async function findPerson(name) {
+  const data = await api("/v1/people");
+  return data.people.find((p) => p.name === name) || null;
+}
+
+/**
+ * Ask whether to add `what` to `name`, who exists already: a modal dialog showing their faces
+ * (thumbnail URLs), "Add to NAME" or "Cancel". Resolves true only for an explicit "Add".
+ */
+export function askAppend(name, faces, what) {
+  const yes = h("button", { type: "button", class: "primary" }, `Add to ${name}`);
+  const no = h("button", { type: "button" }, "Cancel");
+  const tid = newId("ask");
+  const dialog = h("dialog", { class: "ask", "aria-labelledby": tid },
+    h("h2", { id: tid }, `${name} is enrolled already`),
+    h("p", {}, `Is this the same person? Adding ${what} to ${name} makes them part of who ${name} is; to enrol someone new, cancel and choose another name.`),
+    h("ul", { class: "face-grid" }, faces.slice(0, 12).map((url) => h("li", {}, apiImg(url, `a face of ${name}`, "thumb large")))),
+    h("div", { class: "row" }, yes, no));
+  document.body.append(dialog);
+  return new Promise((resolve) => {
+    let answer = false;
+    yes.addEventListener("click", () => { answer = true; dialog.close(); });
+    no.addEventListener("click", () => dialog.close());
+    dialog.addEventListener("close", () => { dialog.remove(); resolve(answer); });
+    dialog.showModal();
+    no.focus();
+  });
+}
+
+/** Thumbnail URLs of the gallery's person called exactly `name`, or null when nobody is. */
+export async function galleryFaces(name) {
+  const person = await findPerson(name);
+  if (!person) return null;
+  const detail = await api(personPath(person));
+  return (detail.templates || []).map((t) => t.thumbnail_url);
+}
+
+/**
+ * Adding to an existing person is a choice, never a side effect of typing their name: when
+ * `taken(name)` gives faces (the name is a person already) the user is asked first, and
+ * `attempt(append)` runs with append=true only on an explicit yes. Resolves to its result, or
+ * null when the user cancelled.
+ */
+export async function withAppendChoice(name, what, taken, attempt) {
+  const faces = await taken(name);
+  if (faces === null) return attempt(false);
+  return (await askAppend(name, faces, what)) ? attempt(true) : null;
+}
+
+/** Longest side of a photo as uploaded; a larger one is downscaled in the browser first. */
+export const UPLOAD_MAX_SIDE = 4096;
+
+/**
+ * A photo ready to upload: {blob, note}. A photo longer than UPLOAD_MAX_SIDE on a side is
+ * downscaled here (proportions kept, so face boxes still sit on the preview of the original),
+ * which keeps it under the server's pixel limit and makes the upload quick; a photo the browser
+ * cannot decode (HEIC in most browsers) goes as it is and the server decodes it.
+ */
+export async function uploadable(file) {
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file);
+  } catch {
+    return { blob: file, note: "" };
+  }
+  const { width, height } = bitmap;
+  const scale = UPLOAD_MAX_SIDE / Math.max(width, height);
+  if (scale >= 1) { bitmap.close(); return { blob: file, note: "" }; }
+  const canvas = new OffscreenCanvas(Math.round(width * scale), Math.round(height * scale));
+  canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  bitmap.close();
+  const jpeg = await canvas.convertToBlob({ type: "image/jpeg", quality: 0.92 });
+  const name = `${(file.name || "photo").replace(/\.[^.]*$/, "")}.jpg`;
+  return { blob: new File([jpeg], name, { type: "image/jpeg" }), note: ` (a ${width}×${height} photo, sent at ${canvas.width}×${canvas.height})` };
+}
+
+/** Tell the app that the gallery's people changed (the footer's count is refreshed). */
+export function peopleChanged() {
+  document.dispatchEvent(new Event("fp-people-changed"));
 }

@@ -17,12 +17,31 @@ export function render(main) {
     h("button", { type: "submit" }, "Compare"));
   const relatives = [];
 
+  let added = 0;
   function addRow() {
-    const n = relatives.length + 1;
+    added += 1;
+    const n = added;
     const photo = fileInput(`Relative ${n}: photo`);
     const name = h("input", { type: "text", value: n === 1 ? "Mother" : n === 2 ? "Father" : `Relative ${n}`, autocomplete: "off" });
-    relatives.push({ photo: photo.input, name });
-    rows.append(h("div", { class: "pair" }, photo.wrap, field(`Relative ${n}: name`, name)));
+    const preview = h("img", { class: "thumb large", alt: "", hidden: true });
+    const entry = { photo: photo.input, name, url: null };
+    photo.input.addEventListener("change", () => {
+      if (entry.url) URL.revokeObjectURL(entry.url);
+      const file = photo.input.files[0];
+      entry.url = file ? URL.createObjectURL(file) : null;
+      preview.hidden = !file;
+      if (file) { preview.src = entry.url; preview.alt = `photo of relative ${n}`; }
+    });
+    const remove = h("button", { type: "button", class: "small quiet" }, `Remove relative ${n}`);
+    const row = h("div", { class: "pair relative" }, h("div", {}, photo.wrap, preview), h("div", {}, field(`Relative ${n}: name`, name), remove));
+    remove.addEventListener("click", () => {
+      if (entry.url) URL.revokeObjectURL(entry.url);
+      relatives.splice(relatives.indexOf(entry), 1);
+      row.remove();
+      add.focus();
+    });
+    relatives.push(entry);
+    rows.append(row);
     return photo.input;
   }
   addRow();
@@ -66,6 +85,8 @@ function view(data) {
         h("th", { scope: "col" }, "Standard deviations above an unrelated face"), h("th", { scope: "col" }, "More similar than … of unrelated faces"))),
       h("tbody", {}, data.relatives.map((r) => h("tr", { class: r.z === best ? "best" : "" },
         h("td", {}, r.name), h("td", {}, fmtSim(r.similarity)), h("td", {}, r.z.toFixed(2)), h("td", {}, `${r.percentile.toFixed(1)}%`))))),
-    h("p", { class: "hint" }, `Calibration: ${data.calibration}`),
+    h("p", { class: "hint" }, data.calibration === "reference"
+      ? "Compared with the unrelated reference faces given for each relative."
+      : "Compared with how similar unrelated faces are in general, as measured for this recognition model."),
     h("p", { class: "caveat" }, h("strong", {}, "Caveat: "), data.caveat));
 }

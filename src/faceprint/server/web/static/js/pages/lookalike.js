@@ -2,10 +2,10 @@
 // three nearest gallery identities, their thumbnails, similarity and the verification threshold.
 
 import { api } from "../api.js";
-import { apiImg, faceStage, fileInput, fmtSim, guarded, h, statusLine } from "../ui.js";
+import { apiImg, faceStage, fileInput, fmtSim, guarded, h, statusLine, uploadable } from "../ui.js";
 
 export function render(main) {
-  const file = fileInput("Photo", { hint: "JPEG, PNG, WebP or HEIC; any size. The result appears as soon as it is uploaded." });
+  const file = fileInput("Photo", { hint: "JPEG, PNG, WebP or HEIC; large photos are made smaller before they are sent. The result appears as soon as it is uploaded." });
   const camButton = h("button", { type: "button" }, "Use the webcam");
   const status = statusLine();
   const camera = h("div", { class: "camera", hidden: true });
@@ -20,16 +20,18 @@ export function render(main) {
     performance.clearMeasures("fp-lookalike");
     performance.mark("fp-upload");
     status.textContent = "Looking for faces…";
+    results.replaceChildren(); // no earlier photo's answer stays on screen under a new error
     const ok = await guarded(results, async () => {
+      const ready = await uploadable(blob);
       const form = new FormData();
-      form.append("image", blob, blob.name || "photo.jpg");
+      form.append("image", ready.blob, ready.blob.name || "photo.jpg");
       form.append("top_k", "3");
       const data = await api("/v1/search", { form });
       if (previewUrl) URL.revokeObjectURL(previewUrl);
       previewUrl = URL.createObjectURL(blob);
       results.replaceChildren(...view(data, previewUrl));
       const m = performance.measure("fp-lookalike", "fp-upload");
-      status.textContent = `${summary(data)} (${Math.round(m.duration)} ms)`;
+      status.textContent = `${summary(data)}${ready.note} (${Math.round(m.duration)} ms)`;
       return true;
     });
     if (!ok) status.textContent = "";

@@ -2,7 +2,7 @@
 // picking the face where a photo has several), rename, delete, and a person's templates.
 
 import { api } from "../api.js";
-import { apiImg, faceStage, field, fileInput, guarded, h, statusLine } from "../ui.js";
+import { apiImg, askAppend, faceStage, field, fileInput, findPerson, galleryFaces, guarded, h, peopleChanged, personPath, statusLine } from "../ui.js";
 
 export function render(main) {
   const list = h("div", { class: "people", "aria-live": "polite" });
@@ -10,10 +10,34 @@ export function render(main) {
   const status = statusLine();
   const enrol = enrolForm(status, refresh);
 
+  const shown = { all: [], offset: 0, query: "" };
+  const search = h("input", { type: "search", autocomplete: "off" });
+  const pager = h("div", { class: "row pager" });
+  let typing = null;
+  search.addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => { shown.query = search.value.trim().toLowerCase(); shown.offset = 0; showList(); }, 200);
+  });
+
+  /** One page of the people (the table of a 10,000-person gallery stays 50 rows long). */
+  function showList() {
+    const q = shown.query;
+    const matching = q ? shown.all.filter((p) => p.name.toLowerCase().includes(q)) : shown.all;
+    list.replaceChildren(peopleTable(matching.slice(shown.offset, shown.offset + PEOPLE_PAGE), matching.length, openPerson, q));
+    const end = Math.min(matching.length, shown.offset + PEOPLE_PAGE);
+    pager.replaceChildren(
+      h("button", { type: "button", disabled: shown.offset === 0, onclick: () => { shown.offset -= PEOPLE_PAGE; showList(); } }, "Previous"),
+      h("span", { class: "hint", role: "status" }, matching.length ? `${shown.offset + 1}–${end} of ${matching.length.toLocaleString("en")}` : ""),
+      h("button", { type: "button", disabled: end >= matching.length, onclick: () => { shown.offset += PEOPLE_PAGE; showList(); } }, "Next"));
+    pager.hidden = matching.length <= PEOPLE_PAGE;
+  }
+
   async function refresh() {
     await guarded(list, async () => {
       const data = await api("/v1/people");
-      list.replaceChildren(peopleTable(data.people, openPerson));
+      shown.all = data.people;
+      showList();
+      peopleChanged();
     });
   }
 
@@ -33,15 +57,18 @@ export function render(main) {
   main.append(h("h1", {}, "People"),
     h("p", { class: "lead" }, "Everyone the gallery knows. Enrol a person from one or more photos; more photos of different angles and ages make recognition more reliable."),
     h("div", { class: "columns" },
-      h("section", { "aria-label": "enrolled people" }, h("h2", {}, "Enrolled"), list),
+      h("section", { "aria-label": "enrolled people" }, h("h2", {}, "Enrolled"), field("Search by name", search), list, pager),
       h("div", {}, enrol, status, detail)));
   refresh();
+  return () => clearTimeout(typing);
 }
 
-function peopleTable(people, open) {
-  if (!people.length) return h("p", {}, "Nobody is enrolled yet.");
+const PEOPLE_PAGE = 50;
+
+function peopleTable(people, total, open, query) {
+  if (!people.length) return h("p", {}, query ? `Nobody's name contains “${query}”.` : "Nobody is enrolled yet.");
   return h("table", { class: "grid" },
-    h("caption", {}, `${people.length} people`),
+    h("caption", {}, `${total.toLocaleString("en")} ${total === 1 ? "person" : "people"}`),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Photo"), h("th", { scope: "col" }, "Name"),
       h("th", { scope: "col" }, "Templates"), h("th", { scope: "col" }, "Enrolled"), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")))),
     h("tbody", {}, people.map((p) => h("tr", { dataset: { name: p.name } },
@@ -134,9 +161,18 @@ function enrolForm(status, refresh) {
     e.preventDefault();
     const who = name.value.trim();
     if (!who || !chosen.length) { status.textContent = "Type a name and choose at least one photo."; return; }
+    const submit = form.querySelector("button[type=submit]");
+    submit.disabled = true; // a second click cannot enrol the same photos twice
     status.textContent = `Enrolling ${who}…`;
     const ok = await guarded(form, async () => {
-      const r = await enrolAll(who, chosen);
+      // an existing name is never a silent "add to": the page shows that person and asks
+      const existing = await findPerson(who);
+      const faces = existing ? await galleryFaces(who) : null;
+      if (existing && !(await askAppend(who, faces || [], `${chosen.length === 1 ? "this photo" : "these photos"}`))) {
+        status.textContent = `Nothing was added to ${who}. Choose another name to enrol someone new.`;
+        return true;
+      }
+      const r = await enrolAll(who, chosen, existing);
       status.textContent = outcome(who, r);
       chosen.forEach((c) => c.url && URL.revokeObjectURL(c.url));
       chosen = [];
@@ -145,16 +181,10 @@ function enrolForm(status, refresh) {
       await refresh();
       return true;
     });
+    submit.disabled = false;
     if (!ok) status.textContent = "";
   });
   return form;
-}
-
-/** The id of the person called exactly `name`, or null. */
-async function exists(name) {
-  const data = await api("/v1/people");
-  const found = data.people.find((p) => p.name === name);
-  return found ? found.id : null;
 }
 
 async function pickView(item) {
@@ -198,24 +228,25 @@ function largest(faces) {
 /**
  * Enrol every photo with its picked face: the photos where the largest face is wanted go in
  * one request (face=largest), each other photo in its own with face=<index> (the order of
- * /v1/detect, which uses the same detector). Returns the summed {added, skipped}.
+ * /v1/detect, which uses the same detector); to `existing` (a person the user chose to add
+ * to) or a new person. Returns the summed {added, skipped}.
  */
-async function enrolAll(name, items) {
+async function enrolAll(name, items, existing) {
   const groups = [];
   const plain = items.filter((it) => !it.faces || it.faces.length <= 1 || it.pick === largest(it.faces));
   if (plain.length) groups.push({ face: "largest", files: plain.map((it) => it.file) });
   for (const it of items) if (!plain.includes(it)) groups.push({ face: String(it.pick), files: [it.file] });
   const total = { added: 0, skipped: [] };
-  let known = await exists(name);  // the person's id once they exist
+  let person = existing;
   for (const g of groups) {
     const body = new FormData();
     for (const f of g.files) body.append("images", f);
     body.append("face", g.face);
-    if (known === null) body.append("name", name);
-    const r = known !== null
-      ? await api(`/v1/people/${known}/templates`, { form: body })
+    if (!person) body.append("name", name);
+    const r = person
+      ? await api(`${personPath(person)}/templates`, { form: body })
       : await api("/v1/people", { form: body });
-    if (known === null) known = r.id;
+    person = person || { id: r.id, name: r.name };
     total.added += r.added;
     total.skipped.push(...(r.skipped || []));
   }

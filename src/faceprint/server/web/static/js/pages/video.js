@@ -2,7 +2,7 @@
 // unknown_N faces with a button to enrol them and re-run, and video search with click-to-play.
 
 import { api, mediaUrl, upload } from "../api.js";
-import { apiImg, field, fileInput, fillPeopleList, fmtPct, fmtSeconds, guarded, h, progressBar, s, sleep, statusLine } from "../ui.js";
+import { apiImg, field, fileInput, fillPeopleList, fmtPct, fmtSeconds, galleryFaces, guarded, h, peopleChanged, progressBar, s, sleep, statusLine, withAppendChoice } from "../ui.js";
 
 export function render(main) {
   const state = { alive: true, file: null, job: null };
@@ -40,9 +40,12 @@ export function render(main) {
   async function enrolUnknown(job, unknown, name) {
     const ok = await guarded(result, async () => {
       // the server enrols the faces it saw of this unknown (no photo needed)
-      const r = await api(`/v1/jobs/${job.id}/unknowns/${encodeURIComponent(unknown)}/enrol`, { json: { name } });
+      const path = `/v1/jobs/${job.id}/unknowns/${encodeURIComponent(unknown)}/enrol`;
+      const r = await withAppendChoice(name, `the faces of ${unknown}`, galleryFaces, (append) => api(path, { json: { name, append } }));
+      if (!r) { status.textContent = `${unknown} was not enrolled. Choose another name to enrol someone new.`; return false; }
       status.textContent = `Enrolled ${unknown} as ${r.name} (${r.added} faces); running the video again…`;
       await fillPeopleList(people);
+      peopleChanged();
       return true;
     });
     if (ok && state.file) await process(state.file);
@@ -105,18 +108,27 @@ function resultView(job, player, { enrol }) {
       h("td", {}, h("ul", { class: "inline" }, p.segments.map(([a, b]) => h("li", {},
         h("button", { type: "button", class: "link", "aria-label": `Play ${p.name} from ${fmtSeconds(a)}`, onclick: () => playFrom(player, a) }, `${fmtSeconds(a)}–${fmtSeconds(b)}`)))))))));
   const unknowns = people.filter((p) => p.known === false || (p.known === undefined && /^unknown_\d+$/.test(p.name)));
-  return [
+  const enrolable = new Set(res.enrolable || []);
+  const parts = [
     h("section", { "aria-label": "timeline" }, h("h2", {}, "Timeline"), timeline(people, durationOf(res), player)),
-    table,
-    unknowns.length ? h("section", { class: "card" }, h("h2", {}, "People not in the gallery"),
-      h("ul", { class: "unknowns" }, unknowns.map((p) => unknownCard(job, p, enrol)))) : null,
+    h("div", { class: "table-wrap" }, table),
   ];
+  if (unknowns.length) {
+    parts.push(h("section", { class: "card" }, h("h2", {}, "People not in the gallery"),
+      h("ul", { class: "unknowns" }, unknowns.map((p) => unknownCard(job, p, enrol, enrolable.has(p.name))))));
+  }
+  return parts;
 }
 
-function unknownCard(job, person, enrol) {
+function unknownCard(job, person, enrol, enrolable) {
+  const face = apiImg(`/v1/jobs/${job.id}/unknowns/${encodeURIComponent(person.name)}.jpg`, person.name, "thumb large");
+  const line = h("p", {}, `${person.name}: ${fmtSeconds(person.seconds)}`);
+  if (!enrolable) {
+    return h("li", { class: "small-faces" }, face, line,
+      h("p", { class: "hint" }, "Too small in this video to be recognised reliably. To have them named, enrol them from a photo on the People page."));
+  }
   const name = h("input", { type: "text", list: "video-people", autocomplete: "off", required: true });
-  const form = h("form", {}, apiImg(`/v1/jobs/${job.id}/unknowns/${encodeURIComponent(person.name)}.jpg`, person.name, "thumb large"),
-    h("p", {}, `${person.name}: ${fmtSeconds(person.seconds)}`),
+  const form = h("form", {}, face, line,
     field(`Who is ${person.name}?`, name), h("button", { type: "submit" }, "Enrol and re-run"));
   form.addEventListener("submit", (e) => {
     e.preventDefault();
@@ -136,7 +148,9 @@ function timeline(people, duration, player) {
   const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, class: "timeline", role: "img", "aria-label": `Timeline of ${people.length} people over ${fmtSeconds(duration)}` });
   people.forEach((p, row) => {
     const y = row * rowH + 4;
-    svg.append(s("text", { x: left - 8, y: y + rowH / 2 + 1, class: "row-label", "text-anchor": "end" }, p.name));
+    // a long name is shortened to fit its column; the full name is the label's tooltip
+    const shown = p.name.length > 18 ? `${p.name.slice(0, 17)}…` : p.name;
+    svg.append(s("text", { x: left - 8, y: y + rowH / 2 + 1, class: "row-label", "text-anchor": "end" }, s("title", {}, p.name), shown));
     svg.append(s("rect", { x: left, y, width: plot, height: rowH - 8, class: "track" }));
     for (const [a, b] of p.segments) {
       const bar = s("rect", { x: x(a), y, width: Math.max(2, x(b) - x(a)), height: rowH - 8, class: `bar c${row % 8}` },
