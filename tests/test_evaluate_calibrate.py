@@ -14,7 +14,7 @@ from faceprint.cli import app
 from faceprint.errors import EvaluationError
 from faceprint.evaluate.calibrate import calibrate_embeddings, calibrate_folders
 from faceprint.evaluate.extract import ExtractionConfig, ExtractionSummary, ImageEmbeddings
-from faceprint.packs import registry
+from faceprint.packs import DEFAULT_PACK, registry
 
 runner = CliRunner()
 
@@ -102,7 +102,7 @@ def test_calibrate_cli_on_knn_train_and_save(photos: Path, tmp_path: Path) -> No
 
     train = photos / "knn_examples" / "train"
     gallery = tmp_path / "g"
-    Gallery.create(gallery, "dlib").close()
+    Gallery.create(gallery, DEFAULT_PACK).close()
     args = ["calibrate", "--folders", str(train), "--target-far", "1e-4", "--workers", "2"]
     result = runner.invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output

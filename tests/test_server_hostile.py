@@ -19,6 +19,7 @@ import pytest
 from _server_live import LiveServer, gallery_digest, png_bytes, png_header, scan_bomb
 from faceprint.client import Client
 from faceprint.errors import IdentityNotFoundError
+from faceprint.packs import DEFAULT_PACK
 from faceprint.server import Limits, ServerConfig
 from faceprint.server.security import KeyStore
 
@@ -64,7 +65,7 @@ def _npy(rows: int, dim: int) -> bytes:
     return buf.getvalue()
 
 
-def _export(pack: str = "dlib", dim: int = 128, name: str = "Barack Obama") -> bytes:
+def _export(pack: str = DEFAULT_PACK, dim: int = 128, name: str = "Barack Obama") -> bytes:
     doc = {"format": "faceprint-gallery", "version": 1, "pack": pack, "dim": dim,
            "identities": [{"name": name, "metadata": {}, "created_at": "2024-01-01T00:00:00+00:00",
                            "updated_at": "2024-01-01T00:00:00+00:00"}],
