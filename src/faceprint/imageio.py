@@ -246,7 +246,7 @@ def _decode_heif(data: bytes, name: str, max_pixels: int) -> Image.Image:
         import pillow_heif
     except ImportError:
         raise ImageError(
-            f"{name}: a HEIF/HEIC image; pip install pillow-heif to read it, or convert it to JPEG"
+            f'{name}: a HEIF/HEIC image; pip install "faceprint[heif]" to read it, or convert it to JPEG'
         ) from None
     try:
         heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)

@@ -17,7 +17,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
+try:
+    import av
+except ImportError as _exc:
+    from faceprint._optional import missing
+
+    raise missing("av", feature="faceprint video") from _exc
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -97,8 +102,9 @@ def write_timeline_csv(result: ScreenTime, path: str | os.PathLike[str]) -> Path
 
 def write_timeline_png(result: ScreenTime, path: str | os.PathLike[str]) -> Path:
     """A chart: one row per person (most screen time on top), bars where they are on screen."""
-    import matplotlib
+    from faceprint._optional import require
 
+    matplotlib = require("matplotlib", extra="video", feature="the timeline PNG")
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 

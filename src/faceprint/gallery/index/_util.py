@@ -270,8 +270,10 @@ def _single_threaded_openmp() -> None:
     host process' other threads. FAISS parallelises over *queries*: for one query its OpenMP team
     only adds barrier waits, which on a loaded machine stall for milliseconds.
     """
-    import faiss
-
+    try:
+        import faiss
+    except ImportError:  # the core install: no FAISS, no OpenMP team to size
+        return
     faiss.omp_set_num_threads(1)
 
 
