@@ -25,6 +25,7 @@ CORE_MODULES = frozenset(
         "test_manifest.py",
         "test_imageio.py",
         "test_optional.py",
+        "test_cli_conventions.py",
         "test_packs.py",
         "test_types.py",
     }

@@ -6,10 +6,8 @@ import subprocess
 import sys
 
 import pytest
-from typer.testing import CliRunner
 
 from faceprint._optional import missing, require
-from faceprint.cli import app
 from faceprint.errors import MissingDependencyError
 
 pytestmark = pytest.mark.core
@@ -89,15 +87,3 @@ def test_exact_search_without_faiss() -> None:
     first, second = done.stdout.strip().splitlines()
     assert first == "2 1.0"
     assert second == "index backend 'hnsw' needs faiss: pip install \"faceprint[faiss]\""
-
-
-def test_version_and_flags_in_help() -> None:
-    from faceprint import __version__
-
-    runner = CliRunner()
-    shown = runner.invoke(app, ["--version"])
-    assert shown.exit_code == 0 and shown.stdout.strip() == f"faceprint {__version__}"
-    for command in (["--help"], ["detect", "--help"], ["library", "scan", "--help"]):
-        text = runner.invoke(app, command, env={"COLUMNS": "200"}).stdout
-        assert "--quiet" in text or "--verbose" in text
-        assert "<bool>" not in text, command

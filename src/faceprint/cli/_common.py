@@ -8,10 +8,12 @@ The consoles print with Rich markup **off**: names and paths come from users, an
 from __future__ import annotations
 
 import errno
+import functools
+import inspect
 import json
 import math
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -47,6 +49,47 @@ PackOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+#: the ``--quiet`` of a command that has no progress bar of its own (added by :func:`accepts_quiet`)
+QuietMessagesOption = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="Print nothing on stdout but --json output (errors still show)."
+    ),
+]
+
+
+@contextmanager
+def quiet_output(quiet: bool) -> Iterator[None]:
+    """Silence the stdout console while the block runs (``--json`` output still prints)."""
+    before = out.quiet
+    out.quiet = before or quiet
+    try:
+        yield
+    finally:
+        out.quiet = before
+
+
+def accepts_quiet(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` as a command that also takes ``--quiet`` / ``-q`` (unchanged when it has one).
+
+    Every command that prints takes ``--quiet``; those without a progress bar get it here, once,
+    instead of a parameter and a ``with`` block each (``faceprint.cli`` applies it to all)."""
+    signature = inspect.signature(fn, eval_str=True)
+    if "quiet" in signature.parameters:
+        return fn
+
+    @functools.wraps(fn)
+    def command(*args: Any, quiet: bool = False, **kwargs: Any) -> Any:
+        with quiet_output(quiet):
+            return fn(*args, **kwargs)
+
+    extra = inspect.Parameter(
+        "quiet", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=QuietMessagesOption
+    )
+    command.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), extra]
+    )
+    return command
 
 
 def param_value(raw: str) -> Any:
