@@ -8,7 +8,6 @@ image is of, and :class:`~faceprint.errors.AmbiguousFaceError` asks for an expli
 from __future__ import annotations
 
 import os
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint.errors import AmbiguousFaceError, ImageError, InvalidArgumentError
-from faceprint.imageio import ImageInput, load_image, printable, source_name
+from faceprint.imageio import ImageInput, load_image, source_name
+from faceprint.names import MAX_NAME_LENGTH, clean_name
 from faceprint.pipeline import FaceAnalyzer, FaceChoice, select_face
 from faceprint.types import Faces
 
@@ -43,47 +43,6 @@ AMBIGUITY_RATIO = 0.8
 #: side of the stored JPEG thumbnail of an aligned crop, in pixels
 THUMBNAIL_SIZE = 112
 THUMBNAIL_QUALITY = 85
-#: longest identity name accepted, in characters
-MAX_NAME_LENGTH = 256
-#: Unicode categories refused in names: control characters, lone surrogates (bytes of a file
-#: name that are not UTF-8), private use, unassigned, line and paragraph separators
-_BAD_CATEGORIES = frozenset({"Cc", "Cs", "Co", "Cn", "Zl", "Zp"})
-
-
-def _shown(name: str) -> str:
-    """``name`` on one line of valid text: control characters and separators escaped."""
-    return "".join(
-        (f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}")
-        if unicodedata.category(c) in ("Cc", "Zl", "Zp")
-        else c
-        for c in printable(name)
-    )
-
-
-def clean_name(name: object) -> str:
-    """An identity name, stripped of surrounding spaces, or :class:`InvalidArgumentError`.
-
-    A name is printable text: not empty, at most :data:`MAX_NAME_LENGTH` characters, without
-    control characters (tabs, newlines, escape sequences), lone surrogates (a folder name that
-    is not valid UTF-8) or line separators. Anything else (quotes, brackets, markup, SQL, any
-    script, emoji) is stored and returned verbatim.
-    """
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidArgumentError(f"an identity name must be a non-empty string, got {name!r}")
-    name = name.strip()
-    if len(name) > MAX_NAME_LENGTH:
-        raise InvalidArgumentError(
-            f"an identity name has at most {MAX_NAME_LENGTH} characters, got {len(name)} "
-            f"('{_shown(name[:40])}...')"
-        )
-    bad = sorted({c for c in name if unicodedata.category(c) in _BAD_CATEGORIES})
-    if bad:
-        shown = ", ".join(f"U+{ord(c):04X}" for c in bad[:5])
-        raise InvalidArgumentError(
-            f"the identity name '{_shown(name)}' holds control or invalid characters "
-            f"({shown}; a folder name that is not UTF-8 gives U+DCxx); use printable text"
-        )
-    return name
 
 
 @dataclass(frozen=True)

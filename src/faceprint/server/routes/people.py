@@ -3,14 +3,20 @@ template thumbnails."""
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
-from faceprint.errors import AmbiguousFaceError, IdentityExistsError, ImageError, NoFaceError
+from faceprint import names
+from faceprint.errors import (
+    AmbiguousFaceError,
+    IdentityExistsError,
+    ImageError,
+    InvalidArgumentError,
+    NoFaceError,
+)
 from faceprint.gallery import Gallery
 from faceprint.gallery.enroll import EnrolmentFace, embed_for_enrolment
 from faceprint.imageio import load_image
@@ -24,23 +30,14 @@ from faceprint.server.uploads import Upload, read_images
 router = APIRouter(tags=["people"])
 
 ImageFiles = Annotated[list[UploadFile], File(description="one or more images, one face each")]
-MAX_NAME = 200
 
 
 def clean_name(name: str) -> str:
-    """A display name as stored: trimmed, NFC, 1-200 characters, no control characters."""
-    text = unicodedata.normalize("NFC", name).strip()
-    if not text:
-        raise ApiError(400, "invalid_argument", "name must not be empty")
-    if len(text) > MAX_NAME:
-        raise ApiError(
-            400, "invalid_argument", f"name is {len(text)} characters; at most {MAX_NAME}"
-        )
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in text):
-        raise ApiError(
-            400, "invalid_argument", "name must not contain control or format characters"
-        )
-    return text
+    """A display name as stored (:func:`faceprint.names.clean_name`: the library's rule)."""
+    try:
+        return names.clean_name(name)
+    except InvalidArgumentError as exc:
+        raise ApiError(400, "invalid_argument", str(exc)) from None
 
 
 def face_choice(value: str) -> FaceChoice:
