@@ -33,6 +33,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from faceprint.packs.scores import LFW_SCORES, ScoreDistribution
+
 __all__ = [
     "PRESETS",
     "SimilarityStats",
@@ -67,14 +69,8 @@ class SimilarityStats:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class SimilarityTargets:
-    """What :func:`calibrate` fits: means and standard deviations of both distributions."""
-
-    genuine_mean: float
-    genuine_std: float
-    impostor_mean: float
-    impostor_std: float
+#: what :func:`calibrate` fits: means and standard deviations of both distributions
+SimilarityTargets = ScoreDistribution
 
 
 @dataclass(frozen=True)
@@ -96,7 +92,7 @@ class SynthSpec:
 #: (4 images each, faceprint's dlib pack: HOG detector, 5-point alignment, dlib ResNet);
 #: ``arcface``: typical values of ArcFace-class models (not checked against real 512-d data here)
 PRESETS: dict[str, tuple[int, SimilarityTargets]] = {
-    "dlib": (128, SimilarityTargets(0.953, 0.017, 0.836, 0.034)),
+    "dlib": (128, LFW_SCORES["dlib"]),
     "arcface": (512, SimilarityTargets(0.62, 0.12, 0.02, 0.065)),
 }
 

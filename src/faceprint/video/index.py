@@ -12,7 +12,6 @@ embeddings are identified again, so people enrolled later are found too).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import threading
@@ -24,6 +23,7 @@ from typing import Any, Literal, cast
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._hashing import sha256_file
 from faceprint._sqlite import connect, migrate, sqlite_errors, transaction
 from faceprint.errors import InvalidArgumentError, PackMismatchError, StorageError, map_exceptions
 from faceprint.gallery import Gallery
@@ -33,7 +33,7 @@ from faceprint.pipeline import Augment, FaceAnalyzer
 from faceprint.video.screentime import Cast, ProgressCallback, VideoOptions, screentime
 from faceprint.video.types import ScreenTime, Segment, merge_segments
 
-__all__ = ["DB_NAME", "IndexOutcome", "VideoIndex", "VideoRange", "file_sha256"]
+__all__ = ["DB_NAME", "IndexOutcome", "VideoIndex", "VideoRange"]
 
 DB_NAME = "videos.sqlite"
 FloatArray = npt.NDArray[np.float32]
@@ -65,15 +65,6 @@ CREATE INDEX tracks_video ON tracks(video_id);
 CREATE INDEX tracks_label ON tracks(label)
 """
 MIGRATIONS = (_SCHEMA,)
-
-
-def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes, read in ``chunk``-byte pieces."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -225,7 +216,7 @@ class VideoIndex:
         skipped when a file with the same content is indexed already."""
         path = Path(video)
         with map_exceptions({OSError: StorageError}, source=path, what="read"):
-            digest = file_sha256(path) if path.is_file() else ""
+            digest = sha256_file(path) if path.is_file() else ""
         known = self._video_by_hash(digest) if digest else None
         if known is not None:
             return IndexOutcome(str(path), "unchanged", self._count(known))
