@@ -6,6 +6,7 @@
 #
 # Prints one line per measurement; the docs' "Install and start-up" page quotes them.
 set -euo pipefail
+unset PYTHONPATH  # measure the installed package, never a source tree
 cd "$(dirname "$0")/.."
 work="${1:-$(mktemp -d)}"
 mkdir -p "$work"
@@ -23,8 +24,10 @@ install() {  # $1: name, $2: requirement
     local before after start end
     before=$(du -sk "$venv" | cut -f1)
     start=$(date +%s.%N)
-    "$venv/bin/python" -m pip install --quiet --no-cache-dir "$2" >/dev/null 2>&1
+    "$venv/bin/python" -m pip install --no-cache-dir "$2" >"$work/$1-pip.log" 2>&1
     end=$(date +%s.%N)
+    (cd "$work" && "$venv/bin/python" -c "import faceprint") ||
+        { echo "$1: faceprint did not install; see $work/$1-pip.log" >&2; exit 1; }
     after=$(du -sk "$venv" | cut -f1)
     printf '%s: install %.1f s, %d MiB added to the venv (%d packages)\n' "$1" \
         "$(echo "$end - $start" | bc)" $(((after - before) / 1024)) \
@@ -47,15 +50,15 @@ install core "$wheel"
 core="$work/core/bin"
 (
     cd "$work"  # not the source tree: the installed package is imported
-    env -u PYTHONPATH "$core/python" -c "import faceprint" # warm the file cache and .pyc files
+    "$core/python" -c "import faceprint" # warm the file cache and .pyc files
     printf 'core: python -c pass %.3f s, import faceprint %.3f s, import faceprint.cli %.3f s (median of 3)\n' \
-        "$(median3 env -u PYTHONPATH "$core/python" -c pass)" \
-        "$(median3 env -u PYTHONPATH "$core/python" -c "import faceprint")" \
-        "$(median3 env -u PYTHONPATH "$core/python" -c "import faceprint.cli")"
-    env -u PYTHONPATH "$core/faceprint" verify "$photos/obama.jpg" "$photos/obama2.jpg" >/dev/null 2>&1 || true
+        "$(median3 "$core/python" -c pass)" \
+        "$(median3 "$core/python" -c "import faceprint")" \
+        "$(median3 "$core/python" -c "import faceprint.cli")"
+    "$core/faceprint" verify "$photos/obama.jpg" "$photos/obama2.jpg" >/dev/null 2>&1 || true
     printf 'core: faceprint --version %.3f s, faceprint verify obama.jpg obama2.jpg %.3f s (median of 3)\n' \
-        "$(median3 env -u PYTHONPATH "$core/faceprint" --version)" \
-        "$(median3 env -u PYTHONPATH "$core/faceprint" verify "$photos/obama.jpg" "$photos/obama2.jpg")"
+        "$(median3 "$core/faceprint" --version)" \
+        "$(median3 "$core/faceprint" verify "$photos/obama.jpg" "$photos/obama2.jpg")"
 )
 install all "$wheel[all]"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

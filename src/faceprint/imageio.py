@@ -30,11 +30,13 @@ from faceprint.errors import ImageError, ImageTooLargeError
 __all__ = [
     "MAX_FILE_BYTES",
     "MAX_PIXELS",
+    "THUMBNAIL_SIZE",
     "ImageInput",
     "load_image",
     "printable",
     "read_image_file",
     "source_name",
+    "thumbnail_jpeg",
 ]
 
 #: largest accepted image, in pixels (width × height); 50 megapixels by default
@@ -324,3 +326,24 @@ def _to_uint8(arr: npt.NDArray, name: str) -> npt.NDArray[np.uint8]:
         scale = 255.0 if arr.max(initial=0) <= 1.0 else 1.0
         return np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8)
     raise ImageError(f"{name}: unsupported pixel type {arr.dtype}")
+
+
+# --- face thumbnails ------------------------------------------------------------------------------
+#: side of the stored JPEG thumbnail of an aligned crop, in pixels
+THUMBNAIL_SIZE = 112
+THUMBNAIL_QUALITY = 85
+
+
+def thumbnail_jpeg(crop: npt.NDArray[np.uint8], size: int = THUMBNAIL_SIZE) -> bytes:
+    """A small JPEG of an aligned RGB crop (resized to ``size`` × ``size`` when larger): the
+    thumbnail galleries, the batch engine and video tracks store."""
+    import cv2
+
+    small = crop
+    if crop.shape[0] > size:
+        small = np.asarray(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA), np.uint8)
+    bgr = np.ascontiguousarray(small[:, :, ::-1])
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, THUMBNAIL_QUALITY])
+    if not ok:
+        raise ImageError("cannot encode the thumbnail as JPEG")
+    return bytes(buf.tobytes())

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
 from faceprint.errors import AmbiguousFaceError, ImageError, InvalidArgumentError
-from faceprint.imageio import ImageInput, load_image, source_name
+from faceprint.imageio import THUMBNAIL_SIZE, ImageInput, load_image, source_name, thumbnail_jpeg
 from faceprint.names import MAX_NAME_LENGTH, clean_name
 from faceprint.pipeline import FaceAnalyzer, FaceChoice, select_face
 from faceprint.types import Faces
@@ -40,9 +39,6 @@ __all__ = [
 
 #: "largest" is ambiguous when the second-largest face has at least this share of its area
 AMBIGUITY_RATIO = 0.8
-#: side of the stored JPEG thumbnail of an aligned crop, in pixels
-THUMBNAIL_SIZE = 112
-THUMBNAIL_QUALITY = 85
 
 
 @dataclass(frozen=True)
@@ -82,18 +78,6 @@ def choose_face(
                 "(--face INDEX, see `faceprint detect`) or use a photo of one person"
             )
     return select_face(faces, choice, image_shape=image_shape, name=name)
-
-
-def thumbnail_jpeg(crop: npt.NDArray[np.uint8], size: int = THUMBNAIL_SIZE) -> bytes:
-    """A small JPEG of an aligned RGB crop (resized to ``size`` × ``size`` when larger)."""
-    small = crop
-    if crop.shape[0] > size:
-        small = np.asarray(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA), np.uint8)
-    bgr = np.ascontiguousarray(small[:, :, ::-1])
-    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, THUMBNAIL_QUALITY])
-    if not ok:
-        raise ImageError("cannot encode the thumbnail as JPEG")
-    return bytes(buf.tobytes())
 
 
 def embed_for_enrolment(
