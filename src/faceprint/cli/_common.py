@@ -34,9 +34,9 @@ from rich.text import Text
 from faceprint.batch import Engine, ImageResult
 from faceprint.compare import check_threshold
 from faceprint.draw import check_image_path
-from faceprint.errors import FaceprintError
+from faceprint.errors import FaceprintError, InvalidArgumentError
 from faceprint.imageio import printable
-from faceprint.pipeline import AUGMENTS, DEFAULT_MAX_SIDE, FaceChoice
+from faceprint.pipeline import AUGMENTS, DEFAULT_MAX_SIDE, FaceChoice, parse_face_choice
 
 T = TypeVar("T")
 
@@ -183,13 +183,11 @@ def progress(items: Iterable[T], *, total: int, description: str, quiet: bool) -
 
 
 def face_choice(value: str) -> FaceChoice:
-    """Parse ``--face``: largest, center, only, or an index."""
-    if value in ("largest", "center", "only"):
-        return value  # type: ignore[return-value]
+    """Parse ``--face`` (:func:`faceprint.pipeline.parse_face_choice`); one line and exit 2."""
     try:
-        return int(value)
-    except ValueError:
-        raise fail(f"--face must be largest, center, only or an index, got {value!r}") from None
+        return parse_face_choice(value)
+    except InvalidArgumentError as exc:
+        raise fail(f"--{exc}") from None
 
 
 def draw_paths(draw: Path | None, images: Sequence[Path]) -> list[Path | None]:

@@ -20,7 +20,7 @@ from faceprint.errors import (
 from faceprint.gallery import Gallery
 from faceprint.gallery.enroll import EnrolmentFace, embed_for_enrolment
 from faceprint.imageio import load_image
-from faceprint.pipeline import FaceAnalyzer, FaceChoice
+from faceprint.pipeline import FaceAnalyzer, FaceChoice, parse_face_choice
 from faceprint.server import schemas
 from faceprint.server.errors import ApiError
 from faceprint.server.routes._convert import thumbnail_url
@@ -41,15 +41,11 @@ def clean_name(name: str) -> str:
 
 
 def face_choice(value: str) -> FaceChoice:
-    if value in ("largest", "center", "only"):
-        return value  # type: ignore[return-value]
-    if value.isdigit() and len(value) < 4:
-        return int(value)
-    raise ApiError(
-        400,
-        "invalid_argument",
-        f"face must be largest, center, only or an index, got {value[:40]!r}",
-    )
+    """The ``face`` form field (:func:`faceprint.pipeline.parse_face_choice`)."""
+    try:
+        return parse_face_choice(value)
+    except InvalidArgumentError as exc:
+        raise ApiError(400, "invalid_argument", str(exc)) from None
 
 
 def _embed_uploads(
