@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from faceprint.errors import ImageError, ImageTooLargeError
+from faceprint.errors import ImageError, ImageTooLargeError, InvalidArgumentError
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -292,7 +292,7 @@ def _from_array(
     arr: npt.NDArray, name: str, channels: str, max_pixels: int
 ) -> npt.NDArray[np.uint8]:
     if channels not in ("rgb", "bgr"):
-        raise ValueError(f"channels must be 'rgb' or 'bgr', got {channels!r}")
+        raise InvalidArgumentError(f"channels must be 'rgb' or 'bgr', got {channels!r}")
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):

@@ -33,6 +33,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from faceprint.errors import InvalidArgumentError
 from faceprint.packs.scores import LFW_SCORES, ScoreDistribution
 
 __all__ = [
@@ -196,7 +197,7 @@ def _genuine_pairs(
         for j in range(i + 1, c)
     ]
     if not pairs:
-        raise ValueError("no identity has two templates: genuine pairs need them")
+        raise InvalidArgumentError("no identity has two templates: genuine pairs need them")
     arr = np.array(pairs, dtype=np.int64)
     if len(arr) > limit:
         arr = arr[rng.choice(len(arr), limit, replace=False)]
@@ -245,7 +246,9 @@ def calibrate(
 def synth_spec(preset: Literal["dlib", "arcface"] | str, dim: int | None = None) -> SynthSpec:
     """The fitted spec of a preset (``dim`` overrides its size, keeping its parameters)."""
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(sorted(PRESETS))}")
+        raise InvalidArgumentError(
+            f"unknown preset {preset!r}; known: {', '.join(sorted(PRESETS))}"
+        )
     native, targets = PRESETS[preset]
     spec = _FITTED.get(preset) or calibrate(native, targets)
     return spec if dim is None or dim == native else replace(spec, dim=int(dim))

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from faceprint.errors import EvaluationError
 from faceprint.evaluate.metrics import MIN_FALSE_ACCEPTS, threshold_at_far
 
 __all__ = [
@@ -200,7 +201,7 @@ def evaluate_identification(
         e, lab = e[keep], lab[keep]
     s = _split(lab)
     if len(s.gallery) == 0 or len(s.probes) == 0:
-        raise ValueError("identification needs identities with at least two images")
+        raise EvaluationError("identification needs identities with at least two images")
     sims = e[s.probes] @ e[s.gallery].T
     ranks = _ranks(sims, s.mate)
     order = np.random.default_rng(seed).permutation(s.singles)

@@ -27,7 +27,13 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from faceprint.errors import FaceprintError, StorageError, VideoError, map_exceptions
+from faceprint.errors import (
+    FaceprintError,
+    InvalidArgumentError,
+    StorageError,
+    VideoError,
+    map_exceptions,
+)
 from faceprint.video.decode import VideoReader
 from faceprint.video.types import ScreenTime, Segment, Track
 
@@ -131,7 +137,7 @@ def contact_sheet(thumbnails: Sequence[bytes], *, columns: int = 8, size: int = 
     """A JPEG grid of face thumbnails (JPEG bytes each), ``columns`` wide."""
     tiles = [_decode_jpeg(t, size) for t in thumbnails]
     if not tiles:
-        raise ValueError("a contact sheet needs at least one thumbnail")
+        raise InvalidArgumentError("a contact sheet needs at least one thumbnail")
     cols = min(columns, len(tiles))
     rows = -(-len(tiles) // cols)
     sheet = np.full((rows * size, cols * size, 3), 255, np.uint8)
