@@ -26,6 +26,7 @@ CORE_MODULES = frozenset(
         "test_imageio.py",
         "test_optional.py",
         "test_cli_conventions.py",
+        "test_json_boundary.py",
         "test_packs.py",
         "test_types.py",
     }

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._json import JsonResult
 from faceprint.errors import InvalidArgumentError
 
 __all__ = [
@@ -110,7 +111,7 @@ def accuracy_at(scores: npt.ArrayLike, labels: npt.ArrayLike, threshold: float) 
 
 
 @dataclass(frozen=True)
-class KFoldResult:
+class KFoldResult(JsonResult):
     """k-fold verification accuracy (LFW View 2: 10 folds).
 
     Attributes:
@@ -126,15 +127,6 @@ class KFoldResult:
     standard_error: float
     fold_accuracies: tuple[float, ...]
     thresholds: tuple[float, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "mean": self.mean,
-            "std": self.std,
-            "standard_error": self.standard_error,
-            "fold_accuracies": list(self.fold_accuracies),
-            "thresholds": list(self.thresholds),
-        }
 
 
 def kfold_accuracy(
