@@ -2,7 +2,9 @@
 
 - ``reference/cli.md``: every command of the Typer app (usage, help, arguments and options);
 - ``reference/http.md``: every endpoint of ``docs/openapi.json`` (parameters, body fields,
-  responses) and its schemas.
+  responses) and its schemas;
+
+and the site's title with ``faceprint.__version__``.
 
 Used by the MkDocs hook below (``mkdocs.yml``: ``hooks: [scripts/reference_docs.py]``), so the
 pages always match the code; run it as a script to write them to a folder and read them there::
@@ -189,6 +191,14 @@ def http_markdown(openapi: Path = OPENAPI) -> str:
 
 # --- MkDocs hook -----------------------------------------------------------------------------------
 PAGES = {"reference/cli.md": cli_markdown, "reference/http.md": http_markdown}
+
+
+def on_config(config: Any) -> Any:
+    """The site's title carries the package's version (MkDocs hook): one version number."""
+    from faceprint import __version__
+
+    config["site_name"] = f"faceprint {__version__}"
+    return config
 
 
 def on_files(files: Any, config: Any) -> Any:
