@@ -18,8 +18,9 @@ def _flag_type_hidden(self: TyperOption, ctx: object) -> str | None:
     return _display_type_rich(self, ctx)  # type: ignore[arg-type]
 
 
-_display_type_rich = TyperOption.display_type_rich
-TyperOption.display_type_rich = _flag_type_hidden  # type: ignore[method-assign]
+_display_type_rich = getattr(TyperOption, "display_type_rich", None)
+if _display_type_rich is not None:  # Typer versions that print a type after every option
+    TyperOption.display_type_rich = _flag_type_hidden  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="faceprint",
