@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import typer
 from typer.core import TyperOption
@@ -13,12 +14,12 @@ __all__ = ["app"]
 def _flag_type_hidden(self: TyperOption, ctx: object) -> str | None:
     """``--help`` shows no ``<bool>`` after an on/off flag (recent Typer prints one; a flag
     takes no value). Other options keep their type."""
-    if self.is_flag and not self.count:
+    if (self.is_flag and not self.count) or _display_type_rich is None:
         return None
-    return _display_type_rich(self, ctx)  # type: ignore[arg-type]
+    return _display_type_rich(self, ctx)
 
 
-_display_type_rich = getattr(TyperOption, "display_type_rich", None)
+_display_type_rich: Any = getattr(TyperOption, "display_type_rich", None)
 if _display_type_rich is not None:  # Typer versions that print a type after every option
     TyperOption.display_type_rich = _flag_type_hidden  # type: ignore[method-assign]
 
