@@ -16,7 +16,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint._hashing import sha256_file
+from faceprint._json import JsonResult
 from faceprint._sqlite import connect, migrate, sqlite_errors, transaction
 from faceprint.errors import InvalidArgumentError, PackMismatchError, StorageError, map_exceptions
 from faceprint.gallery import Gallery
@@ -68,7 +69,7 @@ MIGRATIONS = (_SCHEMA,)
 
 
 @dataclass(frozen=True)
-class IndexOutcome:
+class IndexOutcome(JsonResult):
     """What :meth:`VideoIndex.add` did with one video.
 
     Attributes:
@@ -81,10 +82,7 @@ class IndexOutcome:
     path: str
     status: Literal["indexed", "unchanged"]
     tracks: int
-    result: ScreenTime | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "status": self.status, "tracks": self.tracks}
+    result: ScreenTime | None = field(default=None, metadata={"json": False})
 
 
 @dataclass(frozen=True)
