@@ -67,13 +67,15 @@ def _shown(value: object) -> str:
     """``value`` quoted on one line of valid text: control characters and separators escaped."""
     if not isinstance(value, str):
         return repr(value)
-    return (
-        "'"
-        + "".join(
-            (f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}")
-            if c in _BIDI or unicodedata.category(c) in _BAD_CATEGORIES or c == "\\"
-            else c
-            for c in value
-        )
-        + "'"
-    )
+    return "'" + "".join(_escaped(c) for c in value) + "'"
+
+
+def _escaped(c: str) -> str:
+    """``c``, or its escape where it would not print as itself; a byte of a file name that is
+    not UTF-8 (U+DC80..U+DCFF) shows as that byte (``\xe9``)."""
+    code = ord(c)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"
+    if c in _BIDI or unicodedata.category(c) in _BAD_CATEGORIES or c == "\\":
+        return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
+    return c
