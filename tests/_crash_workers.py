@@ -8,7 +8,7 @@ python _crash_workers.py batches GALLERY PREFIX N SIZE     N commits of SIZE tem
 python _crash_workers.py append GALLERY NAME TAG N         N commits of one template to NAME
 python _crash_workers.py switch GALLERY ROUNDS B1,B2,...   switch the index backend in turn
 python _crash_workers.py import GALLERY ARCHIVE...         import each archive (skip imported)
-python _crash_workers.py search GALLERY SECONDS OUT.json   identify known vectors in a loop
+python _crash_workers.py search GALLERY STOPFILE OUT.json   identify until STOPFILE exists
 python _crash_workers.py fill GALLERY OP LIMIT_BYTES       one write under RLIMIT_FSIZE
 """
 
@@ -91,12 +91,14 @@ def import_(gallery: str, *archives: str) -> None:
             ack(Path(path).stem)
 
 
-def search(gallery: str, seconds: str, out: str) -> None:
-    """Identify every enrolled name's vector; record errors (none may reach a user)."""
+def search(gallery: str, stop: str, out: str) -> None:
+    """Identify every enrolled name's vector until the file ``stop`` appears and at least 25
+    were checked; record errors (none may reach a user). Prints ``ready`` once open."""
     checked, errors, partial = 0, [], 0
     with Gallery.open(gallery) as g:
-        end = time.monotonic() + float(seconds)
-        while time.monotonic() < end:
+        print("ready", flush=True)
+        deadline = time.monotonic() + 600  # a ceiling against a hang, not an expectation
+        while (checked < 25 or not Path(stop).exists()) and time.monotonic() < deadline:
             idents = g.identities()
             for ident in idents:  # a batch is committed whole or not seen at all
                 if ident.name.startswith("b") and ident.template_count not in (10,):

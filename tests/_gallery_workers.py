@@ -2,7 +2,7 @@
 
 python _gallery_workers.py enroll-folders GALLERY ROOT DELAY
 python _gallery_workers.py writer GALLERY BATCHES BATCH_SIZE
-python _gallery_workers.py reader GALLERY SECONDS OUT.json
+python _gallery_workers.py reader GALLERY UNTIL_COUNT OUT.json
 """
 
 from __future__ import annotations
@@ -42,12 +42,16 @@ def writer(gallery: str, batches: str, size: str) -> None:
             time.sleep(0.02)
 
 
-def reader(gallery: str, seconds: str, out: str) -> None:
+def reader(gallery: str, until: str, out: str) -> None:
+    """Read and identify until the gallery holds ``until`` templates (prints ``ready`` once open)."""
     counts, checked = [], 0
     rng = np.random.default_rng()
     with Gallery.open(gallery) as g:
-        end = time.monotonic() + float(seconds)
-        while time.monotonic() < end:
+        print("ready", flush=True)
+        deadline = time.monotonic() + 600  # a ceiling against a hang, not an expectation
+        while not counts or counts[-1] < int(until):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the writer never reached {until} templates: {counts[-1]}")
             counts.append(g.template_count)
             names = [i.name for i in g.identities()]
             for name in rng.choice(names, size=min(5, len(names)), replace=False):

@@ -2,12 +2,47 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: test modules that must pass on the core install (``pip install faceprint``, no extras): their
+#: tests are marked ``core`` and ``.ci/run`` runs ``pytest -m core`` in a second environment
+CORE_MODULES = frozenset(
+    {
+        "test_align_compare.py",
+        "test_cli_core.py",
+        "test_evaluate_metrics.py",
+        "test_gallery.py",
+        "test_evaluate_lfw.py",
+        "test_library.py",
+        "test_import_cycles.py",
+        "test_storage.py",
+        "test_manifest.py",
+        "test_imageio.py",
+        "test_optional.py",
+        "test_cli_conventions.py",
+        "test_json_boundary.py",
+        "test_packs.py",
+        "test_types.py",
+    }
+)
+
+if importlib.util.find_spec("fastapi") is None:  # the core install: skip the extras' modules
+    collect_ignore = [
+        p.name for p in Path(__file__).parent.glob("test_*.py") if p.name not in CORE_MODULES
+    ]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in CORE_MODULES:
+            item.add_marker(pytest.mark.core)
+
 
 #: the hostile-input modules' shared gallery fixtures
 pytest_plugins = ["hostile.fixtures"]

@@ -164,6 +164,7 @@ def test_all_pairs_valid_mask_drops_rows() -> None:
 
 
 def test_plot_writes_a_png(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the plots extra")
     from faceprint.evaluate.plots import plot_verification
 
     s, y = _separable()

@@ -407,6 +407,7 @@ def test_mean_search_illustrates_with_first_template(gal: Gallery) -> None:
 
 
 def test_set_index_switches_backend_and_persists(gal: Gallery, gdir: Path) -> None:
+    pytest.importorskip("faiss", reason="the faiss extra")
     names, templates, centres = synthetic(20, 2)
     gal.add_embeddings(names, templates)
     gal.set_index("exact-f16")

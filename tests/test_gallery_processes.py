@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 WORKERS = HERE / "_gallery_workers.py"
 
 
-def _spawn(*args: str) -> subprocess.Popen[bytes]:
+def _spawn(*args: str, stdout: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
@@ -30,7 +30,7 @@ def _spawn(*args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, str(WORKERS), *args],
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=stdout,
         stderr=subprocess.PIPE,
     )
 
@@ -86,11 +86,15 @@ def test_two_readers_while_a_third_process_enrols(tmp_path: Path) -> None:
         g.add_embeddings(
             [f"p{i}" for i in range(50)], np.stack([person_vector(i) for i in range(50)])
         )
-    readers = [_spawn("reader", str(gdir), "4", str(tmp_path / f"r{i}.json")) for i in range(2)]
-    time.sleep(0.5)
+    readers = [
+        _spawn("reader", str(gdir), "1550", str(tmp_path / f"r{i}.json"), stdout=subprocess.PIPE)
+        for i in range(2)
+    ]
+    for r in readers:  # both have the gallery open before the writer starts
+        assert r.stdout is not None and r.stdout.readline() == b"ready\n"
     writer = _spawn("writer", str(gdir), "30", "50")
     for p in [writer, *readers]:
-        _out, err = p.communicate(timeout=120)
+        _out, err = p.communicate(timeout=600)
         assert p.returncode == 0, err.decode()[-2000:]
     with Gallery.open(gdir) as g:
         assert g.template_count == 1550 and len(g) == 1550
@@ -98,4 +102,4 @@ def test_two_readers_while_a_third_process_enrols(tmp_path: Path) -> None:
         seen = json.loads((tmp_path / f"r{i}.json").read_text())
         counts = seen["counts"]
         assert counts == sorted(counts) and counts[0] >= 50 and seen["checked"] > 0
-        assert counts[-1] > 50, "the readers must have seen the writer's new templates"
+        assert counts[-1] == 1550, "the readers must have seen the writer's new templates"

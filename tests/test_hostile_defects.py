@@ -12,7 +12,6 @@ import resource
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -49,9 +48,8 @@ def test_defect_1_top_k_is_checked_and_clamped(gallery_dir: Path) -> None:
             with pytest.raises(InvalidArgumentError, match="top_k"):
                 g.identify(unit_rows(1)[0], top_k=bad)  # type: ignore[arg-type]
         queries = unit_rows(2000, seed=1)  # (faces x top_k) would be 20M cells unclamped
-        start = time.perf_counter()
         found = g.search(queries, top_k=MAX_TOP_K, thumbnails=False)
-        assert all(len(m) == 3 for m in found) and time.perf_counter() - start < 5
+        assert all(len(m) == 3 for m in found)
         assert len(g.identify(queries[:1], top_k=MAX_TOP_K, aggregate="mean")[0].matches) == 3
 
 
@@ -97,14 +95,20 @@ def test_defect_4_brackets_in_names_and_file_names(tmp_path: Path, gallery_dir: 
 
 # --- 6: devices, FIFOs and growing files -------------------------------------------------------
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
-def test_defect_6_devices_are_refused_without_reading(device: str) -> None:
+def test_defect_6_devices_are_refused_without_reading(
+    device: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if not Path(device).exists():
         pytest.skip(f"no {device} here")
+    import faceprint.imageio
+
+    def no_read(*_args: object) -> bytes:
+        raise AssertionError("a device was read")
+
+    monkeypatch.setattr(faceprint.imageio, "_read_capped", no_read)
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    start = time.perf_counter()
     with pytest.raises(ImageError, match="not a regular file"):
         load_image(device)
-    assert time.perf_counter() - start < 1.0
     assert resource.getrlimit(resource.RLIMIT_AS) == (soft, hard)
 
 

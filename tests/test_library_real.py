@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -337,21 +338,6 @@ _KEYS = {
 # --- crash safety ---------------------------------------------------------------------------------
 
 
-def _committed(directory: Path) -> int:
-    """Photos committed to the library in ``directory`` so far (0 before it exists)."""
-    import sqlite3
-
-    if not (directory / "library.sqlite").exists():
-        return 0
-    conn = sqlite3.connect(f"file:{directory / 'library.sqlite'}?mode=ro", uri=True)
-    try:
-        return int(conn.execute("SELECT count(*) FROM photos").fetchone()[0])
-    except sqlite3.Error:  # not created yet, or locked for a moment
-        return 0
-    finally:
-        conn.close()
-
-
 def _index(directory: Path) -> dict[str, list[tuple[object, ...]]]:
     """Photo path → its faces (box, score rounded; embedding rounded), for comparison."""
     import sqlite3
@@ -376,39 +362,72 @@ def _index(directory: Path) -> dict[str, list[tuple[object, ...]]]:
     return index
 
 
+#: a scan that commits every photo on its own, so a kill can be timed on observed commits
+_SCAN = (
+    "import sys; from faceprint.library import Library\n"
+    "d = sys.argv[2]\n"
+    "with (Library.open(d) if Library.exists(d) else Library.create(d)) as lib:\n"
+    "    lib.scan(sys.argv[1], workers=0, commit_every=1)\n"
+)
+
+
+def _photos_committed(directory: Path) -> int:
+    """Photos committed in ``directory``'s library so far (0 before the database exists)."""
+    import sqlite3
+
+    db = directory / "library.sqlite"
+    if not db.exists():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM photos").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:  # not created yet, or its schema not yet written
+        return 0
+
+
 @pytest.mark.slow
 def test_kill_9_at_random_moments_then_resume(photos: Path, tmp_path: Path) -> None:
+    """SIGKILL the scan right after its k-th photo is committed (k drawn at random), three
+    times, then resume: every committed photo is whole and the result equals a clean scan.
+    The kills follow observed commits, never the clock, so a loaded machine changes nothing."""
     root = tmp_path / "photos"
     make_tree(photos, root, limit=8)
-
-    def command(directory: Path) -> list[str]:
-        return [sys.executable, "-m", "faceprint", "library", "scan", str(root),
-                "--library", str(directory), "--workers", "0", "--quiet"]  # fmt: skip
-
-    start = time.perf_counter()
-    ref = subprocess.run(command(tmp_path / "reference"), capture_output=True, text=True)
+    ref = subprocess.run(command_scan(root, tmp_path / "reference"), capture_output=True, text=True)
     assert ref.returncode == 0, ref.stderr
-    duration = time.perf_counter() - start
     expected = _index(tmp_path / "reference")
     target = tmp_path / "crashy"
+    targets = sorted(random.Random(13).sample(range(1, len(expected) - 1), 3))
     seen_partial = []
-    for want in (1, 3, 6):  # moments spread over a scan, observed (photos committed), not timed
-        proc = subprocess.Popen(command(target), start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        while proc.poll() is None and _committed(target) < want:
-            time.sleep(0.02)
+    for k in targets:  # kill once at least k photos are committed (earlier rounds' included)
+        proc = subprocess.Popen([sys.executable, "-c", _SCAN, str(root), str(target)],
+                                start_new_session=True, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)  # fmt: skip
+        deadline = time.monotonic() + 600  # a ceiling against a hang, not an expectation
+        while _photos_committed(target) < k and proc.poll() is None:
+            assert time.monotonic() < deadline, f"no {k} photos committed in 600 s"
+            time.sleep(0.01)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        if (target / "library.sqlite").exists():
-            partial = _index(target)  # every committed photo is whole: equal to the reference
-            for path, faces in partial.items():
-                assert faces == expected[path], path
-            seen_partial.append(len(partial))
-    done = subprocess.run(command(target), capture_output=True, text=True, timeout=300)
+        _out, err = proc.communicate()
+        assert proc.returncode == -signal.SIGKILL, f"the scan ended before the kill: {err!r}"
+        partial = _index(target)  # every committed photo is whole: equal to the reference
+        for path, faces in partial.items():
+            assert faces == expected[path], path
+        seen_partial.append(len(partial))
+    done = subprocess.run(command_scan(root, target), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert _index(target) == expected
-    assert any(0 < n < len(expected) for n in seen_partial), (seen_partial, duration)
+    assert seen_partial == sorted(seen_partial) and seen_partial[0] >= targets[0], seen_partial
+    assert any(n < len(expected) for n in seen_partial), (seen_partial, targets)
+
+
+def command_scan(root: Path, directory: Path) -> list[str]:
+    """The CLI's scan of ``root`` into the library at ``directory``."""
+    return [sys.executable, "-m", "faceprint", "library", "scan", str(root),
+            "--library", str(directory), "--workers", "0", "--quiet"]  # fmt: skip
 
 
 def test_cancelled_scan_commits_nothing_half_done(tree, tmp_path: Path) -> None:

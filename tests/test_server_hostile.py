@@ -291,13 +291,13 @@ CASES: list[Case] = [
         lambda b: {**img("image", "obama")(b), "data": {"top_k": "ten"}},
     ),
     Case(
-        "negative-threshold",
+        "threshold-below-minus-one",
         "POST",
         "/v1/identify",
         "read",
         400,
         "threshold must be between",
-        lambda b: {**img("image", "obama")(b), "data": {"threshold": "-0.5"}},
+        lambda b: {**img("image", "obama")(b), "data": {"threshold": "-1.5"}},
     ),
     Case(
         "threshold-above-one",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
 import zipfile
 from pathlib import Path
 
@@ -48,7 +47,13 @@ def test_no_key_exists_until_one_is_added(tmp_path: Path) -> None:
     assert not (tmp_path / "keys.sqlite").exists()
 
 
-def test_rate_limiter_bucket_and_concurrency() -> None:
+def test_rate_limiter_bucket_and_concurrency(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    import faceprint.server.security as security
+
+    now = [1000.0]  # a clock the test moves, so a slow machine cannot refill the bucket
+    monkeypatch.setattr(security, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
     limiter = RateLimiter(rate=10, burst=3, concurrent=2)
     assert [limiter.acquire("a"), limiter.acquire("a")] == [0.0, 0.0]
     assert limiter.acquire("a") == 1.0  # two in progress: the cap
@@ -58,7 +63,7 @@ def test_rate_limiter_bucket_and_concurrency() -> None:
     limiter.release("a")
     limiter.release("a")
     assert limiter.acquire("a") >= 1.0  # bucket empty: wait
-    time.sleep(0.25)
+    now[0] += 0.25
     assert limiter.acquire("a") == 0.0  # refilled at 10/s
 
 

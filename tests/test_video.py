@@ -342,3 +342,19 @@ def test_timeline_csv_names_never_become_formulas(name: str, cell: str, tmp_path
     assert rows[1] == [cell, "1", "0.500", "2.000", "1.500"]
     saved = json.loads(write_timeline_json(result, tmp_path / "t.json").read_text())
     assert saved["people"][0]["name"] == name  # JSON keeps the name as it is
+
+
+def test_cli_screentime_writes_to_the_current_folder_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --out the timeline goes to ./VIDEO.screentime, never beside the input (a
+    read-only or shared media folder)."""
+    media, work = tmp_path / "media", tmp_path / "work"
+    media.mkdir()
+    work.mkdir()
+    path = write_video(media / "v.mp4", [0, 0.1, 0.2], lambda _i: solid((0, 0, 0)))
+    monkeypatch.chdir(work)
+    result = CliRunner().invoke(app, ["video", "screentime", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert (work / "v.mp4.screentime" / "screentime.json").is_file()
+    assert sorted(p.name for p in media.iterdir()) == ["v.mp4"]

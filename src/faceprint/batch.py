@@ -49,7 +49,13 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint.errors import FaceprintError, InvalidArgumentError
-from faceprint.imageio import ImageInput, load_image, read_image_file, source_name
+from faceprint.imageio import (
+    ImageInput,
+    load_image,
+    read_image_file,
+    source_name,
+    thumbnail_jpeg,
+)
 from faceprint.packs import DEFAULT_PACK, PackSpec, get_pack
 from faceprint.pipeline import DEFAULT_MAX_SIDE, Augment, FaceAnalyzer, FaceChoice
 from faceprint.types import Face, Faces
@@ -278,8 +284,6 @@ def _embed_crops(
 
 
 def _thumbnails(crops: npt.NDArray[np.uint8]) -> tuple[bytes, ...]:
-    from faceprint.gallery.enroll import thumbnail_jpeg  # the gallery's own thumbnail format
-
     return tuple(thumbnail_jpeg(c) for c in crops)
 
 

@@ -27,8 +27,13 @@ from types import TracebackType
 from typing import IO, Any, TypeVar
 from urllib.parse import quote
 
-import httpx
-from pydantic import BaseModel
+try:
+    import httpx
+    from pydantic import BaseModel
+except ImportError as _exc:
+    from faceprint._optional import missing
+
+    raise missing("httpx", feature="faceprint.client") from _exc
 
 from faceprint.errors import CODES, FaceprintError, ServiceError
 from faceprint.server import schemas

@@ -25,12 +25,13 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from faceprint.errors import ImageError, ImageTooLargeError
+from faceprint.errors import ImageError, ImageTooLargeError, InvalidArgumentError
 
 __all__ = [
     "MAX_FILE_BYTES",
     "MAX_JPEG_SCANS",
     "MAX_PIXELS",
+    "THUMBNAIL_SIZE",
     "ImageInput",
     "is_heif",
     "jpeg_scans",
@@ -38,6 +39,7 @@ __all__ = [
     "printable",
     "read_image_file",
     "source_name",
+    "thumbnail_jpeg",
 ]
 
 #: largest accepted image, in pixels (width × height); 50 megapixels by default
@@ -284,7 +286,7 @@ def _decode_heif(data: bytes, name: str, max_pixels: int) -> Image.Image:
         import pillow_heif
     except ImportError:
         raise ImageError(
-            f"{name}: a HEIF/HEIC image; pip install pillow-heif to read it, or convert it to JPEG"
+            f'{name}: a HEIF/HEIC image; pip install "faceprint[heif]" to read it, or convert it to JPEG'
         ) from None
     try:
         heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
@@ -328,7 +330,7 @@ def _from_array(
     arr: npt.NDArray, name: str, channels: str, max_pixels: int
 ) -> npt.NDArray[np.uint8]:
     if channels not in ("rgb", "bgr"):
-        raise ValueError(f"channels must be 'rgb' or 'bgr', got {channels!r}")
+        raise InvalidArgumentError(f"channels must be 'rgb' or 'bgr', got {channels!r}")
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
@@ -362,3 +364,24 @@ def _to_uint8(arr: npt.NDArray, name: str) -> npt.NDArray[np.uint8]:
         scale = 255.0 if arr.max(initial=0) <= 1.0 else 1.0
         return np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8)
     raise ImageError(f"{name}: unsupported pixel type {arr.dtype}")
+
+
+# --- face thumbnails ------------------------------------------------------------------------------
+#: side of the stored JPEG thumbnail of an aligned crop, in pixels
+THUMBNAIL_SIZE = 112
+THUMBNAIL_QUALITY = 85
+
+
+def thumbnail_jpeg(crop: npt.NDArray[np.uint8], size: int = THUMBNAIL_SIZE) -> bytes:
+    """A small JPEG of an aligned RGB crop (resized to ``size`` × ``size`` when larger): the
+    thumbnail galleries, the batch engine and video tracks store."""
+    import cv2
+
+    small = crop
+    if crop.shape[0] > size:
+        small = np.asarray(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA), np.uint8)
+    bgr = np.ascontiguousarray(small[:, :, ::-1])
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, THUMBNAIL_QUALITY])
+    if not ok:
+        raise ImageError("cannot encode the thumbnail as JPEG")
+    return bytes(buf.tobytes())

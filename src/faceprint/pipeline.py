@@ -43,6 +43,7 @@ __all__ = [
     "EmbeddingSpace",
     "FaceAnalyzer",
     "FaceChoice",
+    "parse_face_choice",
     "select_face",
 ]
 
@@ -118,6 +119,21 @@ class EmbeddingSpace:
 #: which face of an image to use where one is needed: the largest box, the one nearest the image
 #: centre, the only one (an error when there are several), or an index in detection order
 FaceChoice = Literal["largest", "center", "only"] | int
+
+
+def parse_face_choice(value: str) -> FaceChoice:
+    """The face choice a user typed (``--face``, a form field): ``largest``, ``center``,
+    ``only``, or a face index (0-999).
+
+    Raises:
+        InvalidArgumentError: anything else.
+    """
+    text = str(value).strip()
+    if text in ("largest", "center", "only"):
+        return text  # type: ignore[return-value]
+    if text.isdigit() and len(text) < 4:
+        return int(text)
+    raise InvalidArgumentError(f"face must be largest, center, only or an index, got {text[:40]!r}")
 
 
 def select_face(

@@ -49,6 +49,7 @@ from faceprint.bench.synth import (
     similarity_stats,
     synth_spec,
 )
+from faceprint.errors import InvalidArgumentError
 from faceprint.index import (
     SearchResult,
     VectorIndex,
@@ -355,7 +356,7 @@ def _measure(
         for setting in sweep or [{}]:
             for name, value in setting.items():
                 if name not in index.params:
-                    raise ValueError(f"{backend} has no parameter {name!r}")
+                    raise InvalidArgumentError(f"{backend} has no parameter {name!r}")
                 setattr(index, name, value)
             label = " ".join(f"{k}={v}" for k, v in setting.items())
             out.append(_query(setup, index, backend, built, truth, label))

@@ -34,6 +34,9 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from faceprint.errors import InvalidArgumentError
+from faceprint.packs.scores import LFW_SCORES, ScoreDistribution
+
 __all__ = [
     "PRESETS",
     "SimilarityStats",
@@ -68,14 +71,8 @@ class SimilarityStats:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class SimilarityTargets:
-    """What :func:`calibrate` fits: means and standard deviations of both distributions."""
-
-    genuine_mean: float
-    genuine_std: float
-    impostor_mean: float
-    impostor_std: float
+#: what :func:`calibrate` fits: means and standard deviations of both distributions
+SimilarityTargets = ScoreDistribution
 
 
 @dataclass(frozen=True)
@@ -97,7 +94,7 @@ class SynthSpec:
 #: (4 images each, faceprint's dlib pack: HOG detector, 5-point alignment, dlib ResNet);
 #: ``arcface``: typical values of ArcFace-class models (not checked against real 512-d data here)
 PRESETS: dict[str, tuple[int, SimilarityTargets]] = {
-    "dlib": (128, SimilarityTargets(0.953, 0.017, 0.836, 0.034)),
+    "dlib": (128, LFW_SCORES["dlib"]),
     "arcface": (512, SimilarityTargets(0.62, 0.12, 0.02, 0.065)),
 }
 
@@ -201,7 +198,7 @@ def _genuine_pairs(
         for j in range(i + 1, c)
     ]
     if not pairs:
-        raise ValueError("no identity has two templates: genuine pairs need them")
+        raise InvalidArgumentError("no identity has two templates: genuine pairs need them")
     arr = np.array(pairs, dtype=np.int64)
     if len(arr) > limit:
         arr = arr[rng.choice(len(arr), limit, replace=False)]
@@ -250,7 +247,9 @@ def calibrate(
 def synth_spec(preset: Literal["dlib", "arcface"] | str, dim: int | None = None) -> SynthSpec:
     """The fitted spec of a preset (``dim`` overrides its size, keeping its parameters)."""
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(sorted(PRESETS))}")
+        raise InvalidArgumentError(
+            f"unknown preset {preset!r}; known: {', '.join(sorted(PRESETS))}"
+        )
     native, targets = PRESETS[preset]
     spec = _FITTED.get(preset) or calibrate(native, targets)
     return spec if dim is None or dim == native else replace(spec, dim=int(dim))

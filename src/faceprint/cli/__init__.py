@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import sys
 
+import typer
+
 from faceprint.cli._app import app
+from faceprint.cli._common import accepts_quiet
 
 __all__ = ["app", "main"]
 
@@ -24,6 +27,23 @@ from faceprint.cli import models as _models  # noqa: F401
 from faceprint.cli import resemble as _resemble  # noqa: F401
 from faceprint.cli import serve as _serve  # noqa: F401
 from faceprint.cli import video as _video  # noqa: F401
+
+#: commands without ``--quiet``: the server logs through uvicorn; a new key prints once, or never
+_LOUD = frozenset({"faceprint.cli.serve.serve", "faceprint.cli.keys.add"})
+
+
+def _add_quiet(typer_app: typer.Typer) -> None:
+    """Every command that prints takes ``--quiet``."""
+    for info in typer_app.registered_commands:
+        fn = info.callback
+        if fn is not None and f"{fn.__module__}.{fn.__qualname__}" not in _LOUD:
+            info.callback = accepts_quiet(fn)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _add_quiet(group.typer_instance)
+
+
+_add_quiet(app)
 
 
 def main() -> None:

@@ -8,10 +8,12 @@ The consoles print with Rich markup **off**: names and paths come from users, an
 from __future__ import annotations
 
 import errno
+import functools
+import inspect
 import json
 import math
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -32,10 +34,10 @@ from rich.text import Text
 from faceprint.batch import Engine, ImageResult
 from faceprint.compare import check_threshold
 from faceprint.draw import check_image_path
-from faceprint.errors import FaceprintError
+from faceprint.errors import FaceprintError, InvalidArgumentError
 from faceprint.imageio import printable
 from faceprint.packs import DEFAULT_PACK, pack_for_detector
-from faceprint.pipeline import AUGMENTS, DEFAULT_MAX_SIDE, FaceChoice
+from faceprint.pipeline import AUGMENTS, DEFAULT_MAX_SIDE, FaceChoice, parse_face_choice
 
 T = TypeVar("T")
 
@@ -57,6 +59,47 @@ DetectorOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+#: the ``--quiet`` of a command that has no progress bar of its own (added by :func:`accepts_quiet`)
+QuietMessagesOption = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="Print nothing on stdout but --json output (errors still show)."
+    ),
+]
+
+
+@contextmanager
+def quiet_output(quiet: bool) -> Iterator[None]:
+    """Silence the stdout console while the block runs (``--json`` output still prints)."""
+    before = out.quiet
+    out.quiet = before or quiet
+    try:
+        yield
+    finally:
+        out.quiet = before
+
+
+def accepts_quiet(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` as a command that also takes ``--quiet`` / ``-q`` (unchanged when it has one).
+
+    Every command that prints takes ``--quiet``; those without a progress bar get it here, once,
+    instead of a parameter and a ``with`` block each (``faceprint.cli`` applies it to all)."""
+    signature = inspect.signature(fn, eval_str=True)
+    if "quiet" in signature.parameters:
+        return fn
+
+    @functools.wraps(fn)
+    def command(*args: Any, quiet: bool = False, **kwargs: Any) -> Any:
+        with quiet_output(quiet):
+            return fn(*args, **kwargs)
+
+    extra = inspect.Parameter(
+        "quiet", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=QuietMessagesOption
+    )
+    command.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), extra]
+    )
+    return command
 
 
 def param_value(raw: str) -> Any:
@@ -158,13 +201,11 @@ def progress(items: Iterable[T], *, total: int, description: str, quiet: bool) -
 
 
 def face_choice(value: str) -> FaceChoice:
-    """Parse ``--face``: largest, center, only, or an index."""
-    if value in ("largest", "center", "only"):
-        return value  # type: ignore[return-value]
+    """Parse ``--face`` (:func:`faceprint.pipeline.parse_face_choice`); one line and exit 2."""
     try:
-        return int(value)
-    except ValueError:
-        raise fail(f"--face must be largest, center, only or an index, got {value!r}") from None
+        return parse_face_choice(value)
+    except InvalidArgumentError as exc:
+        raise fail(f"--{exc}") from None
 
 
 def draw_paths(draw: Path | None, images: Sequence[Path]) -> list[Path | None]:

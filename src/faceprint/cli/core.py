@@ -115,6 +115,7 @@ def embed(
     workers: WorkersOption = None,
     ray: RayOption = None,
     max_side: MaxSideOption = DEFAULT_MAX_SIDE or 0,
+    json_out: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Embed every face of each image into one .npz (one row per face, with file and box).
@@ -142,7 +143,10 @@ def embed(
     with errors_to_exit():
         _write_npz(out_file, rows, engine.pack.dim, engine.pack.name, engine.augment)
     n = sum(len(r.faces) for r in rows if r.faces is not None)
-    err.print(f"wrote {n} embedding(s) from {read} image(s) to {printable(str(out_file))}")
+    if json_out:
+        print_json({"out": str(out_file), "embeddings": n, "images": read, "failed": failed})
+    elif not quiet:
+        err.print(f"wrote {n} embedding(s) from {read} image(s) to {printable(str(out_file))}")
     if failed:
         raise typer.Exit(2)
 

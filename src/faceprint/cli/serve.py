@@ -76,13 +76,14 @@ def serve(
     requests in flight finish."""
     import logging
 
-    import uvicorn
-
-    from faceprint.server import Limits, ServerConfig, create_app
-    from faceprint.server.run import uvicorn_config
+    from faceprint._optional import require
 
     mib = 1024 * 1024
     with errors_to_exit():
+        uvicorn = require("uvicorn", feature="faceprint serve")
+        from faceprint.server import Limits, ServerConfig, create_app
+        from faceprint.server.run import uvicorn_config
+
         limits = Limits(
             max_body_bytes=int(max_body_mb * mib),
             max_image_bytes=int(max_image_mb * mib),

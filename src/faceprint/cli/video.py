@@ -45,6 +45,16 @@ video_app = typer.Typer(
 )
 app.add_typer(video_app, name="video")
 
+
+@video_app.callback()
+def _video_needs_av() -> None:
+    """Every video command decodes with PyAV: without it, one line names the extra."""
+    from faceprint._optional import require
+
+    with errors_to_exit():
+        require("av", feature="faceprint video")
+
+
 GalleryOpt = Annotated[
     Path | None,
     typer.Option("--gallery", help="Gallery whose people are looked for.", show_default=False),
@@ -179,7 +189,10 @@ def screentime_cmd(
     every: EveryOpt = "auto",
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out", help="Folder for the timeline files (default: VIDEO.screentime)."),
+        typer.Option(
+            "--out",
+            help="Folder for the timeline files (default: VIDEO.screentime in the current folder).",
+        ),
     ] = None,
     annotate: Annotated[
         Path | None,
@@ -199,7 +212,7 @@ def screentime_cmd(
 
     with errors_to_exit():
         options = VideoOptions(every=_parse_every(every))  # type: ignore[arg-type]
-        folder = out_dir or video.with_name(video.name + ".screentime")
+        folder = out_dir or Path.cwd() / (video.name + ".screentime")
         probe(video)  # a bad file fails before the models load
         with _people(gallery, cast) as people:
             analyzer = _analyzer(people, pack, max_side)

@@ -46,8 +46,6 @@ DEFAULT_THRESHOLDS: dict[tuple[str, str], float] = {
     ("yunet-mobilefacenet", "none"): 0.50,
     ("scrfd-mobilefacenet", "none"): 0.50,
 }
-#: thresholds of the comparison methods (best pairwise F on LFW peopleDevTrain, dlib pack)
-METHOD_THRESHOLDS: dict[str, float] = {}
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -112,8 +110,6 @@ def default_threshold(
     ``pack`` made with test-time augmentation ``augment``."""
     if method == "default" and (pack, augment) in DEFAULT_THRESHOLDS:
         return DEFAULT_THRESHOLDS[(pack, augment)]
-    if pack == "dlib" and augment == "none" and method in METHOD_THRESHOLDS:
-        return METHOD_THRESHOLDS[method]
     return float(get_pack(pack).threshold_for(augment))
 
 

@@ -15,19 +15,19 @@ therefore perfectly clustered when left alone.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._json import JsonResult
 from faceprint.errors import InvalidArgumentError
 
 __all__ = ["ClusterScores", "score_clusters"]
 
 
 @dataclass(frozen=True)
-class ClusterScores:
+class ClusterScores(JsonResult):
     """Quality of a clustering (see the module docstring).
 
     Attributes:
@@ -49,9 +49,6 @@ class ClusterScores:
     bcubed_precision: float
     bcubed_recall: float
     bcubed_f: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _f(p: float, r: float) -> float:

@@ -34,10 +34,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from faceprint.bench.synth import PRESETS
 from faceprint.errors import InvalidArgumentError
 from faceprint.imageio import ImageInput, source_name
 from faceprint.packs import DEFAULT_PACK, get_pack
+from faceprint.packs.scores import LFW_SCORES
 from faceprint.pipeline import FaceAnalyzer, FaceChoice
 
 __all__ = [
@@ -142,19 +142,15 @@ class Resemblance:
         }
 
 
-#: packs with impostor statistics measured on LFW (faceprint.bench.synth.PRESETS); dlib-reference
-#: runs the same network as dlib
-_STATS_OF = {"dlib": "dlib", "dlib-reference": "dlib", "dlib-blazeface": "dlib"}
-
-
 def _pack_stats(pack: str) -> tuple[float, float]:
-    if pack not in _STATS_OF:
+    """The impostor mean and standard deviation measured on LFW for ``pack``."""
+    if pack not in LFW_SCORES:
         raise InvalidArgumentError(
             f"pack {pack!r} has no impostor statistics: pass reference faces of unrelated "
             f"people (reference= / --reference DIR, {MIN_REFERENCE}+ faces)"
         )
-    targets = PRESETS[_STATS_OF[pack]][1]
-    return targets.impostor_mean, targets.impostor_std
+    stats = LFW_SCORES[pack]
+    return stats.impostor_mean, stats.impostor_std
 
 
 def _normal_cdf(z: float) -> float:

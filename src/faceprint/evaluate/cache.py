@@ -47,7 +47,6 @@ __all__ = [
     "detector_key",
     "embedder_key",
     "face_key",
-    "file_sha256",
 ]
 
 _SCHEMA = """
@@ -78,11 +77,6 @@ class Detections:
 def default_cache_path() -> Path:
     """``faceprint_home()/cache/evaluate.sqlite``."""
     return faceprint_home() / "cache" / "evaluate.sqlite"
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes (the cache key of an image)."""
-    return sha256_file(path)
 
 
 _FILE_SUMS: dict[tuple[str, int, int], str] = {}

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from faceprint.errors import EvaluationError, ImageError
+from faceprint.errors import EvaluationError, ImageError, InvalidArgumentError
 from faceprint.evaluate.cache import EmbeddingCache
 from faceprint.evaluate.extract import ExtractionConfig, ImageEmbeddings, Progress, embed_images
 from faceprint.evaluate.metrics import MIN_FALSE_ACCEPTS, AllPairsResult, TarAtFar, all_pairs_scores
@@ -179,7 +179,7 @@ def calibrate_folders(
         EvaluationError: fewer than two people, or no genuine pair.
     """
     if not 0 < target_far < 1:
-        raise ValueError(f"target FAR must be in (0, 1), got {target_far}")
+        raise InvalidArgumentError(f"target FAR must be in (0, 1), got {target_far}")
     config = config or ExtractionConfig(face="largest")
     files, names = labelled_images(root)
     images = embed_images(files, config, cache=cache, progress=progress)

@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._hashing import sha256_file
 from faceprint.align import align_faces
 from faceprint.batch import Engine
 from faceprint.errors import FaceprintError
@@ -28,7 +29,6 @@ from faceprint.evaluate.cache import (
     detector_key,
     embedder_key,
     face_key,
-    file_sha256,
 )
 from faceprint.evaluate.fallback import (
     Fallback,
@@ -176,29 +176,26 @@ class ImageEmbeddings:
 
 # --- work done in the engine's workers ------------------------------------------------------
 
-#: fallback detectors of this process, made on first use: (stage, options) -> detector
-_FALLBACKS: dict[tuple[str, str], Any] = {}
 
-
-def _stage_detect(analyzer: FaceAnalyzer, stage: str, options: dict[str, Any], rgb: Any) -> Any:
-    """The faces stage ``stage`` finds in ``rgb`` (the analyzer's detector, or a fallback)."""
+def _stage_detector(analyzer: FaceAnalyzer, stage: str, options: dict[str, Any]) -> Any:
+    """The ``detect(rgb)`` of stage ``stage``: the analyzer's, or a fallback detector made for
+    this task (fallbacks run on the few images the detector misses; nothing is kept between
+    tasks)."""
     if stage == PRIMARY:
-        return analyzer.detect(rgb)
-    key = (stage, repr(sorted(options.items())))
-    if key not in _FALLBACKS:
-        _FALLBACKS[key] = create_fallback(analyzer.pack, stage, options)  # type: ignore[arg-type]
-    return _FALLBACKS[key].detect(rgb)
+        return analyzer.detect
+    return create_fallback(analyzer.pack, stage, options).detect  # type: ignore[arg-type]
 
 
 def _detect_task(
     analyzer: FaceAnalyzer, task: tuple[str, dict[str, Any], list[tuple[int, str]]]
 ) -> list[tuple[int, Detections | str]]:
     stage, options, items = task
+    detect = _stage_detector(analyzer, stage, options)
     out: list[tuple[int, Detections | str]] = []
     for index, path in items:
         try:
             rgb = load_image(path)
-            faces = _stage_detect(analyzer, stage, options, rgb)
+            faces = detect(rgb)
         except FaceprintError as exc:
             out.append((index, f"error: {exc}"))
             continue
@@ -400,7 +397,7 @@ def _hash(path: str) -> str:
     """The file's sha256, or ``"error: <message>"`` when it cannot be read (reported, not
     raised: one missing image of a data set must not stop an evaluation)."""
     try:
-        return file_sha256(path)
+        return sha256_file(path)
     except OSError as exc:
         cause = (exc.strerror or str(exc)).lower()
         logger.warning("%s: %s", path, cause)

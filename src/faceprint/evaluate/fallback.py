@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint.detect.base import Detector
-from faceprint.errors import ModelError
+from faceprint.errors import InvalidArgumentError, ModelError
 from faceprint.types import Faces
 
 if TYPE_CHECKING:
@@ -91,7 +91,9 @@ class FixedBoxDetector(Detector):
 
         x1, y1, x2, y2 = box
         if not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
-            raise ValueError(f"box must be fractions 0 <= x1 < x2 <= 1 (same for y), got {box}")
+            raise InvalidArgumentError(
+                f"box must be fractions 0 <= x1 < x2 <= 1 (same for y), got {box}"
+            )
         self.box = box
         self._dlib = dlib
         self._predictor = dlib.shape_predictor(str(landmarks_path))
@@ -131,7 +133,7 @@ def fallback_config(
         return "fixed-box", {"box": list(CENTER_BOX)}
     if fallback == "whole-image":
         return "fixed-box", {"box": [0.0, 0.0, 1.0, 1.0]}
-    raise ValueError(f"unknown fallback {fallback!r}; known: {', '.join(FALLBACKS)}")
+    raise InvalidArgumentError(f"unknown fallback {fallback!r}; known: {', '.join(FALLBACKS)}")
 
 
 def fallback_problem(pack: PackSpec, fallback: Fallback) -> str:

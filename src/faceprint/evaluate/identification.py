@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._json import JsonResult
+from faceprint.errors import EvaluationError
 from faceprint.evaluate.metrics import MIN_FALSE_ACCEPTS, threshold_at_far
 
 __all__ = [
@@ -32,7 +34,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class OpenSetPoint:
+class OpenSetPoint(JsonResult):
     """FNIR at one FPIR target.
 
     Attributes:
@@ -48,30 +50,18 @@ class OpenSetPoint:
     fnir: float
     supported: bool
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "target_fpir": self.target_fpir,
-            "threshold": self.threshold,
-            "fpir": self.fpir,
-            "fnir": self.fnir,
-            "supported": self.supported,
-        }
-
 
 @dataclass(frozen=True)
-class DistractorPoint:
+class DistractorPoint(JsonResult):
     """Closed-set rank-1 with ``distractors`` extra identities in a gallery of ``gallery`` entries."""
 
     distractors: int
     gallery: int
     rank1: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"distractors": self.distractors, "gallery": self.gallery, "rank1": self.rank1}
-
 
 @dataclass(frozen=True)
-class IdentificationResult:
+class IdentificationResult(JsonResult):
     """Closed-set, open-set and distractor results (see the module docstring).
 
     Attributes:
@@ -90,17 +80,6 @@ class IdentificationResult:
     rank5: float
     open_set: tuple[OpenSetPoint, ...]
     distractor_curve: tuple[DistractorPoint, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "enrolled": self.enrolled,
-            "mated_probes": self.mated_probes,
-            "non_mated_probes": self.non_mated_probes,
-            "rank1": self.rank1,
-            "rank5": self.rank5,
-            "open_set": [p.to_dict() for p in self.open_set],
-            "distractor_curve": [p.to_dict() for p in self.distractor_curve],
-        }
 
 
 @dataclass(frozen=True)
@@ -200,7 +179,7 @@ def evaluate_identification(
         e, lab = e[keep], lab[keep]
     s = _split(lab)
     if len(s.gallery) == 0 or len(s.probes) == 0:
-        raise ValueError("identification needs identities with at least two images")
+        raise EvaluationError("identification needs identities with at least two images")
     sims = e[s.probes] @ e[s.gallery].T
     ranks = _ranks(sims, s.mate)
     order = np.random.default_rng(seed).permutation(s.singles)

@@ -25,6 +25,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._json import JsonResult
+from faceprint.errors import InvalidArgumentError
+
 __all__ = [
     "MIN_FALSE_ACCEPTS",
     "AllPairsResult",
@@ -55,13 +58,13 @@ def _arrays(
     s = np.asarray(scores, dtype=np.float64).ravel()
     y = np.asarray(labels).ravel()
     if s.shape != y.shape:
-        raise ValueError(f"scores and labels differ in length: {len(s)} and {len(y)}")
+        raise InvalidArgumentError(f"scores and labels differ in length: {len(s)} and {len(y)}")
     if y.dtype != np.bool_:
         if not np.isin(y, (0, 1)).all():
-            raise ValueError("labels must be booleans or 0/1")
+            raise InvalidArgumentError("labels must be booleans or 0/1")
         y = y.astype(bool)
     if not np.isfinite(s).all():
-        raise ValueError("scores must be finite")
+        raise InvalidArgumentError("scores must be finite")
     return s, y
 
 
@@ -82,7 +85,7 @@ def best_threshold(scores: npt.ArrayLike, labels: npt.ArrayLike) -> tuple[float,
     """
     s, y = _arrays(scores, labels)
     if len(s) == 0:
-        raise ValueError("no scores")
+        raise InvalidArgumentError("no scores")
     order = np.argsort(s, kind="stable")
     s, y = s[order], y[order]
     neg_below = np.concatenate([[0], np.cumsum(~y)])  # negatives rejected by cut i
@@ -108,7 +111,7 @@ def accuracy_at(scores: npt.ArrayLike, labels: npt.ArrayLike, threshold: float) 
 
 
 @dataclass(frozen=True)
-class KFoldResult:
+class KFoldResult(JsonResult):
     """k-fold verification accuracy (LFW View 2: 10 folds).
 
     Attributes:
@@ -125,15 +128,6 @@ class KFoldResult:
     fold_accuracies: tuple[float, ...]
     thresholds: tuple[float, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "mean": self.mean,
-            "std": self.std,
-            "standard_error": self.standard_error,
-            "fold_accuracies": list(self.fold_accuracies),
-            "thresholds": list(self.thresholds),
-        }
-
 
 def kfold_accuracy(
     scores: npt.ArrayLike, labels: npt.ArrayLike, folds: npt.ArrayLike
@@ -145,10 +139,10 @@ def kfold_accuracy(
     s, y = _arrays(scores, labels)
     f = np.asarray(folds).ravel()
     if f.shape != s.shape:
-        raise ValueError(f"folds and scores differ in length: {len(f)} and {len(s)}")
+        raise InvalidArgumentError(f"folds and scores differ in length: {len(f)} and {len(s)}")
     ids = np.unique(f)
     if len(ids) < 2:
-        raise ValueError("k-fold accuracy needs at least two folds")
+        raise InvalidArgumentError("k-fold accuracy needs at least two folds")
     accs, thresholds = [], []
     for k in ids:
         test = f == k
@@ -201,7 +195,7 @@ def roc_auc(scores: npt.ArrayLike, labels: npt.ArrayLike) -> float:
 
 def _need_both(y: npt.NDArray[np.bool_]) -> None:
     if y.all() or not y.any():
-        raise ValueError("need both genuine and impostor pairs")
+        raise InvalidArgumentError("need both genuine and impostor pairs")
 
 
 def _eer_from_curve(
@@ -272,7 +266,7 @@ class TarAtFar:
 
 def _allowed(target_far: float, impostors: int) -> int:
     if not 0 < target_far <= 1:
-        raise ValueError(f"target FAR must be in (0, 1], got {target_far}")
+        raise InvalidArgumentError(f"target FAR must be in (0, 1], got {target_far}")
     return math.floor(target_far * impostors + 1e-9)
 
 
@@ -287,7 +281,7 @@ def threshold_at_far(top_impostors: npt.ArrayLike, impostors: int, target_far: f
     if k >= impostors:
         return -math.inf
     if len(top) < k + 1:
-        raise ValueError(f"need the {k + 1} largest impostor scores, got {len(top)}")
+        raise InvalidArgumentError(f"need the {k + 1} largest impostor scores, got {len(top)}")
     return _just_above(float(top[k]))
 
 
@@ -321,7 +315,7 @@ def tar_at_far(
     imp = np.asarray(impostor, np.float64).ravel()
     n_imp = len(imp) if impostors is None else impostors
     if len(g) == 0 or n_imp == 0:
-        raise ValueError("need genuine and impostor scores")
+        raise InvalidArgumentError("need genuine and impostor scores")
     t = threshold_at_far(imp, n_imp, target_far)
     fa = int((imp >= t).sum())
     return TarAtFar(
@@ -355,7 +349,7 @@ class PairScoreAccumulator:
 
     def __init__(self, keep: int) -> None:
         if keep < 1:
-            raise ValueError(f"keep must be >= 1, got {keep}")
+            raise InvalidArgumentError(f"keep must be >= 1, got {keep}")
         self.keep = keep
         self._genuine: list[npt.NDArray[np.float32]] = []
         self._top = np.empty(0, np.float32)
@@ -467,7 +461,9 @@ def all_pairs_scores(
         keep = np.asarray(valid, bool)
         e, lab = e[keep], lab[keep]
     if e.ndim != 2 or len(e) != len(lab) or len(e) < 2:
-        raise ValueError(f"need (N>=2, D) embeddings and N labels, got {e.shape} and {lab.shape}")
+        raise InvalidArgumentError(
+            f"need (N>=2, D) embeddings and N labels, got {e.shape} and {lab.shape}"
+        )
     n = len(e)
     _, ids = np.unique(lab, return_inverse=True)
     order = np.argsort(ids, kind="stable")  # sorted identities: see _score_block

@@ -74,8 +74,9 @@ def plot_verification(
             range the scores occupy.
         threshold: marked on the histograms when given.
     """
-    import matplotlib
+    from faceprint._optional import require
 
+    matplotlib = require("matplotlib", feature="a plot")
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 

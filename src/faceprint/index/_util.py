@@ -79,19 +79,11 @@ def check_queries(dim: int, queries: npt.ArrayLike, k: int) -> FloatArray:
 
 
 def check_threshold(threshold: float | None) -> float | None:
-    """``threshold`` as a float, or ``None``; a cosine must be finite (it may lie outside
-    [-1, 1]: then nothing, or everything, passes)."""
-    if threshold is None:
-        return None
-    try:
-        value = float(threshold)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(
-            f"threshold must be a number or None, got {threshold!r}"
-        ) from None
-    if not np.isfinite(value):
-        raise InvalidArgumentError(f"threshold must be finite, got {threshold}")
-    return value
+    """``threshold`` by the library's one rule (:func:`faceprint.compare.check_threshold`: a
+    cosine in [-1, 1]), or ``None``."""
+    from faceprint.compare import check_threshold as check_cosine
+
+    return None if threshold is None else check_cosine(threshold)
 
 
 def threshold_floor(threshold: float | None) -> np.float32:
@@ -270,8 +262,10 @@ def _single_threaded_openmp() -> None:
     host process' other threads. FAISS parallelises over *queries*: for one query its OpenMP team
     only adds barrier waits, which on a loaded machine stall for milliseconds.
     """
-    import faiss
-
+    try:
+        import faiss
+    except ImportError:  # the core install: no FAISS, no OpenMP team to size
+        return
     faiss.omp_set_num_threads(1)
 
 

@@ -72,6 +72,12 @@ BACKENDS: dict[str, str] = {
 
 #: optional pip extra needed by a backend, and the module whose absence means it is missing
 _EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "exact-f16": ("faiss", ("faiss",)),
+    "exact-int8": ("faiss", ("faiss",)),
+    "hnsw": ("faiss", ("faiss",)),
+    "ivfpq": ("faiss", ("faiss",)),
+    "binary": ("faiss", ("faiss",)),
+    "pq": ("faiss", ("faiss",)),
     "milvus": ("milvus", ("pymilvus",)),
 }
 

@@ -4,7 +4,8 @@
 
 - a few queries (``Q < gemm_min_queries``): the rows are split into one range per thread and
   each range is scored with FAISS's SIMD inner-product kernel, one pass over memory. (OpenBLAS'
-  GEMV measured about 2x slower than the memory bound on this kind of machine.)
+  GEMV measured about 2x slower than the memory bound on this kind of machine.) Without FAISS
+  (the core install, no ``faceprint[faiss]``) numpy's matrix-vector product scores the range.
 - batches: each block of ``block_rows`` rows is multiplied with all queries by BLAS SGEMM
   (multi-threaded by BLAS), so the temporary is ``Q x block_rows`` and every row is read once.
 
@@ -27,10 +28,10 @@ import logging
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
-import faiss
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._optional import require
 from faceprint.errors import IndexCorruptError, InvalidArgumentError
 from faceprint.index._files import IndexWriter
 from faceprint.index._persist import check_ids_loaded, open_index, save_index
@@ -48,6 +49,11 @@ from faceprint.index._util import (
 )
 from faceprint.index.base import IndexManifest, SearchResult, VectorIndex
 
+try:  # optional for ``exact`` (a faster kernel), needed by the quantized backends
+    import faiss
+except ImportError:  # pragma: no cover - the core install
+    faiss = None  # type: ignore[assignment]
+
 __all__ = ["ExactF16Index", "ExactIndex", "ExactInt8Index"]
 
 logger = logging.getLogger(__name__)
@@ -57,7 +63,10 @@ MIN_ROWS_PER_THREAD = 32768
 
 
 def _ip_into(out: FloatArray, query: FloatArray, rows: FloatArray) -> None:
-    """``out[i] = rows[i] . query`` with FAISS's SIMD kernel (releases the GIL)."""
+    """``out[i] = rows[i] . query`` with FAISS's SIMD kernel (releases the GIL), else numpy's."""
+    if faiss is None:
+        np.matmul(rows, query, out=out[: len(rows)])
+        return
     faiss.fvec_inner_products_ny(  # type: ignore[attr-defined]
         faiss.swig_ptr(out), faiss.swig_ptr(query), faiss.swig_ptr(rows), rows.shape[1], len(rows)
     )
@@ -199,7 +208,7 @@ def _corrupt(path: Path, why: str) -> IndexCorruptError:
 class _QuantizedExact(VectorIndex):
     """Exact search over scalar-quantised rows held in a FAISS ``IndexScalarQuantizer``."""
 
-    QTYPE: ClassVar[int]
+    QTYPE: ClassVar[str]  #: the ``faiss.ScalarQuantizer`` code type's name
 
     def __init__(
         self,
@@ -214,7 +223,9 @@ class _QuantizedExact(VectorIndex):
         self.gemm_min_queries = int(gemm_min_queries)
         self.threads = int(threads or default_threads())
         self._workers = Workers(self.threads)
-        self._sq = faiss.IndexScalarQuantizer(self.dim, self.QTYPE, faiss.METRIC_INNER_PRODUCT)
+        fs = require("faiss", feature=f"index backend {self.name!r}")
+        qtype = getattr(fs.ScalarQuantizer, self.QTYPE)
+        self._sq = fs.IndexScalarQuantizer(self.dim, qtype, fs.METRIC_INNER_PRODUCT)
         self._book = IdBook()
 
     @property
@@ -331,7 +342,7 @@ class ExactF16Index(_QuantizedExact):
     """Exact search over float16 rows (2 bytes per dimension)."""
 
     name: ClassVar[str] = "exact-f16"
-    QTYPE: ClassVar[int] = faiss.ScalarQuantizer.QT_fp16
+    QTYPE: ClassVar[str] = "QT_fp16"
 
 
 class ExactInt8Index(_QuantizedExact):
@@ -344,7 +355,7 @@ class ExactInt8Index(_QuantizedExact):
     """
 
     name: ClassVar[str] = "exact-int8"
-    QTYPE: ClassVar[int] = faiss.ScalarQuantizer.QT_8bit_direct_signed
+    QTYPE: ClassVar[str] = "QT_8bit_direct_signed"
     BUILD_PARAMS: ClassVar[frozenset[str]] = frozenset({"scale", "clip_sigmas"})
 
     def __init__(

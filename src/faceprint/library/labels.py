@@ -24,8 +24,8 @@ from faceprint.errors import (
 )
 from faceprint.gallery import Gallery
 from faceprint.gallery.enroll import MIN_TEMPLATE_FACE
-from faceprint.gallery.enroll import clean_name as gallery_name
 from faceprint.library.store import LibraryStore
+from faceprint.names import clean_name
 
 __all__ = [
     "REPRESENTATIVES",
@@ -40,14 +40,6 @@ __all__ = [
 
 #: templates a labelling adds to the person's gallery identity at most
 REPRESENTATIVES = 5
-
-
-def clean_name(name: str) -> str:
-    """The name stripped; refuses an empty one or one with control characters."""
-    text = name.strip()
-    if not text or any(ord(c) < 32 for c in text) or len(text) > 200:
-        raise InvalidArgumentError(f"invalid person name {name!r} (1-200 printable characters)")
-    return gallery_name(text)  # the gallery's rules too (reserved names)
 
 
 def representatives(

@@ -10,7 +10,6 @@ Hidden files and folders (names starting with ``.``) are left out, as photo apps
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import stat
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from faceprint._hashing import sha256_file
 from faceprint.library.types import FileProblem
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".bmp"}
 )
-_HASH_CHUNK = 1 << 20
 _EXIF_IFD = 0x8769
 _DATETIME_ORIGINAL = 36867
 _DATETIME_DIGITIZED = 36868
@@ -139,15 +138,6 @@ def _os_reason(exc: OSError) -> str:
     if isinstance(exc, FileNotFoundError):
         return "vanished during the scan"
     return f"cannot read ({exc.strerror or exc})"
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes (read in 1 MiB chunks)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
+try:
+    from fastapi import FastAPI
+    from fastapi.middleware.cors import CORSMiddleware
+except ImportError as _exc:
+    from faceprint._optional import missing
+
+    raise missing("fastapi", feature="the HTTP service") from _exc
 
 from faceprint import __version__
 from faceprint.errors import InvalidArgumentError

@@ -17,7 +17,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import av
+try:
+    import av
+except ImportError as _exc:
+    from faceprint._optional import missing
+
+    raise missing("av", feature="faceprint video") from _exc
 import numpy as np
 import numpy.typing as npt
 

@@ -12,18 +12,19 @@ embeddings are identified again, so people enrolled later are found too).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._hashing import sha256_file
+from faceprint._json import JsonResult
 from faceprint._sqlite import connect, migrate, sqlite_errors, transaction
 from faceprint.batch import Engine
 from faceprint.errors import (
@@ -40,7 +41,7 @@ from faceprint.pipeline import Augment, FaceAnalyzer
 from faceprint.video.screentime import Cast, ProgressCallback, VideoOptions, screentime
 from faceprint.video.types import ScreenTime, Segment, merge_segments
 
-__all__ = ["DB_NAME", "IndexOutcome", "VideoIndex", "VideoRange", "file_sha256"]
+__all__ = ["DB_NAME", "IndexOutcome", "VideoIndex", "VideoRange"]
 
 DB_NAME = "videos.sqlite"
 FloatArray = npt.NDArray[np.float32]
@@ -74,17 +75,8 @@ CREATE INDEX tracks_label ON tracks(label)
 MIGRATIONS = (_SCHEMA,)
 
 
-def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes, read in ``chunk``-byte pieces."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @dataclass(frozen=True)
-class IndexOutcome:
+class IndexOutcome(JsonResult):
     """What :meth:`VideoIndex.add` did with one video.
 
     Attributes:
@@ -97,10 +89,7 @@ class IndexOutcome:
     path: str
     status: Literal["indexed", "unchanged"]
     tracks: int
-    result: ScreenTime | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "status": self.status, "tracks": self.tracks}
+    result: ScreenTime | None = field(default=None, metadata={"json": False})
 
 
 @dataclass(frozen=True)
@@ -232,7 +221,7 @@ class VideoIndex:
         skipped when a file with the same content is indexed already."""
         path = Path(video)
         with map_exceptions({OSError: StorageError}, source=path, what="read"):
-            digest = file_sha256(path) if path.is_file() else ""
+            digest = sha256_file(path) if path.is_file() else ""
         known = self._video_by_hash(digest) if digest else None
         if known is not None:
             return IndexOutcome(str(path), "unchanged", self._count(known))
@@ -270,7 +259,7 @@ class VideoIndex:
         for video in videos:
             path = Path(video)
             with map_exceptions({OSError: StorageError}, source=path, what="read"):
-                digest = file_sha256(path) if path.is_file() else ""
+                digest = sha256_file(path) if path.is_file() else ""
             known = self._video_by_hash(digest) if digest else None
             if known is not None:
                 yield IndexOutcome(str(path), "unchanged", self._count(known))

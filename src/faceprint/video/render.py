@@ -17,12 +17,23 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
+try:
+    import av
+except ImportError as _exc:
+    from faceprint._optional import missing
+
+    raise missing("av", feature="faceprint video") from _exc
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from faceprint.errors import FaceprintError, StorageError, VideoError, map_exceptions
+from faceprint.errors import (
+    FaceprintError,
+    InvalidArgumentError,
+    StorageError,
+    VideoError,
+    map_exceptions,
+)
 from faceprint.video.decode import VideoReader
 from faceprint.video.types import ScreenTime, Segment, Track
 
@@ -97,8 +108,9 @@ def write_timeline_csv(result: ScreenTime, path: str | os.PathLike[str]) -> Path
 
 def write_timeline_png(result: ScreenTime, path: str | os.PathLike[str]) -> Path:
     """A chart: one row per person (most screen time on top), bars where they are on screen."""
-    import matplotlib
+    from faceprint._optional import require
 
+    matplotlib = require("matplotlib", extra="video", feature="the timeline PNG")
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
@@ -125,7 +137,7 @@ def contact_sheet(thumbnails: Sequence[bytes], *, columns: int = 8, size: int = 
     """A JPEG grid of face thumbnails (JPEG bytes each), ``columns`` wide."""
     tiles = [_decode_jpeg(t, size) for t in thumbnails]
     if not tiles:
-        raise ValueError("a contact sheet needs at least one thumbnail")
+        raise InvalidArgumentError("a contact sheet needs at least one thumbnail")
     cols = min(columns, len(tiles))
     rows = -(-len(tiles) // cols)
     sheet = np.full((rows * size, cols * size, 3), 255, np.uint8)

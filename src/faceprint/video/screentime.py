@@ -36,8 +36,7 @@ from faceprint.cluster import cluster_faces
 from faceprint.embed.base import l2_normalize
 from faceprint.errors import InvalidArgumentError, VideoError
 from faceprint.gallery import Gallery
-from faceprint.gallery.enroll import thumbnail_jpeg
-from faceprint.imageio import ImageInput
+from faceprint.imageio import ImageInput, thumbnail_jpeg
 from faceprint.packs import DEFAULT_PACK
 from faceprint.pipeline import FaceAnalyzer
 from faceprint.types import Faces

@@ -14,9 +14,10 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
+from faceprint import compare
 from faceprint.cluster.resemble import DEFAULT_MARGIN, Resemblance, resemble_embeddings
 from faceprint.compare import verify_embeddings
-from faceprint.errors import GalleryError, IdentityNotFoundError, NoFaceError
+from faceprint.errors import GalleryError, IdentityNotFoundError, InvalidArgumentError, NoFaceError
 from faceprint.gallery import Gallery, IdentifiedFace, Match
 from faceprint.imageio import load_image
 from faceprint.packs import get_pack
@@ -73,13 +74,14 @@ def check_top_k(state: ServerState, top_k: int) -> int:
 
 
 def check_threshold(threshold: float | None) -> float | None:
-    if threshold is not None and not (0.0 <= threshold <= 1.0):
-        raise ApiError(
-            400,
-            "invalid_argument",
-            f"threshold must be between 0 and 1 (a cosine similarity), got {threshold}",
-        )
-    return threshold
+    """``threshold`` checked by the library's rule (:func:`faceprint.compare.check_threshold`:
+    a cosine in [-1, 1]), or ``None``."""
+    if threshold is None:
+        return None
+    try:
+        return compare.check_threshold(threshold)
+    except InvalidArgumentError as exc:
+        raise ApiError(400, "invalid_argument", str(exc)) from None
 
 
 def threshold_info(gallery: Gallery) -> tuple[float, str]:

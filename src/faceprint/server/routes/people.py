@@ -9,10 +9,11 @@ import numpy as np
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi import Path as PathParam
 
-from faceprint.errors import IdentityExistsError
+from faceprint import names
+from faceprint.errors import IdentityExistsError, InvalidArgumentError
 from faceprint.gallery import Gallery, enroll
 from faceprint.gallery.enroll import EnrolmentFace
-from faceprint.pipeline import FaceChoice
+from faceprint.pipeline import FaceChoice, parse_face_choice
 from faceprint.server import schemas
 from faceprint.server.errors import ApiError
 from faceprint.server.routes._convert import thumbnail_url
@@ -29,21 +30,17 @@ FaceField = Annotated[str, Form(description="largest, center, only or an index")
 
 
 def clean_name(name: str) -> str:
-    """A display name as the gallery stores it (one rule on every surface:
-    :func:`faceprint.gallery.enroll.clean_name`; any script, joiners included)."""
-    return enroll.clean_name(name)
+    """A display name as stored (one rule on every surface: :func:`faceprint.names.clean_name`;
+    any script, joiners included)."""
+    return names.clean_name(name)
 
 
 def face_choice(value: str) -> FaceChoice:
-    if value in ("largest", "center", "only"):
-        return value  # type: ignore[return-value]
-    if value.isdigit() and len(value) < 4:
-        return int(value)
-    raise ApiError(
-        400,
-        "invalid_argument",
-        f"face must be largest, center, only or an index, got {value[:40]!r}",
-    )
+    """The ``face`` form field (:func:`faceprint.pipeline.parse_face_choice`)."""
+    try:
+        return parse_face_choice(value)
+    except InvalidArgumentError as exc:
+        raise ApiError(400, "invalid_argument", str(exc)) from None
 
 
 async def _enrol(
