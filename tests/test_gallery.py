@@ -70,6 +70,7 @@ def test_facade_all_matches_public_names() -> None:
         "gallery",
         "index",
         "live",
+        "migrate",
         "portable",
         "scoring",
         "settings",

@@ -73,7 +73,7 @@ def test_exact_search_without_faiss() -> None:
     probe = (
         "import sys; sys.modules['faiss'] = None\n"
         "import numpy as np\n"
-        "from faceprint.gallery.index import create_index\n"
+        "from faceprint.index import create_index\n"
         "rows = np.eye(4, dtype=np.float32)\n"
         "ix = create_index('exact', 4); ix.add(np.arange(4), rows)\n"
         "r = ix.search(rows[2], 2); print(int(r.ids[0, 0]), float(r.scores[0, 0]))\n"

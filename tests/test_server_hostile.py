@@ -393,7 +393,7 @@ CASES: list[Case] = [
         "/v1/people",
         "admin",
         400,
-        "at most 256",
+        "at most 200",
         lambda b: {"data": {"name": "x" * 300}, "files": [("images", ("a.jpg", b["obama2"]))]},
     ),
     Case(

@@ -52,7 +52,8 @@ def clean_name(name: object) -> str:
     if bad:
         codes = ", ".join(f"U+{ord(c):04X}" for c in bad[:5])
         raise InvalidArgumentError(
-            f"the name {_shown(text)} holds control or format characters ({codes}; a folder "
+            f"the name {_shown(text)} holds control, format or bidirectional-override "
+            f"characters ({codes}; a folder "
             "name that is not UTF-8 gives U+DCxx); use printable text"
         )
     if is_reserved(text):
