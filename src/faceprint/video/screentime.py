@@ -71,11 +71,11 @@ Cast = Mapping[str, ImageInput | Sequence[ImageInput]]
 ProgressCallback = Callable[[int, int], None]
 
 
-#: sharpness (``log1p`` of the Laplacian variance of the face, grey 64 × 64) under which a track
-#: is never merged with another. Measured on short_hamilton_clip.mp4 (every 6th frame, default
+#: sharpness (``log1p`` of the Laplacian variance of the face, grey 64 × 64) that a track's
+#: sharpest face must reach to be judged (else it is ``poor``). Measured on short_hamilton_clip.mp4 (every 6th frame, default
 #: pack): the blurred background faces behind the profile close-up peak at 1.31 and 1.96, the
 #: audience shot's faces at 2.59-4.84, Lin-Manuel Miranda's close-ups at 5.8-7.3.
-MIN_MERGE_SHARPNESS = 2.3
+MIN_SHARPNESS = 2.3
 
 
 @dataclass(frozen=True)
@@ -98,10 +98,11 @@ class VideoOptions:
         cluster_threshold: cosine similarity that joins unknown tracks (default: the stricter of
             ``threshold`` and the pack's clustering threshold,
             :func:`~faceprint.cluster.default_threshold`).
-        min_merge_sharpness: a track whose sharpest face is blurrier than this (``log1p`` of the
-            Laplacian variance, as in :func:`face_quality`) is never joined with other tracks: it
-            stays an ``unknown_N`` of its own. Blurred faces look alike to the embedding (two
-            different blurred background faces of the Hamilton clip score 0.975).
+        min_sharpness: tracks whose sharpest face is blurrier than this (``log1p`` of the
+            Laplacian variance, as in :func:`face_quality`) are ``poor``: neither identified,
+            grouped into an ``unknown_N`` nor offered for enrolment. Blurred faces look alike to
+            the embedding (two different blurred background faces of the Hamilton clip score
+            0.975), so they would match strangers.
     """
 
     every: int | Literal["auto"] = "auto"
@@ -116,7 +117,7 @@ class VideoOptions:
     max_lost: float = 0.7
     threshold: float | None = None
     cluster_threshold: float | None = None
-    min_merge_sharpness: float = MIN_MERGE_SHARPNESS
+    min_sharpness: float = MIN_SHARPNESS
 
     def __post_init__(self) -> None:
         if self.every != "auto" and (not isinstance(self.every, int) or self.every < 1):
@@ -134,7 +135,7 @@ class VideoOptions:
             "max_lost",
             "min_face",
             "min_detection_rate",
-            "min_merge_sharpness",
+            "min_sharpness",
         ):
             if getattr(self, name) < 0:
                 raise InvalidArgumentError(f"{name} must not be negative")
@@ -464,7 +465,10 @@ class _Run:
     def _status(self, item: _Embedded) -> TrackStatus:
         if len(item.building.times) < self.options.min_detections or item.embedding is None:
             return "too_short"
-        if item.building.largest < self.options.min_face:
+        if (
+            item.building.largest < self.options.min_face
+            or item.building.sharpest < self.options.min_sharpness
+        ):
             return "poor"
         return "unknown"
 
@@ -490,25 +494,17 @@ class _Run:
         """``unknown_N`` per track: similar tracks share a name, numbered by first appearance."""
         if not items:
             return []
-        labels = np.full(len(items), -1, np.int64)  # -1: an unknown of its own
-        sharp = [
-            i
-            for i, e in enumerate(items)
-            if e.building.sharpest >= self.options.min_merge_sharpness
-        ]
-        if sharp:
-            vecs = np.stack([items[i].embedding for i in sharp]).astype(np.float32)  # type: ignore[misc]
-            found = cluster_faces(
-                vecs,
-                threshold=self._cluster_threshold(),
-                min_size=1,
-                method="agglomerative" if len(vecs) <= 2000 else "default",
-                pack=self.fa.pack.name,
-                augment=self.fa.augment,
-            )
-            labels[sharp] = found.labels
+        vecs = np.stack([e.embedding for e in items]).astype(np.float32)  # type: ignore[misc]
+        found = cluster_faces(
+            vecs,
+            threshold=self._cluster_threshold(),
+            min_size=1,
+            method="agglomerative" if len(vecs) <= 2000 else "default",
+            pack=self.fa.pack.name,
+            augment=self.fa.augment,
+        )
         spans = [(e.building.start, e.building.end) for e in items]
-        return unknown_labels(labels, spans)
+        return unknown_labels(found.labels, spans)
 
     def _cluster_threshold(self) -> float:
         """Tracks join when surely alike: the pack's clustering threshold is stricter than its
