@@ -32,16 +32,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, photos: Path):
     keys = {"admin": store.add("ops", "admin"), "read": store.add("viewer", "read")}
     limits = Limits(max_video_bytes=2 * MiB, max_video_seconds=60)
     live = LiveServer(
-        # pack dlib (HOG): with the default BlazeFace the blurred audience faces behind the profile
-        # close-up are found too, and unknown clustering merges one with an audience-shot person,
-        # so a named unknown also appears at 2.5-3.6 s (issue 21's note; a video clustering matter)
-        ServerConfig(
-            gallery=base / "gallery",
-            library=base / "library",
-            workers=1,
-            limits=limits,
-            pack="dlib",
-        )
+        ServerConfig(gallery=base / "gallery", library=base / "library", workers=1, limits=limits)
     ).start()
     with Client(live.url, keys["admin"]) as fp:
         fp.enroll("Lin-Manuel Miranda", [photos / "lin-manuel-miranda.png"])

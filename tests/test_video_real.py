@@ -343,3 +343,32 @@ def test_templates_from_a_video_name_no_more_strangers_than_a_photo(
     assert photo is not None
     before = np.stack([t.embedding for t in tracks if t.embedding is not None])
     assert named(faces.embeddings) <= named(photo) < named(before)
+
+
+def test_blurred_faces_are_poor_and_unknowns_never_join_strangers_across_shots(
+    clip: Path, photos: Path
+) -> None:
+    """With the default pack the blurred background faces behind the profile close-up (about
+    2.5-3.6 s) are found too; they look alike to the embedding, so they must not share an
+    unknown_N with the audience shot's people (7.9-10 s), whose naming would name them too,
+    nor with anyone else.
+    Lin-Manuel Miranda's own tracks, unnamed, still form one unknown."""
+    options = VideoOptions(every=6)
+    named = screentime(
+        clip, {"Lin-Manuel Miranda": photos / "lin-manuel-miranda.png"}, options=options
+    )
+    for person in named.people:
+        if person.known:
+            continue
+        early = any(s.start < 3.7 for s in person.segments)
+        late = any(s.end > 7.8 for s in person.segments)
+        assert not (early and late), person
+    # the blurred background faces are too poor to judge: no name, no unknown_N, no template
+    assert all(t.label is None for t in named.tracks if 2.5 <= t.start < 3.58)
+    audience = {t.label for t in named.tracks if t.start >= 7.8 and t.label is not None}
+    assert len(audience) == len([t for t in named.tracks if t.start >= 7.8 and t.label]) >= 3
+    blind = screentime(clip, None, options=options)
+    # his close-up shot (shot 2) and his face at the start (shot 0, the biggest there)
+    lin = [t for t in blind.tracks if t.shot == 2 and t.label is not None]
+    lin.append(max((t for t in blind.tracks if t.shot == 0), key=lambda t: t.best_side))
+    assert len(lin) >= 3 and len({t.label for t in lin}) == 1, [(t.id, t.label) for t in lin]

@@ -42,6 +42,9 @@ __all__ = ["Client", "ImageSource", "ServiceError"]
 
 ImageSource = str | os.PathLike[str] | bytes | IO[bytes]
 M = TypeVar("M", bound=BaseModel)
+#: people per request when listing every person (the server's most:
+#: ``faceprint.gallery.gallery.MAX_PEOPLE_PAGE``)
+MAX_PEOPLE_PAGE = 1000
 
 
 #: error code of the envelope → the faceprint error raised (derived from the error classes)
@@ -238,8 +241,28 @@ class Client:
             time.sleep(poll)
 
     # --- people (addressed by id; names are data) ------------------------------------------
-    def people(self) -> list[schemas.PersonSummary]:
-        return self._json(schemas.PeopleOut, "GET", "/v1/people").people
+    def people(
+        self, query: str = "", *, limit: int | None = None, offset: int = 0
+    ) -> list[schemas.PersonSummary]:
+        """The people whose name contains ``query`` (any case), sorted by name: every one of
+        them from ``offset`` on (fetched page by page), or at most ``limit``."""
+        out: list[schemas.PersonSummary] = []
+        while limit is None or len(out) < limit:
+            want = MAX_PEOPLE_PAGE if limit is None else min(MAX_PEOPLE_PAGE, limit - len(out))
+            page = self.people_page(query, limit=want, offset=offset + len(out))
+            out.extend(page.people)
+            if len(page.people) < want or offset + len(out) >= page.total:
+                break
+        return out
+
+    def people_page(
+        self, query: str = "", *, limit: int = 50, offset: int = 0
+    ) -> schemas.PeopleOut:
+        """One page of people sorted by name, with the number of matches in all (``total``)."""
+        params: dict[str, str | int] = {"limit": limit, "offset": offset}
+        if query:
+            params["q"] = query
+        return self._json(schemas.PeopleOut, "GET", "/v1/people", params=params)
 
     def person(self, person_id: int) -> schemas.PersonOut:
         """One person (by id) with their templates."""

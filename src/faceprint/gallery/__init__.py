@@ -23,6 +23,8 @@ from faceprint.gallery.types import (
     IdentifiedFace,
     Identity,
     Match,
+    PeoplePage,
+    PersonSummary,
     Template,
 )
 
@@ -37,6 +39,8 @@ __all__ = [
     "IdentifiedFace",
     "Identity",
     "Match",
+    "PeoplePage",
+    "PersonSummary",
     "Query",
     "Template",
     "choose_face",

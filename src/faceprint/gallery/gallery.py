@@ -54,6 +54,7 @@ from faceprint.gallery.types import (
     IdentifiedFace,
     Identity,
     Match,
+    PeoplePage,
     Template,
     dump_metadata,
 )
@@ -69,6 +70,8 @@ logger = logging.getLogger(__name__)
 
 #: largest ``top_k`` of :meth:`Gallery.identify` and :meth:`Gallery.search` (candidates per face)
 MAX_TOP_K = 10_000
+#: the most people one :meth:`Gallery.people` page holds
+MAX_PEOPLE_PAGE = 1000
 #: query faces: ``Faces`` with embeddings, one embedding (D,), or embeddings (N, D)
 Query = Faces | npt.ArrayLike
 
@@ -242,6 +245,24 @@ class Gallery:
     def identities(self) -> list[Identity]:
         """Every identity, sorted by name, with its template count."""
         return self._store.identities()
+
+    def people(self, query: str = "", *, limit: int = 50, offset: int = 0) -> PeoplePage:
+        """A page of the people whose name contains ``query`` (any case; ``""``: everybody),
+        sorted by name, with how many match in all: for listing a gallery of any size (one
+        database query; :meth:`identities` reads every identity).
+
+        Raises:
+            InvalidArgumentError: ``limit`` outside 1..``MAX_PEOPLE_PAGE``, a negative
+                ``offset`` or a query longer than 1024 characters.
+        """
+        if not 1 <= limit <= MAX_PEOPLE_PAGE:
+            raise InvalidArgumentError(f"limit must be in 1..{MAX_PEOPLE_PAGE}, got {limit}")
+        if not 0 <= offset < 2**63:
+            raise InvalidArgumentError(f"offset must be a non-negative integer, got {offset}")
+        if len(query) > 1024:
+            raise InvalidArgumentError("query must be at most 1024 characters")
+        people, total = self._store.people_page(query.strip().casefold(), limit, offset)
+        return PeoplePage(tuple(people), total, offset, limit)
 
     def get(self, name: str) -> Identity:
         """The identity called ``name``; :class:`IdentityNotFoundError` when there is none."""

@@ -54,7 +54,7 @@ from faceprint.errors import (
     IdentityNotFoundError,
     map_exceptions,
 )
-from faceprint.gallery.types import Identity, Template
+from faceprint.gallery.types import Identity, PersonSummary, Template
 
 __all__ = [
     "DB_NAME",
@@ -361,6 +361,31 @@ class GalleryStore:
             rows = cur.execute(sql, () if name is None else (name,)).fetchall()
         return [Identity(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5]) for r in rows]
 
+    def people_page(
+        self, folded_query: str, limit: int, offset: int
+    ) -> tuple[list[PersonSummary], int]:
+        """One page of people sorted by name whose case-folded name contains ``folded_query``
+        (``""``: everybody), and how many match in all: one query, whose template join only
+        touches the page's people."""
+        sql = (
+            "WITH matching AS (SELECT id, name, created_at FROM identities "
+            "  WHERE ?1 = '' OR instr(faceprint_fold(name), ?1) > 0), "
+            "page AS (SELECT * FROM matching ORDER BY name LIMIT ?2 OFFSET ?3) "
+            "SELECT (SELECT COUNT(*) FROM matching), p.id, p.name, p.created_at, COUNT(t.id), "
+            "  MIN(CASE WHEN t.thumbnail IS NOT NULL THEN t.id END) "
+            "FROM (SELECT 1) LEFT JOIN page p LEFT JOIN templates t ON t.identity_id = p.id "
+            "GROUP BY p.id ORDER BY p.name"
+        )
+        with self.reading() as cur:
+            rows = cur.execute(sql, (folded_query, limit, offset)).fetchall()
+        total = int(rows[0][0]) if rows else 0
+        people = [
+            PersonSummary(int(r[1]), r[2], r[3], int(r[4]), None if r[5] is None else int(r[5]))
+            for r in rows
+            if r[1] is not None
+        ]
+        return people, total
+
     def has_identity(self, name: str) -> bool:
         with self.reading() as cur:
             return self.identity_id(cur, name) is not None
@@ -552,7 +577,14 @@ def _template(r: Sequence[Any]) -> Template:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    return connect(path, error=GalleryError, page_size=PAGE_SIZE)
+    conn = connect(path, error=GalleryError, page_size=PAGE_SIZE)
+    # name search folds case in every script (SQLite's own LIKE/lower fold ASCII only)
+    conn.create_function("faceprint_fold", 1, _fold, deterministic=True)
+    return conn
+
+
+def _fold(name: object) -> str:
+    return name.casefold() if isinstance(name, str) else ""
 
 
 def _not_a_gallery(path: Path, why: str) -> GalleryError:

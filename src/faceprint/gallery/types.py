@@ -24,6 +24,8 @@ __all__ = [
     "IdentifiedFace",
     "Identity",
     "Match",
+    "PeoplePage",
+    "PersonSummary",
     "Template",
 ]
 
@@ -61,6 +63,39 @@ class Identity:
             "updated_at": self.updated_at,
             "templates": self.template_count,
         }
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    """One person of a page of people (:meth:`Gallery.people`).
+
+    Attributes:
+        id / name / created_at / template_count: as in :class:`Identity`.
+        thumbnail_template: id of the person's oldest template that has a thumbnail, or
+            ``None`` (:meth:`Gallery.thumbnail`).
+    """
+
+    id: int
+    name: str
+    created_at: str
+    template_count: int
+    thumbnail_template: int | None
+
+
+@dataclass(frozen=True)
+class PeoplePage:
+    """A page of people sorted by name (:meth:`Gallery.people`).
+
+    Attributes:
+        people: at most ``limit`` people, from the ``offset``-th match on.
+        total: how many people match the query in all.
+        offset / limit: the page asked for.
+    """
+
+    people: tuple[PersonSummary, ...]
+    total: int
+    offset: int
+    limit: int
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,10 @@ class PersonSummary(BaseModel):
 
 
 class PeopleOut(BaseModel):
-    people: list[PersonSummary]
+    people: list[PersonSummary] = Field(description="one page, sorted by name")
+    total: int = Field(description="how many people match the query in all")
+    offset: int = Field(description="the index of this page's first person among the matches")
+    limit: int = Field(description="the page size asked for")
 
 
 class Skipped(BaseModel):

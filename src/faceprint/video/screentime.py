@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from faceprint.cluster import cluster_faces
+from faceprint.cluster import cluster_faces, default_threshold
 from faceprint.embed.base import l2_normalize
 from faceprint.errors import InvalidArgumentError, VideoError
 from faceprint.gallery import Gallery
@@ -70,6 +70,13 @@ Cast = Mapping[str, ImageInput | Sequence[ImageInput]]
 ProgressCallback = Callable[[int, int], None]
 
 
+#: sharpness (``log1p`` of the Laplacian variance of the face, grey 64 × 64) that a track's
+#: sharpest face must reach to be judged (else it is ``poor``). Measured on short_hamilton_clip.mp4 (every 6th frame, default
+#: pack): the blurred background faces behind the profile close-up peak at 1.31 and 1.96, the
+#: audience shot's faces at 2.59-4.84, Lin-Manuel Miranda's close-ups at 5.8-7.3.
+MIN_SHARPNESS = 2.3
+
+
 @dataclass(frozen=True)
 class VideoOptions:
     """How a video is processed (defaults suit the default pack on a laptop CPU).
@@ -87,7 +94,14 @@ class VideoOptions:
         iou_threshold / max_lost: tracker association IoU and survival time without detection
             (seconds).
         threshold: identification threshold (default: the gallery's, i.e. the pack's).
-        cluster_threshold: cosine similarity that joins unknown tracks (default: ``threshold``).
+        cluster_threshold: cosine similarity that joins unknown tracks (default: the stricter of
+            ``threshold`` and the pack's clustering threshold,
+            :func:`~faceprint.cluster.default_threshold`).
+        min_sharpness: tracks whose sharpest face is blurrier than this (``log1p`` of the
+            Laplacian variance, as in :func:`face_quality`) are ``poor``: neither identified,
+            grouped into an ``unknown_N`` nor offered for enrolment. Blurred faces look alike to
+            the embedding (two different blurred background faces of the Hamilton clip score
+            0.975), so they would match strangers.
     """
 
     every: int | Literal["auto"] = "auto"
@@ -102,6 +116,7 @@ class VideoOptions:
     max_lost: float = 0.7
     threshold: float | None = None
     cluster_threshold: float | None = None
+    min_sharpness: float = MIN_SHARPNESS
 
     def __post_init__(self) -> None:
         if self.every != "auto" and (not isinstance(self.every, int) or self.every < 1):
@@ -114,7 +129,13 @@ class VideoOptions:
             )
         if self.faces_per_track < 1 or self.min_detections < 1:
             raise InvalidArgumentError("faces_per_track and min_detections must be at least 1")
-        for name in ("merge_gap", "max_lost", "min_face", "min_detection_rate"):
+        for name in (
+            "merge_gap",
+            "max_lost",
+            "min_face",
+            "min_detection_rate",
+            "min_sharpness",
+        ):
             if getattr(self, name) < 0:
                 raise InvalidArgumentError(f"{name} must not be negative")
 
@@ -126,6 +147,14 @@ def face_quality(image: npt.NDArray[np.uint8], faces: Faces, index: int) -> floa
     the eyes and falls to 0 at one eye distance off; sharpness is ``log1p`` of the variance of
     the Laplacian of the face box (grey, resized to 64 × 64).
     """
+    side, frontal, sharp = _quality_parts(image, faces, index)
+    return min(1.0, side / 112.0) * frontal * max(sharp, 0.1)
+
+
+def _quality_parts(
+    image: npt.NDArray[np.uint8], faces: Faces, index: int
+) -> tuple[float, float, float]:
+    """Box side, frontality and sharpness of face ``index`` (see :func:`face_quality`)."""
     x1, y1, x2, y2 = faces.boxes[index]
     side = float(min(x2 - x1, y2 - y1))
     lm = faces.landmarks[index]
@@ -138,7 +167,7 @@ def face_quality(image: npt.NDArray[np.uint8], faces: Faces, index: int) -> floa
     if crop.size:
         grey = cv2.cvtColor(cv2.resize(crop, (64, 64)), cv2.COLOR_RGB2GRAY)
         sharp = math.log1p(float(cv2.Laplacian(grey, cv2.CV_32F).var()))
-    return min(1.0, side / 112.0) * frontal * max(sharp, 0.1)
+    return side, frontal, sharp
 
 
 @dataclass
@@ -153,6 +182,7 @@ class _Building:
     boxes: list[FloatArray] = field(default_factory=list)
     best: list[tuple[float, int, npt.NDArray[np.uint8]]] = field(default_factory=list)
     largest: float = 0.0
+    sharpest: float = 0.0
 
 
 @dataclass
@@ -384,7 +414,9 @@ class _Run:
         building.boxes.append(faces.boxes[index].copy())
         x1, y1, x2, y2 = faces.boxes[index]
         building.largest = max(building.largest, float(min(x2 - x1, y2 - y1)))
-        quality = face_quality(image, faces, index)
+        side, frontal, sharp = _quality_parts(image, faces, index)
+        building.sharpest = max(building.sharpest, sharp)
+        quality = min(1.0, side / 112.0) * frontal * max(sharp, 0.1)
         if len(building.best) < self.options.faces_per_track or quality > building.best[0][0]:
             crop = self.fa.align(image, faces[[index]])[0]
             item = (quality, len(building.times), crop)
@@ -432,7 +464,10 @@ class _Run:
     def _status(self, item: _Embedded) -> TrackStatus:
         if len(item.building.times) < self.options.min_detections or item.embedding is None:
             return "too_short"
-        if item.building.largest < self.options.min_face:
+        if (
+            item.building.largest < self.options.min_face
+            or item.building.sharpest < self.options.min_sharpness
+        ):
             return "poor"
         return "unknown"
 
@@ -459,18 +494,25 @@ class _Run:
         if not items:
             return []
         vecs = np.stack([e.embedding for e in items]).astype(np.float32)  # type: ignore[misc]
-        t = self.options.cluster_threshold or self._threshold()
-        method = "agglomerative" if len(vecs) <= 2000 else "default"
         found = cluster_faces(
             vecs,
-            threshold=t,
+            threshold=self._cluster_threshold(),
             min_size=1,
-            method=method,
+            method="agglomerative" if len(vecs) <= 2000 else "default",
             pack=self.fa.pack.name,
             augment=self.fa.augment,
         )
         spans = [(e.building.start, e.building.end) for e in items]
         return unknown_labels(found.labels, spans)
+
+    def _cluster_threshold(self) -> float:
+        """Tracks join when surely alike: the pack's clustering threshold is stricter than its
+        verification one (a wrong merge names strangers together; a missed one costs a click)."""
+        if self.options.cluster_threshold is not None:
+            return self.options.cluster_threshold
+        return max(
+            self._threshold(), default_threshold(self.fa.pack.name, "default", self.fa.augment)
+        )
 
 
 def unknown_labels(

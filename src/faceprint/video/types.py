@@ -29,7 +29,7 @@ __all__ = [
 FloatArray = npt.NDArray[np.float32]
 
 #: identified: matched an enrolled person; unknown: matched nobody (then named unknown_N);
-#: too_short: too few detections to judge; poor: the faces were too small to judge
+#: too_short: too few detections to judge; poor: the faces were too small or too blurred to judge
 TrackStatus = Literal["identified", "unknown", "too_short", "poor"]
 
 

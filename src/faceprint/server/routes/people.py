@@ -13,6 +13,7 @@ from faceprint import names
 from faceprint.errors import IdentityExistsError, InvalidArgumentError
 from faceprint.gallery import Gallery, enroll
 from faceprint.gallery.enroll import EnrolmentFace
+from faceprint.gallery.gallery import MAX_PEOPLE_PAGE
 from faceprint.pipeline import FaceChoice, parse_face_choice
 from faceprint.server import schemas
 from faceprint.server.errors import ApiError
@@ -27,6 +28,8 @@ ImageFiles = Annotated[list[UploadFile], File(description="one or more images, o
 PersonId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="the person's id")]
 TemplateId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="a template's id")]
 FaceField = Annotated[str, Form(description="largest, center, only or an index")]
+#: people per page of ``GET /v1/people`` when none is asked for
+PEOPLE_PAGE = 50
 
 
 def clean_name(name: str) -> str:
@@ -73,20 +76,23 @@ def _store(gallery: Gallery, name: str, faces: list[EnrolmentFace], append: bool
     )
 
 
-def _summaries(gallery: Gallery) -> list[schemas.PersonSummary]:
-    out = []
-    for person in gallery.identities():
-        thumbs = [t.id for t in gallery.templates(person.name) if t.has_thumbnail]
-        out.append(
+def _page(gallery: Gallery, query: str, limit: int, offset: int) -> schemas.PeopleOut:
+    page = gallery.people(query, limit=limit, offset=offset)
+    return schemas.PeopleOut(
+        people=[
             schemas.PersonSummary(
-                id=person.id,
-                name=person.name,
-                templates=person.template_count,
-                thumbnail_url=thumbnail_url(thumbs[0] if thumbs else None),
-                created_at=person.created_at,
+                id=p.id,
+                name=p.name,
+                templates=p.template_count,
+                thumbnail_url=thumbnail_url(p.thumbnail_template),
+                created_at=p.created_at,
             )
-        )
-    return out
+            for p in page.people
+        ],
+        total=page.total,
+        offset=page.offset,
+        limit=page.limit,
+    )
 
 
 def _person(gallery: Gallery, name: str) -> schemas.PersonOut:
@@ -111,10 +117,21 @@ def _person_by_id(gallery: Gallery, person_id: int) -> schemas.PersonOut:
 
 
 @router.get("/people", response_model=schemas.PeopleOut)
-async def list_people(request: Request, caller: Caller = ReadCaller) -> schemas.PeopleOut:
-    """Every enrolled person, by name, with their id (address people by id in every route)."""
+async def list_people(
+    request: Request,
+    q: Annotated[
+        str, Query(max_length=1024, description="only names containing this (any case)")
+    ] = "",
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_PEOPLE_PAGE, description="people per page")
+    ] = PEOPLE_PAGE,
+    offset: Annotated[int, Query(ge=0, le=2**63 - 1, description="skip this many matches")] = 0,
+    caller: Caller = ReadCaller,
+) -> schemas.PeopleOut:
+    """A page of the enrolled people, sorted by name, with their ids (address people by id
+    in every route) and how many match in all; page with ``offset``, search with ``q``."""
     state = get_state(request)
-    return schemas.PeopleOut(people=await state.index(_summaries, state.gallery))
+    return await state.index(_page, state.gallery, q, limit, offset)
 
 
 @router.get("/people/by-name", response_model=schemas.PersonOut)

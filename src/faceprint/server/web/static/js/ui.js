@@ -117,9 +117,9 @@ export function apiImg(path, alt, cls = "thumb") {
   return img;
 }
 
-/** Replace the <datalist id=listId> options with the gallery's people names. */
+/** Replace the <datalist id=listId> options with the gallery's people names (the first 1,000). */
 export async function fillPeopleList(datalist) {
-  const data = await api("/v1/people");
+  const data = await api("/v1/people?limit=1000");
   datalist.replaceChildren(...data.people.map((p) => h("option", { value: p.name })));
   return data.people;
 }
@@ -198,10 +198,18 @@ export function personPath(person) {
     : `/v1/people/${encodeURIComponent(person.name)}`;
 }
 
-/** The enrolled person called exactly `name`, or null. */
+/**
+ * The enrolled person called exactly `name` (with their templates), or null: searched by name
+ * page by page (never a request that fails when nobody has that name).
+ */
 export async function findPerson(name) {
-  const data = await api("/v1/people");
-  return data.people.find((p) => p.name === name) || null;
+  for (let offset = 0; ; offset += 1000) {
+    const params = new URLSearchParams({ q: name, limit: "1000", offset: String(offset) });
+    const data = await api(`/v1/people?${params}`);
+    const found = data.people.find((p) => p.name === name);
+    if (found) return api(personPath(found));
+    if (offset + data.people.length >= data.total || !data.people.length) return null;
+  }
 }
 
 /**
@@ -232,8 +240,7 @@ export function askAppend(name, faces, what) {
 export async function galleryFaces(name) {
   const person = await findPerson(name);
   if (!person) return null;
-  const detail = await api(personPath(person));
-  return (detail.templates || []).map((t) => t.thumbnail_url);
+  return (person.templates || []).map((t) => t.thumbnail_url);
 }
 
 /**

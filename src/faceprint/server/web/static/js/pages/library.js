@@ -180,7 +180,7 @@ function pageButtons(box, total, offset, size, what, go) {
 
 /** Autocomplete: the library's named people and the server gallery's people. */
 async function fillNames(datalist) {
-  const [status, gallery] = await Promise.all([api("/v1/library/status"), api("/v1/people")]);
+  const [status, gallery] = await Promise.all([api("/v1/library/status"), api("/v1/people?limit=1000")]);
   const all = new Set([...(status.people || []), ...gallery.people.map((p) => p.name)]);
   datalist.replaceChildren(...[...all].sort().slice(0, 2000).map((n) => h("option", { value: n })));
 }

@@ -10,35 +10,46 @@ export function render(main) {
   const status = statusLine();
   const enrol = enrolForm(status, refresh);
 
-  const shown = { all: [], offset: 0, query: "" };
+  const shown = { offset: 0, query: "", asked: 0 };
   const search = h("input", { type: "search", autocomplete: "off" });
   const pager = h("div", { class: "row pager" });
   let typing = null;
   search.addEventListener("input", () => {
     clearTimeout(typing);
-    typing = setTimeout(() => { shown.query = search.value.trim().toLowerCase(); shown.offset = 0; showList(); }, 200);
+    typing = setTimeout(() => { shown.query = search.value.trim(); shown.offset = 0; load(); }, 200);
   });
 
-  /** One page of the people (the table of a 10,000-person gallery stays 50 rows long). */
-  function showList() {
-    const q = shown.query;
-    const matching = q ? shown.all.filter((p) => p.name.toLowerCase().includes(q)) : shown.all;
-    list.replaceChildren(peopleTable(matching.slice(shown.offset, shown.offset + PEOPLE_PAGE), matching.length, openPerson, q));
-    const end = Math.min(matching.length, shown.offset + PEOPLE_PAGE);
+  /** One page of the people from the server (a 10,000-person gallery sends 50 rows). */
+  function showList(data) {
+    const total = data.total;
+    if (!data.people.length && total && shown.offset > 0) {
+      shown.offset = Math.max(0, Math.floor((total - 1) / PEOPLE_PAGE) * PEOPLE_PAGE);
+      return load(); // the last page emptied (a deletion): show the page before it
+    }
+    list.replaceChildren(peopleTable(data.people, total, openPerson, shown.query));
+    const end = Math.min(total, shown.offset + data.people.length);
+    const go = (offset) => { shown.offset = offset; load(); };
     pager.replaceChildren(
-      h("button", { type: "button", disabled: shown.offset === 0, onclick: () => { shown.offset -= PEOPLE_PAGE; showList(); } }, "Previous"),
-      h("span", { class: "hint", role: "status" }, matching.length ? `${shown.offset + 1}–${end} of ${matching.length.toLocaleString("en")}` : ""),
-      h("button", { type: "button", disabled: end >= matching.length, onclick: () => { shown.offset += PEOPLE_PAGE; showList(); } }, "Next"));
-    pager.hidden = matching.length <= PEOPLE_PAGE;
+      h("button", { type: "button", disabled: shown.offset === 0, onclick: () => go(Math.max(0, shown.offset - PEOPLE_PAGE)) }, "Previous"),
+      h("span", { class: "hint", role: "status" }, total ? `${shown.offset + 1}–${end} of ${total.toLocaleString("en")}` : ""),
+      h("button", { type: "button", disabled: end >= total, onclick: () => go(shown.offset + PEOPLE_PAGE) }, "Next"));
+    pager.hidden = total <= PEOPLE_PAGE && shown.offset === 0;
+  }
+
+  /** Ask the server for the current page; an answer to an older question is dropped. */
+  async function load() {
+    const asked = ++shown.asked;
+    const params = new URLSearchParams({ limit: String(PEOPLE_PAGE), offset: String(shown.offset) });
+    if (shown.query) params.set("q", shown.query);
+    await guarded(list, async () => {
+      const data = await api(`/v1/people?${params}`);
+      if (asked === shown.asked) await showList(data);
+    });
   }
 
   async function refresh() {
-    await guarded(list, async () => {
-      const data = await api("/v1/people");
-      shown.all = data.people;
-      showList();
-      peopleChanged();
-    });
+    await load();
+    peopleChanged();
   }
 
   async function openPerson(id) {
