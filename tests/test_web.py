@@ -477,6 +477,19 @@ def test_large_photo_is_downscaled_before_upload(
     assert_overlay_on_image(page)
 
 
+@pytest.mark.slow
+def test_large_photo_is_downscaled_on_verify(
+    page: Page, server: Server, photos: Path, big_photo: Path
+) -> None:
+    """Every page that uploads photos downscales them (verify here; it was 413 before)."""
+    open_page(page, server, "/verify")
+    page.set_input_files("#main input[type=file] >> nth=0", str(big_photo))
+    page.set_input_files("#main input[type=file] >> nth=1", str(photos / "obama2.jpg"))
+    page.get_by_role("button", name="Compare").click()
+    expect(page.locator(".verdict h2")).to_have_text("Same person", timeout=120_000)
+    assert_overlay_on_image(page)
+
+
 def test_heic_photo_is_accepted(page: Page, server: Server, photos: Path, tmp_path: Path) -> None:
     import pillow_heif
     from PIL import Image

@@ -2,7 +2,7 @@
 // resembles more, the calibrated comparison, the "undecided" margin and the caveat.
 
 import { api } from "../api.js";
-import { field, fileInput, fmtSim, guarded, h, statusLine } from "../ui.js";
+import { field, fileInput, fmtSim, guarded, h, statusLine, uploadable } from "../ui.js";
 
 export function render(main) {
   const child = fileInput("Child's photo");
@@ -57,8 +57,8 @@ export function render(main) {
     status.textContent = "Comparing…";
     const ok = await guarded(result, async () => {
       const body = new FormData();
-      body.append("child", child.input.files[0]);
-      for (const r of chosen) body.append("relatives", r.photo.files[0]);
+      body.append("child", (await uploadable(child.input.files[0])).blob);
+      for (const r of chosen) body.append("relatives", (await uploadable(r.photo.files[0])).blob);
       body.append("names", names.join(","));
       if (margin.value !== "") body.append("margin", margin.value);
       const data = await api("/v1/resemble", { form: body });

@@ -2,7 +2,7 @@
 // picking the face where a photo has several), rename, delete, and a person's templates.
 
 import { api } from "../api.js";
-import { apiImg, askAppend, faceStage, field, fileInput, findPerson, galleryFaces, guarded, h, peopleChanged, personPath, statusLine } from "../ui.js";
+import { apiImg, askAppend, faceStage, field, fileInput, findPerson, galleryFaces, guarded, h, peopleChanged, personPath, statusLine, uploadable } from "../ui.js";
 
 export function render(main) {
   const list = h("div", { class: "people", "aria-live": "polite" });
@@ -120,7 +120,7 @@ function personView(person, status, changed) {
     if (!more.input.files.length) return;
     await guarded(addForm, async () => {
       const body = new FormData();
-      for (const f of more.input.files) body.append("images", f);
+      for (const f of more.input.files) body.append("images", (await uploadable(f)).blob);
       const r = await api(`/v1/people/${person.id}/templates`, { form: body });
       status.textContent = outcome(name, r);
       await changed(person.id);
@@ -199,6 +199,9 @@ function enrolForm(status, refresh) {
 }
 
 async function pickView(item) {
+  // the photo as it will be sent (downscaled past UPLOAD_MAX_SIDE): the face picked here is an
+  // index into the faces of these pixels, so the enrolment sends the same ones
+  item.file = (await uploadable(item.file)).blob;
   const body = new FormData();
   body.append("image", item.file);
   const data = await api("/v1/detect", { form: body });

@@ -2,7 +2,7 @@
 // similarity, the threshold and where the threshold comes from.
 
 import { api } from "../api.js";
-import { faceStage, field, fileInput, fillPeopleList, fmtSim, guarded, h, statusLine } from "../ui.js";
+import { faceStage, field, fileInput, fillPeopleList, fmtSim, guarded, h, statusLine, uploadable } from "../ui.js";
 
 export function render(main) {
   const a = fileInput("Photo A");
@@ -25,14 +25,17 @@ export function render(main) {
     if (!fa || (!fb && !name)) { status.textContent = "Choose photo A and either photo B or a person."; return; }
     status.textContent = "Comparing…";
     const ok = await guarded(result, async () => {
+      // a photo over UPLOAD_MAX_SIDE goes downscaled; the boxes are drawn on what was sent
+      const sentA = (await uploadable(fa)).blob;
+      const sentB = fb ? (await uploadable(fb)).blob : null;
       const body = new FormData();
-      body.append("image_a", fa);
-      if (fb) body.append("image_b", fb);
+      body.append("image_a", sentA);
+      if (sentB) body.append("image_b", sentB);
       else body.append("person_id", (await api(`/v1/people/by-name?name=${encodeURIComponent(name)}`)).id);
       const data = await api("/v1/verify", { form: body });
       urls.forEach((u) => URL.revokeObjectURL(u));
       urls.length = 0;
-      result.replaceChildren(verdict(data, fb ? "photo B" : name), await sideBySide(fa, fb, data, urls));
+      result.replaceChildren(verdict(data, fb ? "photo B" : name), await sideBySide(sentA, sentB, data, urls));
       status.textContent = data.same ? "Same person." : "Different people.";
       return true;
     });
