@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bench_server import free_port, rss_mib
 
 from faceprint.client import Client
 from faceprint.server.security import KeyStore
@@ -42,19 +43,6 @@ DATA = Path(os.environ.get("FACEPRINT_DATA", ROOT.parent / "shared" / "data"))
 PHOTOS = DATA / "photos" / "face_recognition"
 MiB = 1024 * 1024
 CHUNK = b"[]," * (MiB // 3)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 def start_server(gallery: Path, port: int) -> subprocess.Popen[bytes]:
