@@ -215,19 +215,37 @@ def test_scan_stops_cleanly_when_restarts_run_out_and_resumes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """With no restarts left, a killed worker stops the scan with one clear error; what was
-    committed stays whole, and the next scan finishes the rest: the same faces, none twice."""
+    committed stays whole, and the next scan finishes the rest: the same faces, none twice.
+
+    One actor (a window of two 8-photo chunks): when the 9th photo reaches the driver the
+    fourth chunk has not been submitted yet, so the kill cannot come after all the work is
+    done, whatever the machine's load. The pid is the actor's own (asked when it started),
+    never a process left over from an earlier test."""
     monkeypatch.setattr(faceprint._ray, "DEFAULT_RESTARTS", 0)
+    started: list[int] = []
+    original = faceprint._ray.RayExecutor.__init__
+
+    def recording_init(self: faceprint._ray.RayExecutor, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        started.extend(self.pids())
+
+    monkeypatch.setattr(faceprint._ray.RayExecutor, "__init__", recording_init)
+    killed: list[int] = []
 
     def kill_at(done: int, total: int | None) -> None:
         if done == 9:
-            os.kill(_ray_worker_pids()[0], signal.SIGKILL)
+            assert len(started) == 1, started
+            os.kill(started[0], signal.SIGKILL)
+            killed.append(started[0])
 
     with Library.create(tmp_path / "lib") as lib:
         with pytest.raises(FaceprintError, match=r"Ray worker died.*re-run to resume"):
-            lib.scan(tree, workers=2, ray="auto", progress=kill_at)
+            lib.scan(tree, workers=1, ray="auto", progress=kill_at)
+        assert killed
         partial = _faces(tmp_path / "lib")
         assert len(partial) < len(uninterrupted)
         assert set(partial) <= set(uninterrupted)
+        monkeypatch.undo()
         lib.scan(tree, workers=2, ray="auto")
     assert _faces(tmp_path / "lib") == uninterrupted
 
