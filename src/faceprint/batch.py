@@ -57,7 +57,7 @@ from faceprint.imageio import (
     thumbnail_jpeg,
 )
 from faceprint.packs import DEFAULT_PACK, PackSpec, get_pack
-from faceprint.pipeline import DEFAULT_MAX_SIDE, Augment, FaceAnalyzer, FaceChoice
+from faceprint.pipeline import DEFAULT_MAX_SIDE, Augment, EmbeddingSpace, FaceAnalyzer, FaceChoice
 from faceprint.types import Face, Faces
 
 __all__ = [
@@ -410,6 +410,11 @@ class Engine:
     def augment(self) -> Augment:
         """The test-time augmentation of every analyzer of this engine."""
         return self.config.augment
+
+    @property
+    def space(self) -> EmbeddingSpace:
+        """The space of this engine's embeddings."""
+        return EmbeddingSpace(self.pack.name, self.augment)
 
     def __enter__(self) -> Engine:
         return self

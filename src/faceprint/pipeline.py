@@ -34,6 +34,7 @@ from faceprint.errors import (
 )
 from faceprint.imageio import ImageInput, load_image, source_name
 from faceprint.packs import DEFAULT_PACK, PackSpec, get_pack
+from faceprint.packs.scores import ScoreDistribution
 from faceprint.types import Face, Faces, Verification
 
 __all__ = [
@@ -68,8 +69,11 @@ AUGMENTS: tuple[str, ...] = ("none", "flip")
 class EmbeddingSpace:
     """Where embeddings live: the pack that made them (its detector, alignment and embedder: a
     gallery made with dlib's HOG keeps ``"dlib"``, today's default is ``"dlib-blazeface"``) and
-    their test-time augmentation. Embeddings compare only within one space; the calibration
-    (the verification threshold and how it was obtained) belongs to the space.
+    their test-time augmentation. Embeddings compare only within one space (:meth:`check`, the
+    one compatibility check of galleries, libraries, video indexes and archives), and the
+    calibration belongs to the space: read it here, never from tables keyed by pack name. It
+    comes from the pack's record (:class:`~faceprint.packs.PackSpec`), so an unknown pack raises
+    ``ModelError`` when it is read.
 
     Attributes:
         pack: the pack's name.
@@ -91,7 +95,7 @@ class EmbeddingSpace:
 
     @property
     def threshold(self) -> float:
-        """The calibrated cosine threshold of this space."""
+        """The calibrated cosine threshold of verification in this space."""
         return self.spec().threshold_for(self.augment)
 
     @property
@@ -99,20 +103,39 @@ class EmbeddingSpace:
         """How :attr:`threshold` was obtained."""
         return self.spec().threshold_source_for(self.augment)
 
-    def check(self, other: EmbeddingSpace, *, holder: str = "this gallery") -> None:
+    @property
+    def cluster_threshold(self) -> float:
+        """The cosine threshold of the default clustering method in this space (stricter than
+        :attr:`threshold` where calibrated; :attr:`threshold` where not)."""
+        return self.spec().cluster_threshold_for(self.augment)
+
+    @property
+    def scores(self) -> ScoreDistribution | None:
+        """Genuine and impostor cosine statistics measured on LFW, or ``None`` where the pack
+        has none (measured on plain embeddings; used for every augmentation of the pack)."""
+        return self.spec().scores
+
+    def check(
+        self, other: EmbeddingSpace, *, holder: str = "this gallery", source: object = ""
+    ) -> None:
         """Raise :class:`PackMismatchError` unless embeddings of ``other`` compare with those
-        ``holder`` keeps in this space (the message says how to get a matching analyzer)."""
+        ``holder`` keeps in this space (the message says how to get a matching analyzer;
+        ``source`` becomes the error's ``source``)."""
         if other.pack != self.pack:
             raise PackMismatchError(
-                f"{holder} holds embeddings of pack {self.pack!r}; use FaceAnalyzer("
-                f"{self.pack!r}) (--pack {self.pack}), not pack {other.pack!r}, or enrol into "
-                "another gallery (faceprint migrate re-embeds a gallery with another pack)"
+                f"{holder} holds embeddings of pack {self.pack!r}, not of pack {other.pack!r}: "
+                f"embeddings of different packs do not compare; use FaceAnalyzer({self.pack!r}) "
+                f"(--pack {self.pack}), or keep pack {other.pack!r} apart (faceprint migrate "
+                "re-embeds a gallery with another pack)",
+                source=source,
             )
         if other.augment != self.augment:
             raise PackMismatchError(
-                f"{holder} holds embeddings made with augment={self.augment!r}; use "
-                f"FaceAnalyzer(..., augment={self.augment!r}) (--augment {self.augment}), not "
-                f"augment={other.augment!r}: augmented and plain templates do not mix"
+                f"{holder} holds embeddings made with augment={self.augment!r}, not "
+                f"{other.augment!r}: augmented and plain templates do not mix; use "
+                f"FaceAnalyzer(..., augment={self.augment!r}) (--augment {self.augment}), or "
+                f"keep augment={other.augment!r} apart",
+                source=source,
             )
 
 

@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint.errors import InvalidArgumentError
-from faceprint.packs.scores import LFW_SCORES, ScoreDistribution
+from faceprint.packs.scores import DLIB_LFW_SCORES, ScoreDistribution
 
 __all__ = [
     "PRESETS",
@@ -94,7 +94,7 @@ class SynthSpec:
 #: (4 images each, faceprint's dlib pack: HOG detector, 5-point alignment, dlib ResNet);
 #: ``arcface``: typical values of ArcFace-class models (not checked against real 512-d data here)
 PRESETS: dict[str, tuple[int, SimilarityTargets]] = {
-    "dlib": (128, LFW_SCORES["dlib"]),
+    "dlib": (128, DLIB_LFW_SCORES),
     "arcface": (512, SimilarityTargets(0.62, 0.12, 0.02, 0.065)),
 }
 

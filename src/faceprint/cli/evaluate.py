@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.text import Text
@@ -34,7 +34,7 @@ from faceprint.evaluate.lfw import save_embeddings as write_npz
 from faceprint.evaluate.metrics import TarAtFar, roc_curve, split_scores
 from faceprint.evaluate.plots import plot_verification
 from faceprint.packs import DEFAULT_PACK
-from faceprint.pipeline import AUGMENTS
+from faceprint.pipeline import AUGMENTS, Augment, EmbeddingSpace
 
 evaluate_app = typer.Typer(
     name="evaluate", help="Measure accuracy on benchmarks.", no_args_is_help=True
@@ -301,8 +301,9 @@ def _save_threshold(r: CalibrationResult, gallery: Path, force: bool) -> None:
         f"FRR {r.frr:.4f}, {r.genuine_pairs} genuine / {r.impostor_pairs} impostor pairs"
     )
     with errors_to_exit(), Gallery.open(gallery) as g:
-        if g.pack != r.pack:
-            raise fail(f"{gallery} holds pack {g.pack!r}; calibrate with --pack {g.pack}")
+        g.space.check(
+            EmbeddingSpace(r.pack, cast(Augment, r.augment)), holder=str(gallery), source=gallery
+        )
         g.settings.set_threshold(r.threshold, source=source)
     err.print(f"saved threshold {r.threshold:.4f} in {gallery}")
 
@@ -318,6 +319,7 @@ def calibrate(
     face: Annotated[
         str, typer.Option(help="Which face of each photo: largest, center, only, or an index.")
     ] = "largest",
+    augment: AugmentOption = "none",
     save: Annotated[
         bool, typer.Option("--save", help="Store the threshold in the gallery's settings.")
     ] = False,
@@ -335,9 +337,12 @@ def calibrate(
     """The threshold that meets a target FAR on your own labelled photos."""
     if save and gallery is None:
         raise fail("--save needs --gallery DIR")
+    if augment not in AUGMENTS:
+        raise fail(f"--augment must be one of {', '.join(AUGMENTS)}, got {augment!r}")
     config = ExtractionConfig(
         pack=pack,
         face=_eval_face(face),
+        augment=cast(Augment, augment),
         embedder=embedder,
         workers=workers or _cores(),
         ray=ray,

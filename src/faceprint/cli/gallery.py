@@ -39,14 +39,14 @@ from faceprint.cli._common import (
     report_error,
 )
 from faceprint.draw import draw_faces, save_image
-from faceprint.errors import FaceprintError, InvalidArgumentError, PackMismatchError
+from faceprint.errors import FaceprintError, InvalidArgumentError
 from faceprint.gallery import Aggregate, EnrollReport, Gallery, IdentifiedFace, Match, scan_folders
 from faceprint.gallery.live import INDEX_NAME
 from faceprint.gallery.store import DB_NAME
 from faceprint.imageio import load_image, printable
 from faceprint.index import list_backends
-from faceprint.packs import DEFAULT_PACK
-from faceprint.pipeline import AUGMENTS, FaceAnalyzer, FaceChoice
+from faceprint.packs import DEFAULT_PACK, get_pack
+from faceprint.pipeline import AUGMENTS, EmbeddingSpace, FaceAnalyzer, FaceChoice
 
 GalleryOption = Annotated[
     Path, typer.Option("--gallery", help="Gallery directory.", show_default=False)
@@ -73,12 +73,13 @@ def _open_or_create(directory: Path, pack: str | None, augment: str | None = Non
         if not Gallery.exists(directory):
             return Gallery.create(directory, pack or DEFAULT_PACK, augment=augment or "none")  # type: ignore[arg-type]
         gallery = Gallery.open(directory)
-        if pack is not None and pack != gallery.pack:
-            gallery.close()
-            raise PackMismatchError(
-                f"{directory} holds embeddings of pack {gallery.pack!r}, not {pack!r}; "
-                "drop --pack or use another gallery"
-            )
+        if pack is not None:
+            try:
+                wanted = EmbeddingSpace(get_pack(pack).name, gallery.augment)
+                gallery.space.check(wanted, holder=str(directory), source=directory)
+            except BaseException:
+                gallery.close()
+                raise
         return gallery
 
 

@@ -53,6 +53,8 @@ def _print(info: dict[str, Any]) -> None:
     )
     for augment, value in info.get("augment_thresholds", {}).items():
         out.print(f"  threshold with --augment {augment}: {value:.4f}", markup=False)
+    for augment, value in info.get("cluster_thresholds", {}).items():
+        out.print(f"  clustering threshold with --augment {augment}: {value:.4f}", markup=False)
     out.print(f"  licence: {info['licence']}", markup=False)
 
 

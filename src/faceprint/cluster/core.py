@@ -5,7 +5,7 @@ rest is built with an index backend (:mod:`faceprint.cluster.graph`, never an N 
 the graph methods); the method turns it into clusters, with the faces a user named clamped to
 their labels; then named labels are applied, "not this person" constraints enforced and clusters
 below the minimum size dissolved. See :data:`METHODS` for the methods and :func:`default_threshold`
-for the thresholds.
+for the thresholds (the calibration of the embeddings' space).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +24,8 @@ from faceprint.cluster.algorithms import chinese_whispers, connected_components,
 from faceprint.cluster.default import CORE_OFFSET, DEFAULT_K, precise_clusters
 from faceprint.cluster.graph import Backend, KnnGraph, knn_graph
 from faceprint.errors import InvalidArgumentError
-from faceprint.packs import DEFAULT_PACK, get_pack
+from faceprint.packs import DEFAULT_PACK
+from faceprint.pipeline import Augment, EmbeddingSpace
 
 __all__ = ["METHODS", "ClusterResult", "cluster_faces", "default_threshold"]
 
@@ -32,20 +34,6 @@ logger = logging.getLogger(__name__)
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
 NORM_TOLERANCE = 1e-2
-
-#: cosine thresholds of the default method per (pack, test-time augmentation), chosen on LFW
-#: peopleDevTrain (benchmarks/bench_cluster.py); others use the pack's verification threshold
-DEFAULT_THRESHOLDS: dict[tuple[str, str], float] = {
-    ("dlib", "none"): 0.937,
-    ("dlib", "flip"): 0.9405,
-    ("dlib-reference", "none"): 0.937,  # the same embeddings, computed by dlib itself
-    ("dlib-reference", "flip"): 0.9405,
-    # BlazeFace boxes, the same 68-point alignment and network: dlib's calibration (README)
-    ("dlib-blazeface", "none"): 0.937,
-    ("dlib-blazeface", "flip"): 0.9405,
-    ("yunet-mobilefacenet", "none"): 0.50,
-    ("scrfd-mobilefacenet", "none"): 0.50,
-}
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -104,13 +92,18 @@ METHODS: tuple[str, ...] = (*GRAPH_METHODS, *DENSE_METHODS)
 
 
 def default_threshold(
-    pack: str = DEFAULT_PACK, method: str = "default", augment: str = "none"
+    pack: str | EmbeddingSpace = DEFAULT_PACK, method: str = "default", augment: str = "none"
 ) -> float:
     """The cosine threshold ``cluster_faces`` uses when none is given, for embeddings of
-    ``pack`` made with test-time augmentation ``augment``."""
-    if method == "default" and (pack, augment) in DEFAULT_THRESHOLDS:
-        return DEFAULT_THRESHOLDS[(pack, augment)]
-    return float(get_pack(pack).threshold_for(augment))
+    ``pack`` made with test-time augmentation ``augment`` (or of the space ``pack``): the
+    space's :attr:`~faceprint.pipeline.EmbeddingSpace.cluster_threshold` for the default
+    method, its verification threshold for the others."""
+    space = pack if isinstance(pack, EmbeddingSpace) else _space(pack, augment)
+    return space.cluster_threshold if method == "default" else space.threshold
+
+
+def _space(pack: str, augment: str) -> EmbeddingSpace:
+    return EmbeddingSpace(pack, cast(Augment, augment))  # the augment is checked on creation
 
 
 # --- argument checks ---------------------------------------------------------------------------
@@ -156,6 +149,19 @@ def _check_cannot_link(pairs: Iterable[tuple[int, int]], n: int) -> set[tuple[in
             raise InvalidArgumentError(f"cannot_link face index {face} out of range 0..{n - 1}")
         out.add((face, label))
     return out
+
+
+def _check_space(
+    space: EmbeddingSpace | None, pack: str | None, augment: str | None
+) -> EmbeddingSpace:
+    if space is None:
+        return _space(pack or DEFAULT_PACK, augment or "none")
+    if pack not in (None, space.pack) or augment not in (None, space.augment):
+        raise InvalidArgumentError(
+            f"the embeddings' space is {space}, not pack={pack!r}, augment={augment!r}; "
+            "give one or the other"
+        )
+    return space
 
 
 def _check_options(method: str, threshold: float, min_size: int, k: int) -> None:
@@ -247,16 +253,18 @@ def cluster_faces(
     cannot_link: Iterable[tuple[int, int]] = (),
     method: str = "default",
     k: int = DEFAULT_K,
-    pack: str = DEFAULT_PACK,
-    augment: str = "none",
+    pack: str | None = None,
+    augment: str | None = None,
+    space: EmbeddingSpace | None = None,
     backend: Backend = "auto",
 ) -> ClusterResult:
     """Group faces by identity, precision first (a face that fits nowhere stays -1).
 
     Args:
         embeddings: ``(N, D)`` float32 L2-normalised face embeddings of one pack.
-        threshold: cosine similarity threshold; ``None``: :func:`default_threshold` of ``pack``,
-            ``method`` and ``augment`` (dlib, default method: 0.937; flip-augmented: 0.9405).
+        threshold: cosine similarity threshold; ``None``: :func:`default_threshold` of the
+            embeddings' space and ``method`` (dlib, default method: 0.937; flip-augmented:
+            0.9405).
         min_size: clusters smaller than this are returned unclustered (-1); clusters holding a
             fixed label are always kept.
         quality: ``(N,)`` quality in [0, 1] per face, or None; faces below ``quality_floor``
@@ -268,7 +276,9 @@ def cluster_faces(
         method: one of :data:`METHODS` (``"default"``: the method chosen on LFW).
         k: neighbours per face in the k-NN graph (graph methods).
         pack / augment: model pack and test-time augmentation of the embeddings (they select
-            the default threshold).
+            the default threshold; ``None``: the default pack, ``"none"``), a shorthand for:
+        space: the embeddings' :class:`~faceprint.pipeline.EmbeddingSpace` (``pack`` and
+            ``augment``, when also given, must agree with it).
         backend: index backend of the k-NN graph (``"auto"``: exact up to 20k faces, HNSW above).
 
     Complexity (default method): the k-NN graph costs ``O(N^2 D)`` exact / ``O(N log N)`` with
@@ -280,7 +290,8 @@ def cluster_faces(
     start = time.perf_counter()
     x = _check_embeddings(embeddings)
     n = len(x)
-    t = default_threshold(pack, method, augment) if threshold is None else float(threshold)
+    space = _check_space(space, pack, augment)
+    t = default_threshold(space, method) if threshold is None else float(threshold)
     _check_options(method, t, min_size, k)
     q = _check_vector(quality, n, "quality", np.float64)
     fx = _check_vector(fixed, n, "fixed", np.int64)

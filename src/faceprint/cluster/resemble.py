@@ -36,9 +36,8 @@ import numpy.typing as npt
 
 from faceprint.errors import InvalidArgumentError
 from faceprint.imageio import ImageInput, source_name
-from faceprint.packs import DEFAULT_PACK, get_pack
-from faceprint.packs.scores import LFW_SCORES
-from faceprint.pipeline import FaceAnalyzer, FaceChoice
+from faceprint.packs import DEFAULT_PACK
+from faceprint.pipeline import EmbeddingSpace, FaceAnalyzer, FaceChoice
 
 __all__ = [
     "CAVEAT",
@@ -142,14 +141,14 @@ class Resemblance:
         }
 
 
-def _pack_stats(pack: str) -> tuple[float, float]:
-    """The impostor mean and standard deviation measured on LFW for ``pack``."""
-    if pack not in LFW_SCORES:
+def _pack_stats(space: EmbeddingSpace) -> tuple[float, float]:
+    """The impostor mean and standard deviation measured on LFW in ``space``."""
+    stats = space.scores
+    if stats is None:
         raise InvalidArgumentError(
-            f"pack {pack!r} has no impostor statistics: pass reference faces of unrelated "
+            f"pack {space.pack!r} has no impostor statistics: pass reference faces of unrelated "
             f"people (reference= / --reference DIR, {MIN_REFERENCE}+ faces)"
         )
-    stats = LFW_SCORES[pack]
     return stats.impostor_mean, stats.impostor_std
 
 
@@ -175,12 +174,12 @@ def _score(
     child: FloatArray,
     relative: FloatArray,
     reference: FloatArray | None,
-    pack: str,
+    space: EmbeddingSpace,
     same_person: float,
 ) -> RelativeScore:
     s = float(child @ relative)
     if reference is None:
-        mean, std = _pack_stats(pack)
+        mean, std = _pack_stats(space)
         z = (s - mean) / std
         return RelativeScore(name, source, s, z, 100 * _normal_cdf(z), mean, std, 0)
     imp = reference @ relative
@@ -221,7 +220,8 @@ def resemble_embeddings(
         ref = np.asarray(reference, dtype=np.float32)
         if ref.ndim != 2 or ref.shape[1] != len(c):
             raise InvalidArgumentError(f"reference must be (M, {len(c)}), got {ref.shape}")
-    same = float(get_pack(pack).threshold)
+    space = EmbeddingSpace(pack)  # the statistics are of plain embeddings, like this threshold
+    same = space.threshold
     scores = sorted(
         (
             _score(
@@ -230,7 +230,7 @@ def resemble_embeddings(
                 c,
                 _unit(e, f"{name!r}'s embedding"),
                 ref,
-                pack,
+                space,
                 same,
             )
             for name, e in relatives.items()

@@ -45,6 +45,9 @@ class CalibrationResult:
         supported: enough impostor pairs for the target (``>= 10 / target_far``).
         impostor_pairs_needed: ``ceil(10 / target_far)``.
         warning: what is wrong with the support, or ``""``.
+        scores: the all-pairs scores.
+        augment: test-time augmentation of the embeddings scored (the threshold belongs to
+            that embedding space: pack and augmentation).
     """
 
     root: str
@@ -63,11 +66,13 @@ class CalibrationResult:
     impostor_pairs_needed: int
     warning: str
     scores: AllPairsResult
+    augment: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "root": self.root,
             "pack": self.pack,
+            "augment": self.augment,
             "target_far": self.target_far,
             "threshold": self.threshold,
             "far": self.far,
@@ -120,7 +125,13 @@ def _warning(target_far: float, impostors: int) -> str:
 
 
 def calibrate_embeddings(
-    images: ImageEmbeddings, names: list[str], target_far: float, *, root: str = "", pack: str = ""
+    images: ImageEmbeddings,
+    names: list[str],
+    target_far: float,
+    *,
+    root: str = "",
+    pack: str = "",
+    augment: str = "none",
 ) -> CalibrationResult:
     """The calibration of :func:`calibrate_folders` from already computed embeddings."""
     has = images.has_face
@@ -155,6 +166,7 @@ def calibrate_embeddings(
         impostor_pairs_needed=math.ceil(MIN_FALSE_ACCEPTS / target_far),
         warning=_warning(target_far, t.impostors),
         scores=scores,
+        augment=augment,
     )
 
 
@@ -184,5 +196,10 @@ def calibrate_folders(
     files, names = labelled_images(root)
     images = embed_images(files, config, cache=cache, progress=progress)
     return calibrate_embeddings(
-        images, names, target_far, root=str(root), pack=config.pack_spec().name
+        images,
+        names,
+        target_far,
+        root=str(root),
+        pack=config.pack_spec().name,
+        augment=config.augment,
     )

@@ -206,7 +206,7 @@ class Gallery:
         if saved is not None:
             return saved
         try:
-            return get_pack(self._pack).threshold_for(self._augment)
+            return self.space.threshold
         except ModelError as exc:
             raise GalleryError(
                 f"pack {self._pack!r} is not registered, so its threshold is unknown; save one "
@@ -308,7 +308,7 @@ class Gallery:
     def check_analyzer(self, analyzer: FaceAnalyzer | Engine) -> None:
         """Raise :class:`PackMismatchError` unless ``analyzer`` makes embeddings comparable with
         this gallery's (same pack, same test-time augmentation)."""
-        self.space.check(EmbeddingSpace(analyzer.pack.name, cast(Augment, analyzer.augment)))
+        self.space.check(analyzer.space)
 
     @property
     def space(self) -> EmbeddingSpace:
@@ -519,11 +519,8 @@ class Gallery:
         return self._store.insert_templates(cur, template_rows, self._pack, now)
 
     def _check_embeddings(self, embeddings: npt.ArrayLike, pack: str | None) -> FloatArray:
-        if pack is not None and pack != self._pack:
-            raise PackMismatchError(
-                f"embeddings of pack {pack!r} cannot join this gallery of pack {self._pack!r}; "
-                "use a gallery made with that pack"
-            )
+        if pack is not None:
+            self.space.check(EmbeddingSpace(pack, self.augment))
         vecs = np.asarray(embeddings, dtype=np.float32)
         if vecs.ndim != 2 or vecs.shape[1] != self._dim:
             raise PackMismatchError(

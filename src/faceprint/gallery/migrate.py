@@ -3,7 +3,8 @@
 Embeddings of different packs do not mix, so a gallery keeps the pack it was made with (its
 detector and alignment included) until it is migrated. :func:`migrate_gallery` writes a **new**
 gallery: each template is re-made from its stored source file (the face whose box overlaps the
-stored box best, else the largest), identities keep their names and metadata, and the templates
+stored box best, else the largest) with its thumbnail, as an enrolment makes them; identities keep
+their names and metadata, and the templates
 whose source file is gone, unreadable or without a face are reported, not guessed. The old
 gallery is only read.
 """
@@ -17,9 +18,10 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint.errors import FaceprintError
+from faceprint.gallery.enroll import EnrolmentFace
 from faceprint.gallery.gallery import Gallery
 from faceprint.gallery.types import Template
-from faceprint.imageio import load_image
+from faceprint.imageio import load_image, thumbnail_jpeg
 from faceprint.packs import DEFAULT_PACK
 from faceprint.pipeline import Augment, FaceAnalyzer
 from faceprint.types import Faces
@@ -77,22 +79,25 @@ def _resolve(source: str, root: Path | None) -> Path | None:
     return path if path.is_file() else None
 
 
-def _remake(
-    analyzer: FaceAnalyzer, template: Template, root: Path | None
-) -> tuple[npt.NDArray[np.float32] | None, npt.NDArray[np.float32] | None, str]:
-    """(embedding, box, "") of the template's face in its source, or (None, None, why not)."""
+def _remake(analyzer: FaceAnalyzer, template: Template, root: Path | None) -> EnrolmentFace | str:
+    """The template's face in its source, re-made as an enrolment makes it (embedding, box
+    and thumbnail of the aligned crop), or why it cannot be."""
     path = _resolve(template.source, root)
     if path is None:
-        return None, None, "source file not found" if template.source else "no source recorded"
+        return "source file not found" if template.source else "no source recorded"
     try:
         rgb = load_image(path)
         faces = analyzer.detect(rgb)
         if len(faces) == 0:
-            return None, None, "no face found by the new pack"
-        face = analyzer.embed_faces(rgb, faces[[_pick(faces, template.box)]])
+            return "no face found by the new pack"
+        chosen = faces[[_pick(faces, template.box)]]
+        crop = analyzer.align(rgb, chosen)
+        embedding = analyzer.embed_crops(crop)[0]
+        thumbnail = thumbnail_jpeg(crop[0])
     except FaceprintError as exc:
-        return None, None, str(exc)
-    return face.embeddings[0], face.boxes[0], ""  # type: ignore[index]
+        return str(exc)
+    box = tuple(float(v) for v in chosen.boxes[0])
+    return EnrolmentFace(embedding, box, thumbnail, template.source)  # type: ignore[arg-type]
 
 
 def migrate_gallery(
@@ -119,24 +124,29 @@ def migrate_gallery(
     with Gallery.open(source) as old:
         aug: Augment = augment or old.augment
         analyzer = FaceAnalyzer(pack, augment=aug)
-        names, vecs, sources, boxes = [], [], [], []
+        names: list[str] = []
+        made: list[EnrolmentFace] = []
         left_out: list[tuple[str, str, str]] = []
         metadata, count = {}, 0
         for ident in old.identities():
             metadata[ident.name] = dict(ident.metadata)
             for template in old.templates(ident.name):
                 count += 1
-                emb, box, why = _remake(analyzer, template, base)
-                if emb is None or box is None:
-                    left_out.append((ident.name, template.source, why))
+                face = _remake(analyzer, template, base)
+                if isinstance(face, str):
+                    left_out.append((ident.name, template.source, face))
                     continue
                 names.append(ident.name)
-                vecs.append(emb)
-                sources.append(template.source)
-                boxes.append(box)
+                made.append(face)
     with Gallery.create(target, analyzer.pack, augment=aug) as new:
-        if vecs:
-            new.add_embeddings(names, np.stack(vecs), sources=sources, boxes=np.stack(boxes))
+        if made:
+            new.add_embeddings(
+                names,
+                np.stack([f.embedding for f in made]),
+                sources=[f.source for f in made],
+                boxes=np.asarray([f.box for f in made], np.float32),
+                thumbnails=[f.thumbnail for f in made],
+            )
         for name in dict.fromkeys(names):
             if metadata[name]:
                 new.set_metadata(name, metadata[name])
@@ -146,7 +156,7 @@ def migrate_gallery(
         pack=analyzer.pack.name,
         augment=aug,
         templates=count,
-        migrated=len(vecs),
+        migrated=len(made),
         not_migrated=tuple(left_out),
         identities_dropped=tuple(n for n in metadata if n not in set(names)),
     )

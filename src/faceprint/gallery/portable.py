@@ -22,7 +22,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +39,7 @@ from faceprint.errors import (
 from faceprint.gallery.enroll import clean_name
 from faceprint.gallery.store import GalleryStore, TemplateRow, utc_now
 from faceprint.imageio import printable
+from faceprint.pipeline import AUGMENTS, Augment, EmbeddingSpace
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "export_gallery", "import_gallery"]
 
@@ -249,19 +250,16 @@ def _check_header(
             f"reads ({FORMAT_VERSION}); upgrade faceprint to import it",
             source=path,
         )
-    if doc.get("pack") != pack or doc.get("dim") != dim:
-        raise PackMismatchError(
-            f"{printable(path)} holds embeddings of pack {doc.get('pack')!r} "
-            f"({doc.get('dim')}-d); this gallery is of pack {pack!r} ({dim}-d): import into a "
-            "gallery of that pack",
-            source=path,
-        )
     theirs = doc.get("augment", "none")  # exports made before the setting hold plain embeddings
-    if theirs != augment:
+    if theirs not in AUGMENTS:
+        raise _bad(path, f"augment {printable(str(theirs))!r} is not one of {', '.join(AUGMENTS)}")
+    here = EmbeddingSpace(pack, cast(Augment, augment))
+    holder = f"this gallery (importing {printable(path)})"
+    here.check(EmbeddingSpace(str(doc.get("pack")), theirs), holder=holder, source=path)
+    if doc.get("dim") != dim:
         raise PackMismatchError(
-            f"{printable(path)} holds embeddings made with augment={printable(str(theirs))!r}; "
-            f"this gallery's are made with augment={augment!r}: augmented and plain templates "
-            "do not mix",
+            f"{printable(path)} holds {doc.get('dim')}-d embeddings of pack {pack!r}; this "
+            f"gallery's are {dim}-d: import into a gallery of that pack",
             source=path,
         )
 

@@ -14,12 +14,16 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from faceprint.library.store import LibraryStore
 from faceprint.library.types import ClusterReport
+
+if TYPE_CHECKING:
+    from faceprint.pipeline import EmbeddingSpace
 
 __all__ = ["DEFAULT_MIN_SIZE", "DEFAULT_QUALITY_FLOOR", "recluster"]
 
@@ -46,8 +50,7 @@ def recluster(
     min_size: int,
     quality_floor: float,
     method: str,
-    pack: str,
-    augment: str = "none",
+    space: EmbeddingSpace,
 ) -> ClusterReport:
     """Cluster the library's faces (see the module docstring)."""
     from faceprint.cluster import cluster_faces
@@ -66,8 +69,7 @@ def recluster(
         fixed=fixed,
         cannot_link=_cannot_link(store, faces.ids, label_of),
         method=method,
-        pack=pack,
-        augment=augment,
+        space=space,
     )
     labels = np.asarray(result.labels, np.int64)
     with store.transaction() as cur:

@@ -20,7 +20,6 @@ from faceprint.errors import (
     IdentityNotFoundError,
     InvalidArgumentError,
     NoFaceError,
-    PackMismatchError,
     RecordNotFoundError,
     StorageError,
 )
@@ -43,7 +42,7 @@ from faceprint.library.types import (
     ScanReport,
 )
 from faceprint.packs import DEFAULT_PACK, PackSpec, get_pack
-from faceprint.pipeline import DEFAULT_MAX_SIDE, Augment, FaceAnalyzer
+from faceprint.pipeline import DEFAULT_MAX_SIDE, Augment, EmbeddingSpace, FaceAnalyzer
 
 __all__ = ["GALLERY_DIR", "LIBRARY_AUGMENT", "Library"]
 
@@ -121,6 +120,13 @@ class Library:
         except BaseException:
             store.close()
             raise
+        try:  # an outside gallery may have been replaced since
+            mine = EmbeddingSpace(str(store.settings()["pack"]), gallery.augment)
+            gallery.space.check(mine, holder=f"the gallery {gdir}", source=gdir)
+        except BaseException:
+            gallery.close()
+            store.close()
+            raise
         return cls(path, store, gallery)
 
     @staticmethod
@@ -163,6 +169,12 @@ class Library:
     def augment(self) -> Augment:
         """Test-time augmentation of the stored embeddings (the gallery's)."""
         return self.gallery.augment
+
+    @property
+    def space(self) -> EmbeddingSpace:
+        """The embedding space of the stored faces (pack and augmentation) and its
+        calibration."""
+        return EmbeddingSpace(self._pack, self.augment)
 
     def _set_root(self, root: Path) -> Path:
         resolved = root.expanduser().resolve()
@@ -255,8 +267,7 @@ class Library:
                 min_size=min_size,
                 quality_floor=quality_floor,
                 method=method,
-                pack=self._pack,
-                augment=self.augment,
+                space=self.space,
             )
 
     def clusters(
@@ -535,16 +546,13 @@ def _open_gallery(
             augment=LIBRARY_AUGMENT if augment is None else augment,
         )
     gallery = Gallery.open(directory)
-    if pack is not None and get_pack(pack).name != gallery.pack:
-        gallery.close()
-        raise PackMismatchError(
-            f"{directory} holds embeddings of pack {gallery.pack!r}, not {get_pack(pack).name!r}; "
-            "drop the pack or use another gallery"
+    try:
+        wanted = EmbeddingSpace(
+            gallery.pack if pack is None else get_pack(pack).name,
+            gallery.augment if augment is None else augment,
         )
-    if augment is not None and augment != gallery.augment:
+        gallery.space.check(wanted, holder=str(directory), source=directory)
+    except BaseException:
         gallery.close()
-        raise PackMismatchError(
-            f"{directory} holds embeddings made with augment={gallery.augment!r}, not "
-            f"{augment!r}; drop --augment or use another gallery"
-        )
+        raise
     return gallery

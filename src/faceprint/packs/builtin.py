@@ -43,6 +43,10 @@ ONNX_PACKS: dict[str, tuple[str, str, str, str, float, str]] = {
     ),
 }
 
+#: cosine threshold of the default clustering method for plain embeddings of the ONNX packs,
+#: chosen on LFW peopleDevTrain (benchmarks/bench_cluster.py, docs/benchmarks/clustering.md)
+CLUSTER_THRESHOLD = 0.50
+
 THRESHOLD_SOURCE = (
     "best threshold on LFW View 1 training pairs (benchmarks/bench_lfw_packs.py); "
     "recalibrate on your own data with `faceprint calibrate`"
@@ -61,6 +65,7 @@ def _maker(name: str) -> Callable[[], PackSpec]:
             dim=128,
             threshold=threshold,
             threshold_source=THRESHOLD_SOURCE,
+            cluster_thresholds={"none": CLUSTER_THRESHOLD},
             crop=ARCFACE_112,
             licence=f"{licence}; {MOBILEFACENET_LICENCE}",
             files={"detector": folder / file, "embedder": folder / MOBILEFACENET},

@@ -16,6 +16,7 @@ from pathlib import Path
 from faceprint._hashing import sha256_file
 from faceprint.align import DLIB_150
 from faceprint.errors import InvalidArgumentError, ModelError
+from faceprint.packs.scores import DLIB_LFW_SCORES
 from faceprint.packs.spec import DETECTOR_FACTORIES, EMBEDDER_FACTORIES, PackSpec
 
 __all__ = [
@@ -147,6 +148,8 @@ def _dlib_pack(name: str, embedder: str, description: str) -> Callable[[], PackS
             detector_options={"upsample": 1},
             description=description,
             augment_thresholds={"flip": (DLIB_FLIP_THRESHOLD, DLIB_FLIP_THRESHOLD_SOURCE)},
+            cluster_thresholds=dict(DLIB_CLUSTER_THRESHOLDS),
+            scores=DLIB_LFW_SCORES,
         )
 
     return make
@@ -166,6 +169,12 @@ DLIB_FLIP_THRESHOLD_SOURCE = (
     "(99.09%); 99.20% on View 2's pairs at that threshold; faceprint evaluate lfw --augment flip "
     "--train-pairs pairsDevTrain.txt"
 )
+
+#: cosine thresholds of the default clustering method for the dlib packs, by test-time
+#: augmentation, chosen on LFW peopleDevTrain (benchmarks/bench_cluster.py,
+#: docs/benchmarks/clustering.md); dlib-blazeface (BlazeFace boxes, the same 68-point alignment
+#: and network) keeps them
+DLIB_CLUSTER_THRESHOLDS = {"none": 0.937, "flip": 0.9405}
 
 register_pack(
     "dlib",

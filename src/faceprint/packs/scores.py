@@ -1,12 +1,14 @@
 """Measured score distributions of packs: the cosine statistics of genuine (same person) and
-impostor (different people) pairs of a pack's embeddings. A leaf module of data: family
-resemblance calibrates against it, the synthetic benchmark galleries are fitted to it."""
+impostor (different people) pairs of a pack's embeddings. A leaf module of data: a pack records
+its distribution (:attr:`PackSpec.scores <faceprint.packs.PackSpec>`, read through
+:attr:`EmbeddingSpace.scores <faceprint.pipeline.EmbeddingSpace.scores>`); family resemblance
+calibrates against it, the synthetic benchmark galleries are fitted to it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["LFW_SCORES", "ScoreDistribution"]
+__all__ = ["DLIB_LFW_SCORES", "ScoreDistribution"]
 
 
 @dataclass(frozen=True)
@@ -19,10 +21,7 @@ class ScoreDistribution:
     impostor_std: float
 
 
-#: dlib's ResNet embeddings of LFW faces (template pairs); ``dlib-reference`` and the default
-#: ``dlib-blazeface`` run the same network on dlib's chip, so they share them
-LFW_SCORES: dict[str, ScoreDistribution] = {
-    "dlib": ScoreDistribution(0.953, 0.017, 0.836, 0.034),
-    "dlib-reference": ScoreDistribution(0.953, 0.017, 0.836, 0.034),
-    "dlib-blazeface": ScoreDistribution(0.953, 0.017, 0.836, 0.034),
-}
+#: dlib's ResNet embeddings of LFW faces (template pairs, plain embeddings); ``dlib``,
+#: ``dlib-reference`` and the default ``dlib-blazeface`` run the same network on dlib's chip, so
+#: they share them
+DLIB_LFW_SCORES = ScoreDistribution(0.953, 0.017, 0.836, 0.034)

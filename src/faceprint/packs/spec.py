@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,6 +19,7 @@ from faceprint.errors import ModelError
 if TYPE_CHECKING:
     from faceprint.detect.base import Detector
     from faceprint.embed.base import Embedder
+    from faceprint.packs.scores import ScoreDistribution
 
 __all__ = ["DETECTOR_FACTORIES", "EMBEDDER_FACTORIES", "PackSpec"]
 
@@ -59,6 +60,11 @@ class PackSpec:
         threshold_source: how the threshold was obtained.
         augment_thresholds: thresholds calibrated for test-time augmented embeddings
             (``{"flip": (threshold, source)}``); an augmentation without one uses ``threshold``.
+        cluster_thresholds: cosine thresholds of the default clustering method by test-time
+            augmentation (``{"none": 0.937}``); an augmentation without one clusters at its
+            verification threshold.
+        scores: genuine and impostor cosine statistics measured on LFW (plain embeddings),
+            or ``None`` when not measured; family resemblance calibrates against them.
     """
 
     name: str
@@ -77,6 +83,8 @@ class PackSpec:
     description: str = ""
     threshold_source: str = ""
     augment_thresholds: Mapping[str, tuple[float, str]] = field(default_factory=dict)
+    cluster_thresholds: Mapping[str, float] = field(default_factory=dict)
+    scores: ScoreDistribution | None = None
 
     def threshold_for(self, augment: str = "none") -> float:
         """The calibrated threshold of embeddings made with ``augment``."""
@@ -87,6 +95,11 @@ class PackSpec:
         """How :meth:`threshold_for` ``(augment)`` was obtained."""
         found = self.augment_thresholds.get(augment)
         return self.threshold_source if found is None else found[1]
+
+    def cluster_threshold_for(self, augment: str = "none") -> float:
+        """The default clustering method's threshold of embeddings made with ``augment``."""
+        found = self.cluster_thresholds.get(augment)
+        return self.threshold_for(augment) if found is None else float(found)
 
     def file(self, role: str) -> Path:
         """The model file for ``role``; a clear error when the pack has none or it is missing."""
@@ -135,6 +148,8 @@ class PackSpec:
             "threshold": self.threshold,
             "threshold_source": self.threshold_source,
             "augment_thresholds": {k: v[0] for k, v in self.augment_thresholds.items()},
+            "cluster_thresholds": dict(self.cluster_thresholds),
+            "scores": None if self.scores is None else asdict(self.scores),
             "crop": self.crop.size,
             "licence": self.licence,
             "files": {role: str(p) for role, p in self.files.items()},

@@ -26,6 +26,7 @@ from faceprint import __version__
 from faceprint.errors import InvalidArgumentError
 from faceprint.gallery import Gallery
 from faceprint.packs import DEFAULT_PACK, get_pack
+from faceprint.pipeline import EmbeddingSpace
 from faceprint.server.config import ServerConfig, is_loopback
 from faceprint.server.errors import install_error_handlers
 from faceprint.server.gate import GateMiddleware
@@ -48,12 +49,13 @@ def open_gallery(config: ServerConfig) -> Gallery:
     not hold one yet; a pack that differs from an existing gallery's is refused."""
     if Gallery.exists(config.gallery):
         gallery = Gallery.open(config.gallery)
-        if config.pack is not None and get_pack(config.pack).name != gallery.pack:
-            gallery.close()
-            raise InvalidArgumentError(
-                f"{config.gallery} holds embeddings of pack {gallery.pack!r}, not {config.pack!r}; "
-                "drop --pack or use another gallery"
-            )
+        if config.pack is not None:
+            try:
+                wanted = EmbeddingSpace(get_pack(config.pack).name, gallery.augment)
+                gallery.space.check(wanted, holder=str(config.gallery), source=config.gallery)
+            except BaseException:
+                gallery.close()
+                raise
         return gallery
     if config.gallery.is_dir() and any(p.name != "keys.sqlite" for p in config.gallery.iterdir()):
         raise InvalidArgumentError(

@@ -37,7 +37,7 @@ from faceprint.errors import (
 from faceprint.gallery import Gallery
 from faceprint.index import create_index
 from faceprint.packs import DEFAULT_PACK
-from faceprint.pipeline import Augment, FaceAnalyzer
+from faceprint.pipeline import Augment, EmbeddingSpace, FaceAnalyzer
 from faceprint.video.screentime import Cast, ProgressCallback, VideoOptions, screentime
 from faceprint.video.types import ScreenTime, Segment, merge_segments
 
@@ -191,20 +191,16 @@ class VideoIndex:
         """The test-time augmentation of the stored embeddings (``"none"`` while empty)."""
         return cast(Augment, self._setting("augment") or "none")
 
-    def _check_pack(self, pack: str, augment: str | None = None) -> None:
-        mine = self.pack
-        if mine is not None and mine != pack:
-            raise PackMismatchError(
-                f"{self.directory}: this video index holds embeddings of pack {mine!r}, not "
-                f"{pack!r}; use --pack {mine} or another index",
-                source=self.directory,
-            )
-        if mine is not None and augment is not None and augment != self.augment:
-            raise PackMismatchError(
-                f"{self.directory}: this video index holds embeddings made with augment="
-                f"{self.augment!r}, not {augment!r}; use another index",
-                source=self.directory,
-            )
+    @property
+    def space(self) -> EmbeddingSpace | None:
+        """The embedding space of the stored tracks (``None`` while empty)."""
+        pack = self.pack
+        return None if pack is None else EmbeddingSpace(pack, self.augment)
+
+    def _check_space(self, other: EmbeddingSpace) -> None:
+        mine = self.space
+        if mine is not None:
+            mine.check(other, holder=f"{self.directory}: this video index", source=self.directory)
 
     # --- adding -------------------------------------------------------------------------------
     def add(
@@ -226,15 +222,15 @@ class VideoIndex:
         if known is not None:
             return IndexOutcome(str(path), "unchanged", self._count(known))
         if analyzer is not None:
-            self._check_pack(analyzer.pack.name, analyzer.augment)
+            self._check_space(analyzer.space)
         elif isinstance(cast, Gallery):
-            self._check_pack(cast.pack, cast.augment)
+            self._check_space(cast.space)
         else:
-            self._check_pack(DEFAULT_PACK, "none")
+            self._check_space(EmbeddingSpace(DEFAULT_PACK))
         result = screentime(
             path, cast, analyzer=analyzer, options=options, progress=progress, cancel=cancel
         )
-        self._check_pack(result.pack, result.augment)
+        self._check_space(_space_of(result))
         stored = self._store(path.resolve(), digest, result)
         return IndexOutcome(str(path), "indexed", stored, result)
 
@@ -251,9 +247,9 @@ class VideoIndex:
         readable there at the same paths); each result is stored here, in this process, as it
         arrives. Yields each video's outcome, or the error that stopped it, as they complete."""
         options = options or VideoOptions()
-        self._check_pack(engine.pack.name, engine.augment)
+        self._check_space(engine.space)
         if isinstance(cast, Gallery):
-            self._check_pack(cast.pack, cast.augment)
+            self._check_space(cast.space)
         people = str(cast.directory) if isinstance(cast, Gallery) else cast
         todo: dict[str, str] = {}
         for video in videos:
@@ -270,7 +266,7 @@ class VideoIndex:
             yield result if isinstance(result, FaceprintError) else self._keep(name, todo, result)
 
     def _keep(self, path: str, digests: dict[str, str], result: ScreenTime) -> IndexOutcome:
-        self._check_pack(result.pack, result.augment)
+        self._check_space(_space_of(result))
         known = self._video_by_hash(digests[path]) if digests[path] else None
         if known is not None:  # the same content twice in one call: stored once
             return IndexOutcome(path, "unchanged", self._count(known))
@@ -353,12 +349,13 @@ class VideoIndex:
 
     def _relabel(self, rows: list[_Row], gallery: Gallery) -> list[_Row]:
         """Labels from ``gallery`` for the judged tracks (the others keep theirs)."""
-        pack = self.pack
-        if pack is not None and (pack != gallery.pack or self.augment != gallery.augment):
-            raise PackMismatchError(
-                f"the gallery holds embeddings of pack {gallery.pack!r} (augment="
-                f"{gallery.augment!r}), this index of {pack!r} (augment={self.augment!r})",
-                source=str(gallery.directory),
+        mine = self.space
+        if mine is not None:
+            mine.check(
+                gallery.space,
+                holder=f"{self.directory}: this video index (asked with the gallery "
+                f"{gallery.directory})",
+                source=gallery.directory,
             )
         judged = [
             i
@@ -408,7 +405,7 @@ class VideoIndex:
         ``embedding`` (a face of the index's pack and augmentation)."""
         _check_gap(gap)
         if pack is not None:
-            self._check_pack(pack, augment)
+            self._check_space(EmbeddingSpace(pack, cast(Augment, augment or self.augment)))
         rows = self._rows()
         usable = [i for i, r in enumerate(rows) if r.embedding is not None]
         query = np.asarray(embedding, np.float32).reshape(1, -1)
@@ -424,6 +421,10 @@ class VideoIndex:
         hits = index.search(query, len(usable), threshold=threshold)
         chosen = [rows[usable[int(i)]] for i in hits.ids[0][hits.valid[0]]]
         return _named(_ranges(chosen, lambda _r: True, gap), rows)
+
+
+def _space_of(result: ScreenTime) -> EmbeddingSpace:
+    return EmbeddingSpace(result.pack, cast(Augment, result.augment))
 
 
 def _screentime_task(

@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from faceprint.cluster import cluster_faces, default_threshold
+from faceprint.cluster import cluster_faces
 from faceprint.embed.base import l2_normalize
 from faceprint.errors import InvalidArgumentError, VideoError
 from faceprint.gallery import Gallery
@@ -243,7 +243,9 @@ def cast_gallery(cast: Cast, analyzer: FaceAnalyzer) -> Iterator[Gallery]:
     if not cast:
         raise InvalidArgumentError("the cast is empty: give at least one NAME=IMAGE")
     with tempfile.TemporaryDirectory(prefix="faceprint-cast-") as tmp:
-        gallery = Gallery.create(os.path.join(tmp, "gallery"), analyzer.pack)
+        gallery = Gallery.create(
+            os.path.join(tmp, "gallery"), analyzer.pack, augment=analyzer.augment
+        )
         try:
             for name, images in cast.items():
                 many = isinstance(images, (list, tuple))
@@ -499,8 +501,7 @@ class _Run:
             threshold=self._cluster_threshold(),
             min_size=1,
             method="agglomerative" if len(vecs) <= 2000 else "default",
-            pack=self.fa.pack.name,
-            augment=self.fa.augment,
+            space=self.fa.space,
         )
         spans = [(e.building.start, e.building.end) for e in items]
         return unknown_labels(found.labels, spans)
@@ -510,9 +511,7 @@ class _Run:
         verification one (a wrong merge names strangers together; a missed one costs a click)."""
         if self.options.cluster_threshold is not None:
             return self.options.cluster_threshold
-        return max(
-            self._threshold(), default_threshold(self.fa.pack.name, "default", self.fa.augment)
-        )
+        return max(self._threshold(), self.fa.space.cluster_threshold)
 
 
 def unknown_labels(

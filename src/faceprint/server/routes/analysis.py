@@ -20,7 +20,6 @@ from faceprint.compare import verify_embeddings
 from faceprint.errors import GalleryError, IdentityNotFoundError, InvalidArgumentError, NoFaceError
 from faceprint.gallery import Gallery, IdentifiedFace, Match
 from faceprint.imageio import load_image
-from faceprint.packs import get_pack
 from faceprint.pipeline import FaceAnalyzer, select_face
 from faceprint.server import schemas
 from faceprint.server.errors import ApiError
@@ -88,7 +87,7 @@ def threshold_info(gallery: Gallery) -> tuple[float, str]:
     """The gallery's decision threshold and where it comes from."""
     if gallery.settings.threshold is not None:
         return gallery.threshold, gallery.settings.threshold_source
-    return gallery.threshold, get_pack(gallery.pack).threshold_source_for(gallery.augment)
+    return gallery.threshold, gallery.space.threshold_source
 
 
 @router.post("/detect", response_model=schemas.DetectOut)

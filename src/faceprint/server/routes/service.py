@@ -32,7 +32,7 @@ async def models(request: Request, caller: Caller = ReadCaller) -> schemas.Model
     source = (
         state.gallery.settings.threshold_source
         if saved is not None
-        else pack.threshold_source_for(state.gallery.augment)
+        else state.gallery.space.threshold_source
     )
     return schemas.ModelsOut(
         pack=pack.name,
