@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from faceprint.errors import InvalidArgumentError
 from faceprint.index import create_index
 
 __all__ = [
@@ -163,7 +164,9 @@ class GaussianFaces:
         self.tail = float(tail)
         x = np.asarray(real, np.float64)
         if x.ndim != 2 or len(x) <= x.shape[1]:
-            raise ValueError(f"need more real vectors than dimensions, got shape {x.shape}")
+            raise InvalidArgumentError(
+                f"need more real vectors than dimensions, got shape {x.shape}"
+            )
         self.mean = x.mean(axis=0)
         cov = np.cov(x, rowvar=False)
         vals, vecs = np.linalg.eigh(cov)

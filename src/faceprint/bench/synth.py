@@ -19,8 +19,8 @@ either perfect or useless. Real embeddings have structure this generator reprodu
 A template is ``normalise(mean_norm * m + c + s_t * n)`` (identity part of unit expected norm).
 The four numbers (``mean_norm``, ``id_alpha``, ``noise``, ``quality_spread``) are fitted by
 :func:`calibrate` so that genuine/impostor mean and standard deviation match target statistics:
-for the ``dlib`` preset those measured on real dlib embeddings of LFW faces (see the README for
-the comparison table and command), for ``arcface`` typical values of ArcFace-class 512-d models
+for the ``dlib`` preset those measured on real dlib embeddings of LFW faces (see docs/benchmarks/search.md
+for the comparison table and command), for ``arcface`` typical values of ArcFace-class 512-d models
 (impostor mean ~0, spread ~0.07; genuine ~0.6) — no such model's embeddings are available here
 to check the 512-d preset against real data.
 """

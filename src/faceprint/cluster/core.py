@@ -40,7 +40,7 @@ DEFAULT_THRESHOLDS: dict[tuple[str, str], float] = {
     ("dlib", "flip"): 0.9405,
     ("dlib-reference", "none"): 0.937,  # the same embeddings, computed by dlib itself
     ("dlib-reference", "flip"): 0.9405,
-    # BlazeFace boxes, the same 68-point alignment and network: dlib's calibration (README)
+    # BlazeFace boxes, the same 68-point alignment and network: dlib's calibration (docs/benchmarks/clustering.md)
     ("dlib-blazeface", "none"): 0.937,
     ("dlib-blazeface", "flip"): 0.9405,
     ("yunet-mobilefacenet", "none"): 0.50,
