@@ -13,8 +13,8 @@ import typer
 from faceprint.cli._app import app as _root
 from faceprint.cli._common import (
     JsonOption,
-    err,
     errors_to_exit,
+    note,
     out,
     param_value,
     print_json,
@@ -129,7 +129,7 @@ def search(
             threshold=threshold,
             workdir=workdir,
             seed=seed,
-            progress=lambda msg: err.print(msg, markup=False, highlight=False),
+            progress=lambda msg: note.print(msg, markup=False, highlight=False),
         )
     if save_json is not None:
         save_json.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
