@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._json import JsonResult
 from faceprint.errors import InvalidArgumentError
 from faceprint.index import create_index
 
@@ -213,7 +214,7 @@ def fit_tail(
 
 
 @dataclass(frozen=True)
-class ScoreComparison:
+class ScoreComparison(JsonResult):
     """Probe-distractor cosines of real and synthetic distractors, side by side."""
 
     quantiles: tuple[float, ...]
@@ -226,9 +227,6 @@ class ScoreComparison:
     ks: float  # Kolmogorov-Smirnov distance of the two score distributions
     max_real: tuple[float, ...]  # quantiles of each probe's max over the real distractors
     max_synthetic: tuple[float, ...]  # ... over as many synthetic ones
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def compare_scores(

@@ -9,7 +9,6 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -475,7 +474,7 @@ def migrate(
     with errors_to_exit():
         report = migrate_gallery(gallery_dir, out_dir, chosen, root=root)
     if json_:
-        print_json(asdict(report))
+        print_json(report.to_dict())
         return
     out.print(
         f"{report.migrated} of {report.templates} templates re-embedded with pack "

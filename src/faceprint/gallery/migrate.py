@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._json import JsonResult
 from faceprint.errors import FaceprintError
 from faceprint.gallery.gallery import Gallery
 from faceprint.gallery.types import Template
@@ -28,7 +29,7 @@ __all__ = ["MigrationReport", "migrate_gallery"]
 
 
 @dataclass(frozen=True, slots=True)
-class MigrationReport:
+class MigrationReport(JsonResult):
     """What :func:`migrate_gallery` did.
 
     Attributes:

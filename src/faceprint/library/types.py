@@ -8,9 +8,10 @@ ISO 8601 strings: ``taken`` is the EXIF capture time (local time of the camera, 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from faceprint._json import to_json
 
 __all__ = [
     "ClusterInfo",
@@ -31,14 +32,9 @@ FaceState = Literal["free", "auto", "confirmed"]
 
 
 def to_jsonable(value: Any) -> Any:
-    """Plain JSON data (dicts, lists, numbers, strings) of a library result."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    return value
+    """Plain JSON data (dicts, lists, numbers, strings) of a library result: the one JSON helper,
+    :func:`faceprint._json.to_json`."""
+    return to_json(value)
 
 
 @dataclass(frozen=True, slots=True)
