@@ -9,7 +9,7 @@ What a type's JSON looks like beyond that is declared on the type, never written
   ``json=False`` leaves the field out; ``name`` renames its key; ``convert`` maps the value
   first (e.g. a path to printable text); ``digits`` rounds its floats (also inside lists);
   ``omit_none`` leaves the key out while the value is ``None``; ``schema`` is the JSON type
-  where ``convert`` changes it (for :func:`json_model`);
+  where ``convert`` changes it and ``description`` documents the key (for :func:`json_model`);
 * per class, with two optional class variables: ``json_computed``, a tuple of
   :func:`computed` values (properties or methods of the result, appended after the fields), and
   ``json_order``, the output's key order where it differs from the declaration order.
@@ -65,12 +65,14 @@ def json_options(
     omit_none: bool = False,
     convert: Callable[[Any], Any] | None = None,
     schema: Any = None,
+    description: str | None = None,
     json: bool = True,
 ) -> dict[str, Any]:
     """A field's JSON options, as ``dataclasses.field(metadata=json_options(...))`` (see the
     module docstring)."""
     options = {"json_name": name, "json_digits": digits, "json_convert": convert}
     options |= {"json_schema": schema, "json_omit_none": omit_none or None}
+    options |= {"json_description": description}
     metadata = {k: v for k, v in options.items() if v is not None}
     return metadata if json else {**metadata, "json": False}
 
@@ -162,16 +164,32 @@ def _json_type(tp: Any) -> Any:
     return tp
 
 
+def _not_none(tp: Any) -> Any:
+    """``tp`` without ``None`` (``int | None`` → ``int``)."""
+    if typing.get_origin(tp) not in (Union, types.UnionType):
+        return tp
+    rest = [a for a in typing.get_args(tp) if a is not type(None)]
+    return functools.reduce(lambda a, b: a | b, rest)
+
+
 def _hints(obj: Any) -> dict[str, Any]:
     return typing.get_type_hints(obj, include_extras=False)
 
 
-@functools.cache
-def json_model(cls: type) -> Any:
+def json_model(cls: type[Any]) -> Any:
     """The pydantic model of ``to_json(instance of cls)``: one field per JSON key, typed from
     the dataclass's annotations (``schema`` where a converter changes the type), required unless
     the key may be left out, in the same order. Cached: one model per result type."""
-    from pydantic import ConfigDict, create_model
+    model = _MODELS.get(cls)
+    return _MODELS.setdefault(cls, _build_model(cls)) if model is None else model
+
+
+#: the derived models, one per result type
+_MODELS: dict[type[Any], Any] = {}
+
+
+def _build_model(cls: type[Any]) -> Any:
+    from pydantic import ConfigDict, Field, create_model
 
     hints = _hints(cls)
     fields: dict[str, Any] = {}
@@ -180,8 +198,11 @@ def json_model(cls: type) -> Any:
         if not meta.get("json", True):
             continue
         tp = meta.get("json_schema") or _json_type(hints[f.name])
+        if meta.get("json_omit_none"):  # the key is left out, never null
+            tp = _not_none(tp)
         default = None if meta.get("json_omit_none") else ...
-        fields[meta.get("json_name", f.name)] = (tp, default)
+        info = Field(default, description=meta.get("json_description"))
+        fields[meta.get("json_name", f.name)] = (tp, info)
     for c in getattr(cls, "json_computed", ()):
         attr = getattr(cls, c.attr)
         fn = attr.fget if isinstance(attr, property) else attr
@@ -190,7 +211,10 @@ def json_model(cls: type) -> Any:
     if order is not None:
         fields = {k: fields[k] for k in order if k in fields}
     doc = (cls.__doc__ or "").strip().split("\n\n")[0]
+    if doc.startswith(f"{cls.__name__}("):  # the signature dataclasses writes, not a docstring
+        doc = ""
     config = ConfigDict(title=cls.__name__, extra="forbid")
-    model = create_model(cls.__name__, __config__=config, **fields)
-    model.__doc__ = doc or None
+    model = create_model(
+        cls.__name__, __config__=config, __doc__=doc or None, __module__=cls.__module__, **fields
+    )
     return model

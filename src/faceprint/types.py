@@ -81,7 +81,7 @@ class Face(JsonResult):
     score: float = field(metadata=json_options(digits=4))
     landmarks: FloatArray = field(metadata=json_options(digits=2, schema=list[list[float]]))
     embedding: FloatArray | None = field(
-        default=None, metadata=json_options(omit_none=True, schema=list[float] | None)
+        default=None, metadata=json_options(omit_none=True, schema=list[float])
     )
     track_id: int | None = field(default=None, metadata=json_options(omit_none=True))
     source_index: int | None = field(default=None, metadata=json_options(omit_none=True))

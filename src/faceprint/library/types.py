@@ -1,4 +1,5 @@
-"""Result types of the photo library (frozen dataclasses; JSON via :func:`to_jsonable`).
+"""Result types of the photo library (frozen dataclasses; JSON via :func:`to_jsonable` or
+``to_dict()``, both the one JSON helper).
 
 Coordinates: ``box`` is ``x1, y1, x2, y2`` in pixels of the photo as displayed (EXIF orientation
 applied). Paths are relative to the library root, with ``/`` separators, as scanned. Times are
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from faceprint._json import to_json
+from faceprint._json import JsonResult, to_json
 
 __all__ = [
     "ClusterInfo",
@@ -38,7 +39,7 @@ def to_jsonable(value: Any) -> Any:
 
 
 @dataclass(frozen=True, slots=True)
-class FileProblem:
+class FileProblem(JsonResult):
     """A file the scan could not index (``errors``) or left out on purpose (``skipped``).
 
     Attributes:
@@ -51,7 +52,7 @@ class FileProblem:
 
 
 @dataclass(frozen=True, slots=True)
-class ScanReport:
+class ScanReport(JsonResult):
     """What one scan did.
 
     Attributes:
@@ -86,7 +87,7 @@ class ScanReport:
 
 
 @dataclass(frozen=True, slots=True)
-class FaceRecord:
+class FaceRecord(JsonResult):
     """One face of the library.
 
     Attributes:
@@ -112,7 +113,7 @@ class FaceRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class ClusterInfo:
+class ClusterInfo(JsonResult):
     """One cluster: the faces of one person (named) or of one unnamed group."""
 
     id: int
@@ -122,7 +123,7 @@ class ClusterInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class ClusterList:
+class ClusterList(JsonResult):
     """Clusters largest first, and the faces in none."""
 
     clusters: tuple[ClusterInfo, ...]
@@ -130,7 +131,7 @@ class ClusterList:
 
 
 @dataclass(frozen=True, slots=True)
-class ClusterReport:
+class ClusterReport(JsonResult):
     """What one clustering run did.
 
     Attributes:
@@ -153,7 +154,7 @@ class ClusterReport:
 
 
 @dataclass(frozen=True, slots=True)
-class FoundPhoto:
+class FoundPhoto(JsonResult):
     """A photo found by :meth:`Library.find`.
 
     Attributes:
@@ -173,7 +174,7 @@ class FoundPhoto:
 
 
 @dataclass(frozen=True, slots=True)
-class LibraryStatus:
+class LibraryStatus(JsonResult):
     """Counts of the library (``faceprint library status``)."""
 
     root: str | None
