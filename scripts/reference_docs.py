@@ -86,11 +86,24 @@ def cli_markdown() -> str:
     head = [
         "# CLI reference",
         "",
-        "Generated from the `faceprint` Typer app when the site is built. Every command prints "
-        "one line on stderr and exits 2 for bad input; `--json` prints machine-readable output "
-        "and `--quiet` hides progress where a command has them. Shell completion: "
-        "`faceprint --install-completion` (bash, zsh, fish, PowerShell) or "
-        "`faceprint --show-completion` to copy it.",
+        "Generated from the `faceprint` Typer app when the site is built.",
+        "",
+        "## Conventions",
+        "",
+        "- **Errors**: bad input prints one line on stderr (`error: ...`) and exits 2.",
+        "- **`--json`**: every command with a result prints it as JSON on stdout (valid UTF-8; "
+        "file names that are not UTF-8 are escaped, NaN and infinities become `null`).",
+        "- **`--quiet` / `-q`** means one thing on every command that has it (all but "
+        "`serve` and `keys add`): no progress bar and no human-readable output, neither the "
+        "results shown as text on stdout nor the notes on stderr (what was written, counts). "
+        "What still prints: `--json` output, warnings and errors. Files the command writes "
+        "(`--out`, `--draw`, `--sheet` ...) are still written and the exit status is the same, "
+        "so `faceprint verify A B -q` answers by its exit status alone and "
+        "`faceprint identify ... -q --json` prints nothing but the JSON.",
+        "- **Outputs** go where you say (`--out`, `--draw`, `--library` ...) or to the current "
+        "directory, never beside the inputs.",
+        "- **Shell completion**: `faceprint --install-completion` (bash, zsh, fish, PowerShell) "
+        "or `faceprint --show-completion` to copy it.",
         "",
     ]
     return "\n".join(head + _command_md(root, ctx, 2)) + "\n"

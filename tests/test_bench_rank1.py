@@ -18,6 +18,7 @@ from faceprint.bench.rank1 import (
     split_lfw,
 )
 from faceprint.bench.synth import make_gallery, synth_spec
+from faceprint.errors import InvalidArgumentError
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -85,7 +86,7 @@ def test_gaussian_faces_match_the_real_moments_and_scores() -> None:
     b = list(gen.blocks(100, seed=5, size=30))
     assert [len(x) for x in a] == [30, 30, 30, 10]
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
-    with pytest.raises(ValueError, match="more real vectors"):
+    with pytest.raises(InvalidArgumentError, match="more real vectors"):
         GaussianFaces(real[:10])
 
 

@@ -75,9 +75,20 @@ def test_cli_bench_search_json() -> None:
     assert data["results"][1]["setting"] == "ef_search=20"
 
 
-def test_cli_bench_search_bad_param() -> None:
-    result = CliRunner().invoke(app, ["bench", "search", "--n", "100", "--param", "oops"])
-    assert result.exit_code == 2 and "BACKEND.NAME=VALUE" in result.output
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--param", "oops"], "BACKEND.NAME=VALUE"),
+        (["--sweep", "hnsw.ef_search=20,x"], "'x' is not a JSON value"),
+        (["--max-n", "milvus"], "--max-n expects BACKEND=N"),
+        (["--max-n", "milvus=many"], "a whole number of vectors, got 'many'"),
+    ],
+)
+def test_cli_bench_search_bad_options(args: list[str], message: str) -> None:
+    """Malformed options are faceprint's InvalidArgumentError: one line, exit 2."""
+    result = CliRunner().invoke(app, ["bench", "search", "--n", "100", *args])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "Traceback" not in result.output
 
 
 @pytest.mark.parametrize(

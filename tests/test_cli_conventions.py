@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from faceprint import __version__
 from faceprint.cli import app
+from faceprint.cli._common import QUIET_HELP
 
 pytestmark = pytest.mark.core
 
@@ -48,6 +49,17 @@ def test_every_command_takes_quiet_and_json(path: str) -> None:
     opts = _options(COMMANDS[path])
     assert ("--quiet" in opts) == (path not in LOUD), path
     assert ("--json" in opts) == (path not in NO_JSON), path
+
+
+@pytest.mark.parametrize("path", sorted(set(COMMANDS) - LOUD))
+def test_quiet_means_one_thing_on_every_command(path: str) -> None:
+    """One option, one help text, and the one shared helper applying it (whether or not the
+    command also hides a progress bar with it)."""
+    cmd = COMMANDS[path]
+    (quiet,) = (p for p in cmd.params if "--quiet" in getattr(p, "opts", ()))
+    assert set(quiet.opts) == {"--quiet", "-q"} and quiet.is_flag
+    assert quiet.help == QUIET_HELP
+    assert getattr(cmd.callback, "__faceprint_quiet__", False), path
 
 
 def test_version_is_the_package_version() -> None:

@@ -141,6 +141,24 @@ def test_identify_text_json_and_draw(enrolled: Path, tmp_path: Path) -> None:
     assert {f["name"] for f in strict_faces if f["similarity"] < 1.0} == {"unknown"}
 
 
+@pytest.mark.parametrize("command", ["people", "identify"])
+def test_quiet_prints_only_json_warnings_and_errors(
+    command: str, enrolled: Path, tmp_path: Path
+) -> None:
+    """--quiet is the same on a command without a progress bar (people) and with one
+    (identify): no human-readable output on stdout or stderr; --json output still prints."""
+    args = [command, "--gallery", str(enrolled)]
+    if command == "identify":
+        args.append(str(write_image(tmp_path / "q.png", face_image([(PEOPLE["red"], 9, 9, 60)]))))
+    loud = runner.invoke(app, args)
+    quiet = runner.invoke(app, [*args, "--quiet"])
+    as_json = runner.invoke(app, [*args, "-q", "--json"])
+    assert loud.exit_code == quiet.exit_code == as_json.exit_code == 0, loud.output
+    assert "red" in loud.stdout
+    assert quiet.stdout == "" and quiet.stderr == ""
+    assert "red" in json.dumps(json.loads(as_json.stdout)) and as_json.stderr == ""
+
+
 def test_identify_missing_gallery_is_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["identify", "--gallery", str(tmp_path / "none"), "x.jpg"])
     assert result.exit_code == 2 and "no gallery" in result.output

@@ -29,7 +29,7 @@ __all__ = [
 #: interpolated bicubically, otherwise bilinearly: bilinear enlargement blurs small faces (LFW
 #: at 150×150, faces of about 63 px enlarged about 2×), which put faceprint behind
 #: face_recognition there; at normal sizes (about 1.2× for LFW at 250×250) bilinear was as good
-#: (``benchmarks/bench_small_faces.py``; README "Small faces")
+#: (``benchmarks/bench_small_faces.py``; docs/benchmarks/images.md, "Small faces")
 BICUBIC_FROM_SCALE = 1.5
 #: changes whenever the crops :func:`align_faces` makes change (part of cache keys)
 ALIGN_REVISION = 2

@@ -2,7 +2,9 @@
 
 Method names are the library's (``detect``, ``verify``, ``identify``, ``search``, ``people``,
 ``enroll``, ``remove``, ``rename``, ``export``, ``import_``); results are the API's response
-models (:mod:`faceprint.server.schemas`); errors come back as faceprint's own exceptions
+models: the pydantic models derived from the response dataclasses of
+:mod:`faceprint.server.schemas` (:func:`faceprint._json.json_model`: the same attribute names, as
+JSON values: lists for boxes and embeddings); errors come back as faceprint's own exceptions
 (:class:`~faceprint.errors.NoFaceError`, :class:`~faceprint.errors.IdentityNotFoundError`, …),
 rebuilt from the error envelope, with ``.status``, ``.code`` and ``.request_id``::
 
@@ -24,24 +26,24 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 from urllib.parse import quote
 
 try:
     import httpx
-    from pydantic import BaseModel
 except ImportError as _exc:
     from faceprint._optional import missing
 
     raise missing("httpx", feature="faceprint.client") from _exc
 
+from faceprint._json import json_model
 from faceprint.errors import CODES, FaceprintError, ServiceError
 from faceprint.server import schemas
 
 __all__ = ["Client", "ImageSource", "ServiceError"]
 
 ImageSource = str | os.PathLike[str] | bytes | IO[bytes]
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M")
 #: people per request when listing every person (the server's most:
 #: ``faceprint.gallery.gallery.MAX_PEOPLE_PAGE``)
 MAX_PEOPLE_PAGE = 1000
@@ -49,6 +51,12 @@ MAX_PEOPLE_PAGE = 1000
 
 #: error code of the envelope → the faceprint error raised (derived from the error classes)
 ERRORS: dict[str, type[FaceprintError]] = dict(CODES)
+
+
+def _parse(result: type[M], data: Any) -> M:
+    """``data`` validated by :func:`~faceprint._json.json_model` of ``result`` (an instance of
+    that model: the result's attributes, as JSON values)."""
+    return cast(M, json_model(result).model_validate(data))
 
 
 def _error(response: httpx.Response) -> FaceprintError:
@@ -119,8 +127,9 @@ class Client:
             raise _error(response)
         return response
 
-    def _json(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
-        return model.model_validate(self._send(method, path, **kwargs).json())
+    def _json(self, result: type[M], method: str, path: str, **kwargs: Any) -> M:
+        """The response, validated by the model derived from the ``result`` dataclass."""
+        return _parse(result, self._send(method, path, **kwargs).json())
 
     # --- service ----------------------------------------------------------------------------
     def health(self) -> schemas.HealthOut:
@@ -215,8 +224,8 @@ class Client:
         path = Path(video)
         files = {"video": (path.name, path.read_bytes())}
         data = {"every": str(every), "cast": cast}
-        job = schemas.JobOut.model_validate(
-            self._send("POST", "/v1/videos", files=files, data=data).json()["job"]
+        job = _parse(
+            schemas.JobOut, self._send("POST", "/v1/videos", files=files, data=data).json()["job"]
         )
         return self.wait(job.id, poll=poll, timeout=timeout) if wait else job
 

@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 #: detection runs on a copy of the image whose longer side is at most this many pixels (boxes,
 #: landmarks and the crops that are embedded stay in full resolution); ``None`` disables it.
-#: Chosen by ``benchmarks/bench_max_side.py`` (README "Large images"): with the dlib pack every
+#: Chosen by ``benchmarks/bench_max_side.py`` (docs/benchmarks/images.md, "Large images"): with the dlib pack every
 #: face of the shared photos and of the 43 annotated PASCAL faces is still found at native size
 #: and at 12 MP, and a 12 MP photo takes about 1.1 CPU s to search instead of 3.4–4.4 s at full
 #: size (dlib's HOG upsamples once, so full size searches 48 MP, using 0.5 GB more memory). The

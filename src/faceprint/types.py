@@ -19,6 +19,7 @@ from typing import Any, overload
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._json import JsonResult, json_options
 from faceprint.errors import InvalidArgumentError
 
 __all__ = ["Face", "Faces", "Verification"]
@@ -64,7 +65,7 @@ def _same_presence(name: str, values: Sequence[object | None]) -> bool:
 
 
 @dataclass(frozen=True, eq=False)
-class Face:
+class Face(JsonResult):
     """One detected face.
 
     Attributes:
@@ -76,32 +77,19 @@ class Face:
         source_index: position of the face's image in a batch of inputs, or ``None``.
     """
 
-    box: FloatArray
-    score: float
-    landmarks: FloatArray
-    embedding: FloatArray | None = None
-    track_id: int | None = None
-    source_index: int | None = None
+    box: FloatArray = field(metadata=json_options(digits=2, schema=list[float]))
+    score: float = field(metadata=json_options(digits=4))
+    landmarks: FloatArray = field(metadata=json_options(digits=2, schema=list[list[float]]))
+    embedding: FloatArray | None = field(
+        default=None, metadata=json_options(omit_none=True, schema=list[float])
+    )
+    track_id: int | None = field(default=None, metadata=json_options(omit_none=True))
+    source_index: int | None = field(default=None, metadata=json_options(omit_none=True))
 
     @property
     def area(self) -> float:
         """Box area in square pixels."""
         return float(max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1]))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (lists of floats); the embedding is included when present."""
-        out: dict[str, Any] = {
-            "box": [round(float(v), 2) for v in self.box],
-            "score": round(float(self.score), 4),
-            "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks],
-        }
-        if self.embedding is not None:
-            out["embedding"] = [float(v) for v in self.embedding]
-        if self.track_id is not None:
-            out["track_id"] = int(self.track_id)
-        if self.source_index is not None:
-            out["source_index"] = int(self.source_index)
-        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -278,7 +266,7 @@ class Faces:
 
 
 @dataclass(frozen=True)
-class Verification:
+class Verification(JsonResult):
     """Outcome of a 1:1 comparison.
 
     Attributes:
@@ -288,15 +276,7 @@ class Verification:
         pack: name of the model pack whose threshold was used.
     """
 
-    similarity: float
+    similarity: float = field(metadata=json_options(digits=6))
     threshold: float
     same: bool
     pack: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "similarity": round(self.similarity, 6),
-            "threshold": self.threshold,
-            "same": self.same,
-            "pack": self.pack,
-        }

@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._json import JsonResult
+from faceprint.errors import InvalidArgumentError
 from faceprint.index import create_index
 
 __all__ = [
@@ -163,7 +165,9 @@ class GaussianFaces:
         self.tail = float(tail)
         x = np.asarray(real, np.float64)
         if x.ndim != 2 or len(x) <= x.shape[1]:
-            raise ValueError(f"need more real vectors than dimensions, got shape {x.shape}")
+            raise InvalidArgumentError(
+                f"need more real vectors than dimensions, got shape {x.shape}"
+            )
         self.mean = x.mean(axis=0)
         cov = np.cov(x, rowvar=False)
         vals, vecs = np.linalg.eigh(cov)
@@ -210,7 +214,7 @@ def fit_tail(
 
 
 @dataclass(frozen=True)
-class ScoreComparison:
+class ScoreComparison(JsonResult):
     """Probe-distractor cosines of real and synthetic distractors, side by side."""
 
     quantiles: tuple[float, ...]
@@ -223,9 +227,6 @@ class ScoreComparison:
     ks: float  # Kolmogorov-Smirnov distance of the two score distributions
     max_real: tuple[float, ...]  # quantiles of each probe's max over the real distractors
     max_synthetic: tuple[float, ...]  # ... over as many synthetic ones
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def compare_scores(

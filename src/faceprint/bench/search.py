@@ -34,13 +34,14 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._json import JsonResult, computed
 from faceprint.bench.synth import (
     SimilarityStats,
     SynthGallery,
@@ -75,7 +76,7 @@ SCAN_ROWS = 1 << 16
 
 
 @dataclass(frozen=True)
-class BackendResult:
+class BackendResult(JsonResult):
     """Measurements of one backend (times in seconds unless the name says ms)."""
 
     backend: str
@@ -101,16 +102,15 @@ class BackendResult:
     note: str = ""
     setting: str = ""
 
+    json_computed = (computed("bytes_per_face"),)
+
     @property
     def bytes_per_face(self) -> float:
         return self.open_ram_bytes / max(self.n, 1)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "bytes_per_face": self.bytes_per_face}
-
 
 @dataclass(frozen=True)
-class SearchBenchReport:
+class SearchBenchReport(JsonResult):
     """One run: the data, the bandwidth bound and every backend's :class:`BackendResult`."""
 
     n: int
@@ -126,11 +126,6 @@ class SearchBenchReport:
     threads: int
     load_average: tuple[float, float]
     results: tuple[BackendResult, ...] = field(default_factory=tuple)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["results"] = [r.to_dict() for r in self.results]
-        return d
 
     def table(self) -> str:
         """A Markdown table of the results."""

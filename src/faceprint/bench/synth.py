@@ -19,21 +19,22 @@ either perfect or useless. Real embeddings have structure this generator reprodu
 A template is ``normalise(mean_norm * m + c + s_t * n)`` (identity part of unit expected norm).
 The four numbers (``mean_norm``, ``id_alpha``, ``noise``, ``quality_spread``) are fitted by
 :func:`calibrate` so that genuine/impostor mean and standard deviation match target statistics:
-for the ``dlib`` preset those measured on real dlib embeddings of LFW faces (see the README for
-the comparison table and command), for ``arcface`` typical values of ArcFace-class 512-d models
+for the ``dlib`` preset those measured on real dlib embeddings of LFW faces (see docs/benchmarks/search.md
+for the comparison table and command), for ``arcface`` typical values of ArcFace-class 512-d models
 (impostor mean ~0, spread ~0.07; genuine ~0.6) — no such model's embeddings are available here
 to check the 512-d preset against real data.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._json import JsonResult
 from faceprint.errors import InvalidArgumentError
 from faceprint.packs.scores import DLIB_LFW_SCORES, ScoreDistribution
 
@@ -54,7 +55,7 @@ CHUNK = 65536
 
 
 @dataclass(frozen=True)
-class SimilarityStats:
+class SimilarityStats(JsonResult):
     """Cosine statistics of genuine (same identity) and impostor (different) template pairs."""
 
     genuine_mean: float
@@ -67,16 +68,13 @@ class SimilarityStats:
     genuine_pairs: int
     impostor_pairs: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 #: what :func:`calibrate` fits: means and standard deviations of both distributions
 SimilarityTargets = ScoreDistribution
 
 
 @dataclass(frozen=True)
-class SynthSpec:
+class SynthSpec(JsonResult):
     """Parameters of the generator (see the module docstring)."""
 
     dim: int
@@ -85,9 +83,6 @@ class SynthSpec:
     noise: float
     quality_spread: float
     noise_alpha: float = 0.5
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 #: target statistics per preset: ``dlib`` measured on 596 real embeddings of 150 LFW people

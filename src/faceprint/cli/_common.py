@@ -41,8 +41,12 @@ from faceprint.pipeline import AUGMENTS, DEFAULT_MAX_SIDE, FaceChoice, parse_fac
 
 T = TypeVar("T")
 
+#: human-readable results on stdout (silenced by ``--quiet``)
 out = Console(soft_wrap=True, highlight=False, markup=False)
+#: errors and warnings on stderr (always shown)
 err = Console(stderr=True, soft_wrap=True, highlight=False, markup=False)
+#: human-readable notes on stderr: what was written, counts, steps (silenced by ``--quiet``)
+note = Console(stderr=True, soft_wrap=True, highlight=False, markup=False, emoji=False)
 
 PackOption = Annotated[
     str,
@@ -58,35 +62,42 @@ DetectorOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-#: the ``--quiet`` of a command that has no progress bar of its own (added by :func:`accepts_quiet`)
-QuietMessagesOption = Annotated[
-    bool,
-    typer.Option(
-        "--quiet", "-q", help="Print nothing on stdout but --json output (errors still show)."
-    ),
-]
+#: ``--quiet`` / ``-q`` means one thing on every command (see :func:`accepts_quiet`)
+QUIET_HELP = (
+    "No progress bar and no human-readable output: only --json output, warnings and errors "
+    "print (files are still written; the exit status is unchanged)."
+)
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)]
 
 
 @contextmanager
 def quiet_output(quiet: bool) -> Iterator[None]:
-    """Silence the stdout console while the block runs (``--json`` output still prints)."""
-    before = out.quiet
-    out.quiet = before or quiet
+    """Silence the human-readable consoles (:data:`out`, :data:`note`) while the block runs;
+    ``--json`` output (:func:`print_json`), warnings and errors still print."""
+    before = out.quiet, note.quiet
+    out.quiet, note.quiet = before[0] or quiet, before[1] or quiet
     try:
         yield
     finally:
-        out.quiet = before
+        out.quiet, note.quiet = before
 
 
 def accepts_quiet(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` as a command that also takes ``--quiet`` / ``-q`` (unchanged when it has one).
+    """``fn`` as a command whose ``--quiet`` / ``-q`` has the one meaning of :data:`QUIET_HELP`.
 
-    Every command that prints takes ``--quiet``; those without a progress bar get it here, once,
-    instead of a parameter and a ``with`` block each (``faceprint.cli`` applies it to all)."""
+    ``faceprint.cli`` applies it to every command that prints. A command that draws a progress
+    bar declares ``quiet: QuietOption`` itself (and hides its bar with it); one that does not is
+    given the option here. Either way the human-readable output is silenced here, once."""
     signature = inspect.signature(fn, eval_str=True)
     if "quiet" in signature.parameters:
-        return fn
+
+        @functools.wraps(fn)
+        def with_bar(*args: Any, **kwargs: Any) -> Any:
+            with quiet_output(bool(kwargs.get("quiet", False))):
+                return fn(*args, **kwargs)
+
+        with_bar.__faceprint_quiet__ = True  # type: ignore[attr-defined]
+        return with_bar
 
     @functools.wraps(fn)
     def command(*args: Any, quiet: bool = False, **kwargs: Any) -> Any:
@@ -94,11 +105,12 @@ def accepts_quiet(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
 
     extra = inspect.Parameter(
-        "quiet", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=QuietMessagesOption
+        "quiet", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=QuietOption
     )
     command.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[*signature.parameters.values(), extra]
     )
+    command.__faceprint_quiet__ = True  # type: ignore[attr-defined]
     return command
 
 

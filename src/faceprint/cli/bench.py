@@ -13,12 +13,13 @@ import typer
 from faceprint.cli._app import app as _root
 from faceprint.cli._common import (
     JsonOption,
-    err,
     errors_to_exit,
+    note,
     out,
     param_value,
     print_json,
 )
+from faceprint.errors import InvalidArgumentError
 
 app = typer.Typer(
     help="Benchmarks: index backends on synthetic galleries, and the synthetic data itself.",
@@ -34,7 +35,7 @@ def _parse_params(items: list[str]) -> dict[str, dict[str, Any]]:
         key, sep, raw = item.partition("=")
         backend, dot, name = key.partition(".")
         if not sep or not dot:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"--param {item!r}: expected BACKEND.NAME=VALUE, e.g. hnsw.ef_search=128"
             )
         out_.setdefault(backend, {})[name] = param_value(raw)
@@ -48,17 +49,29 @@ def _parse_sweep(items: list[str]) -> dict[str, list[dict[str, Any]]]:
         key, sep, raw = item.partition("=")
         backend, dot, name = key.partition(".")
         if not sep or not dot:
-            raise ValueError(f"--sweep {item!r}: expected BACKEND.NAME=V1,V2,...")
-        values = [json.loads(v) for v in raw.split(",")]
+            raise InvalidArgumentError(f"--sweep {item!r}: expected BACKEND.NAME=V1,V2,...")
+        values = [_sweep_value(item, v) for v in raw.split(",")]
         before = sweeps.get(backend, [{}])
         sweeps[backend] = [{**b, name: v} for b in before for v in values]
     return sweeps
 
 
+def _sweep_value(item: str, raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise InvalidArgumentError(
+            f"--sweep {item!r}: {raw!r} is not a JSON value (a number, true/false, a quoted string)"
+        ) from None
+
+
 def _parse_max_n(items: list[str]) -> dict[str, int]:
     pairs = [item.partition("=") for item in items]
     if any(not sep for _, sep, _ in pairs):
-        raise ValueError("--max-n expects BACKEND=N, e.g. milvus=100000")
+        raise InvalidArgumentError("--max-n expects BACKEND=N, e.g. milvus=100000")
+    bad = [v for _, _, v in pairs if not v.strip().isdigit()]
+    if bad:
+        raise InvalidArgumentError(f"--max-n expects a whole number of vectors, got {bad[0]!r}")
     return {b: int(v) for b, _, v in pairs}
 
 
@@ -116,7 +129,7 @@ def search(
             threshold=threshold,
             workdir=workdir,
             seed=seed,
-            progress=lambda msg: err.print(msg, markup=False, highlight=False),
+            progress=lambda msg: note.print(msg, markup=False, highlight=False),
         )
     if save_json is not None:
         save_json.write_text(json.dumps(report.to_dict(), indent=2) + "\n")

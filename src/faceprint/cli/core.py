@@ -34,6 +34,7 @@ from faceprint.cli._common import (
     face_choice,
     fail,
     make_engine,
+    note,
     out,
     print_json,
     report_error,
@@ -145,8 +146,8 @@ def embed(
     n = sum(len(r.faces) for r in rows if r.faces is not None)
     if json_out:
         print_json({"out": str(out_file), "embeddings": n, "images": read, "failed": failed})
-    elif not quiet:
-        err.print(f"wrote {n} embedding(s) from {read} image(s) to {printable(str(out_file))}")
+    else:
+        note.print(f"wrote {n} embedding(s) from {read} image(s) to {printable(str(out_file))}")
     if failed:
         raise typer.Exit(2)
 

@@ -21,6 +21,7 @@ from faceprint.cli._common import (
     errors_to_exit,
     face_choice,
     fail,
+    note,
     out,
     print_json,
     progress,
@@ -305,7 +306,7 @@ def _save_threshold(r: CalibrationResult, gallery: Path, force: bool) -> None:
             EmbeddingSpace(r.pack, cast(Augment, r.augment)), holder=str(gallery), source=gallery
         )
         g.settings.set_threshold(r.threshold, source=source)
-    err.print(f"saved threshold {r.threshold:.4f} in {gallery}")
+    note.print(f"saved threshold {r.threshold:.4f} in {gallery}")
 
 
 @app.command()

@@ -9,7 +9,6 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -32,6 +31,7 @@ from faceprint.cli._common import (
     face_choice,
     fail,
     make_engine,
+    note,
     out,
     param_value,
     print_json,
@@ -377,10 +377,10 @@ def people(
     with _open(gallery_dir) as gallery, errors_to_exit():
         if remove is not None:
             n = gallery.remove(remove)
-            print(f"removed {remove!r} and {n} template(s)", file=sys.stderr)
+            note.print(f"removed {remove!r} and {n} template(s)")
         if rename is not None:
             gallery.rename(*rename)
-            print(f"renamed {rename[0]!r} to {rename[1]!r}", file=sys.stderr)
+            note.print(f"renamed {rename[0]!r} to {rename[1]!r}")
         identities = gallery.identities()
     if json_:
         print_json([i.to_dict() for i in identities])
@@ -388,7 +388,7 @@ def people(
     for ident in identities:
         out.print(f"{ident.template_count:>6}  {ident.name}", markup=False)
     total = sum(i.template_count for i in identities)
-    print(f"{len(identities)} identities, {total} templates", file=sys.stderr)
+    note.print(f"{len(identities)} identities, {total} templates")
 
 
 def _index_params(items: list[str]) -> dict[str, Any]:
@@ -427,10 +427,7 @@ def index_cmd(
         if backend is not None:
             start = time.perf_counter()
             gallery.set_index(backend, **params)
-            print(
-                f"index rebuilt as {backend!r} in {time.perf_counter() - start:.1f} s",
-                file=sys.stderr,
-            )
+            note.print(f"index rebuilt as {backend!r} in {time.perf_counter() - start:.1f} s")
         index = gallery.index
         info: dict[str, Any] = {
             "backend": index.name,
@@ -478,7 +475,7 @@ def migrate(
     with errors_to_exit():
         report = migrate_gallery(gallery_dir, out_dir, chosen, root=root)
     if json_:
-        print_json(asdict(report))
+        print_json(report.to_dict())
         return
     out.print(
         f"{report.migrated} of {report.templates} templates re-embedded with pack "

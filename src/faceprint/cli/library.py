@@ -23,6 +23,7 @@ from faceprint.cli._common import (
     err,
     errors_to_exit,
     fail,
+    note,
     out,
     print_json,
     progress_columns,
@@ -331,7 +332,7 @@ def find(
         return
     for p in photos:
         out.print(f"{p.taken or p.mtime}  {root / p.path if root else p.path}", markup=False)
-    err.print(f"{len(photos)} photos", markup=False)
+    note.print(f"{len(photos)} photos", markup=False)
 
 
 @library_app.command()

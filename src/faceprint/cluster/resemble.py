@@ -29,11 +29,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._json import JsonResult, computed
 from faceprint.errors import InvalidArgumentError
 from faceprint.imageio import ImageInput, source_name
 from faceprint.packs import DEFAULT_PACK
@@ -63,7 +63,7 @@ CAVEAT = (
 
 
 @dataclass(frozen=True)
-class RelativeScore:
+class RelativeScore(JsonResult):
     """One relative's calibrated similarity to the child.
 
     Attributes:
@@ -86,21 +86,9 @@ class RelativeScore:
     impostor_std: float
     reference_faces: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "source": self.source,
-            "similarity": self.similarity,
-            "z": self.z,
-            "percentile": self.percentile,
-            "impostor_mean": self.impostor_mean,
-            "impostor_std": self.impostor_std,
-            "reference_faces": self.reference_faces,
-        }
-
 
 @dataclass(frozen=True)
-class Resemblance:
+class Resemblance(JsonResult):
     """Which relative the child resembles most (see the module docstring).
 
     Attributes:
@@ -123,22 +111,15 @@ class Resemblance:
     pack: str
     caveat: str = CAVEAT
 
+    json_computed = (computed("decided"),)
+    json_order = (
+        "child", "verdict", "decided", "lead", "margin", "calibration", "pack", "relatives",
+        "caveat",
+    )  # fmt: skip
+
     @property
     def decided(self) -> bool:
         return self.verdict is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "child": self.child,
-            "verdict": self.verdict,
-            "decided": self.decided,
-            "lead": self.lead,
-            "margin": self.margin,
-            "calibration": self.calibration,
-            "pack": self.pack,
-            "relatives": [r.to_dict() for r in self.relatives],
-            "caveat": self.caveat,
-        }
 
 
 def _pack_stats(space: EmbeddingSpace) -> tuple[float, float]:

@@ -40,7 +40,7 @@ class YuNetDetector(OnnxDetector):
 
     The score threshold is 0.8 (OpenCV's default is 0.9): at 0.8 both YuNet files find all 43
     annotated faces of dlib's test photos (at 0.9 the 2023mar file misses 6) with no detection
-    in the negatives (README, "Detectors"); NMS at IoU 0.3, as OpenCV.
+    in the negatives (docs/benchmarks/detectors.md); NMS at IoU 0.3, as OpenCV.
     """
 
     name = "yunet"

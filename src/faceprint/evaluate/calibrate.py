@@ -14,12 +14,12 @@ flagged (``supported=False``) and :attr:`CalibrationResult.warning` says what wo
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from faceprint._json import JsonResult, json_options
 from faceprint.errors import EvaluationError, ImageError, InvalidArgumentError
 from faceprint.evaluate.cache import EmbeddingCache
 from faceprint.evaluate.extract import ExtractionConfig, ImageEmbeddings, Progress, embed_images
@@ -29,7 +29,7 @@ __all__ = ["CalibrationResult", "calibrate_embeddings", "calibrate_folders", "la
 
 
 @dataclass(frozen=True)
-class CalibrationResult:
+class CalibrationResult(JsonResult):
     """The threshold for a target FAR on a labelled folder tree.
 
     Attributes:
@@ -61,32 +61,23 @@ class CalibrationResult:
     identities: int
     images: int
     images_used: int
-    skipped: tuple[tuple[str, str], ...]
+    skipped: tuple[tuple[str, str], ...] = field(
+        metadata=json_options(
+            convert=lambda skipped: [{"file": f, "reason": r} for f, r in skipped],
+            schema=list[dict[str, str]],
+        )
+    )
     supported: bool
     impostor_pairs_needed: int
     warning: str
-    scores: AllPairsResult
+    scores: AllPairsResult = field(metadata=json_options(json=False))
     augment: str = "none"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "root": self.root,
-            "pack": self.pack,
-            "augment": self.augment,
-            "target_far": self.target_far,
-            "threshold": self.threshold,
-            "far": self.far,
-            "frr": self.frr,
-            "genuine_pairs": self.genuine_pairs,
-            "impostor_pairs": self.impostor_pairs,
-            "identities": self.identities,
-            "images": self.images,
-            "images_used": self.images_used,
-            "skipped": [{"file": f, "reason": r} for f, r in self.skipped],
-            "supported": self.supported,
-            "impostor_pairs_needed": self.impostor_pairs_needed,
-            "warning": self.warning,
-        }
+    json_order = (
+        "root", "pack", "augment", "target_far", "threshold", "far", "frr", "genuine_pairs",
+        "impostor_pairs", "identities", "images", "images_used", "skipped", "supported",
+        "impostor_pairs_needed", "warning",
+    )  # fmt: skip
 
 
 def labelled_images(root: str | Path) -> tuple[list[str], list[str]]:

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint._hashing import sha256_file
+from faceprint._json import JsonResult, json_options
 from faceprint.align import align_faces
 from faceprint.batch import Engine
 from faceprint.errors import FaceprintError
@@ -67,7 +68,7 @@ def _no_progress(items: Iterable[T], total: int, description: str) -> Iterable[T
 
 
 @dataclass(frozen=True)
-class ExtractionConfig:
+class ExtractionConfig(JsonResult):
     """How an evaluation turns each image into one embedding.
 
     Attributes:
@@ -89,17 +90,24 @@ class ExtractionConfig:
             the cache key, so plain and augmented embeddings never mix.
         ray: run the workers on Ray (``"auto"`` or a cluster's address; the image files must be
             readable at the same paths on every Ray node); ``workers`` is then the actor count.
+
+    Its JSON (in a report) holds what shapes the embeddings: embedder, face, upsample,
+    fallbacks and augment (the pack is the report's; how the work was spread is left out).
     """
 
-    pack: str = DEFAULT_PACK
+    pack: str = field(default=DEFAULT_PACK, metadata=json_options(json=False))
     face: EvalFaceChoice = "largest"
     embedder: str | None = None
     upsample: int | None = None
     fallbacks: tuple[Fallback, ...] = ()
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    batch_size: int = 16
+    workers: int = field(
+        default_factory=lambda: os.cpu_count() or 1, metadata=json_options(json=False)
+    )
+    batch_size: int = field(default=16, metadata=json_options(json=False))
     augment: Augment = "none"
-    ray: str | None = None
+    ray: str | None = field(default=None, metadata=json_options(json=False))
+
+    json_order = ("embedder", "face", "upsample", "fallbacks", "augment")
 
     def detector_options(self) -> dict[str, Any]:
         return {} if self.upsample is None else {"upsample": self.upsample}
@@ -111,7 +119,7 @@ class ExtractionConfig:
 
 
 @dataclass(frozen=True)
-class ExtractionSummary:
+class ExtractionSummary(JsonResult):
     """Counts of how the images were handled.
 
     Attributes:
@@ -129,20 +137,11 @@ class ExtractionSummary:
     detected: int
     several_faces: int
     not_subject: int
-    by_fallback: tuple[tuple[str, int], ...]
+    by_fallback: tuple[tuple[str, int], ...] = field(
+        metadata=json_options(convert=dict, schema=dict[str, int])
+    )
     no_face: int
     errors: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "images": self.images,
-            "detected": self.detected,
-            "several_faces": self.several_faces,
-            "not_subject": self.not_subject,
-            "by_fallback": dict(self.by_fallback),
-            "no_face": self.no_face,
-            "errors": self.errors,
-        }
 
 
 @dataclass(frozen=True)

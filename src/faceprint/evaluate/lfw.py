@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import re
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._json import JsonResult, json_options
 from faceprint.errors import EvaluationError
 from faceprint.evaluate.cache import EmbeddingCache
 from faceprint.evaluate.extract import (
@@ -277,7 +278,7 @@ def check_images(protocol: Protocol, images: Path) -> list[str]:
 
 
 @dataclass(frozen=True)
-class PairsResult:
+class PairsResult(JsonResult):
     """Verification on a pairs protocol.
 
     Attributes:
@@ -306,25 +307,8 @@ class PairsResult:
     fixed_threshold: float | None
     fixed_accuracy: float | None
     extraction: ExtractionSummary
-    scores: npt.NDArray[np.float64]
-    labels: npt.NDArray[np.bool_]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "protocol": self.protocol,
-            "pairs": self.pairs,
-            "genuine": self.genuine,
-            "impostors": self.impostors,
-            "no_face_pairs": self.no_face_pairs,
-            "kfold": self.kfold.to_dict() if self.kfold else None,
-            "auc": self.auc,
-            "eer": self.eer,
-            "eer_threshold": self.eer_threshold,
-            "tar_at_far": [t.to_dict() for t in self.tar_at_far],
-            "fixed_threshold": self.fixed_threshold,
-            "fixed_accuracy": self.fixed_accuracy,
-            "extraction": self.extraction.to_dict(),
-        }
+    scores: npt.NDArray[np.float64] = field(metadata=json_options(json=False))
+    labels: npt.NDArray[np.bool_] = field(metadata=json_options(json=False))
 
 
 def score_protocol(
@@ -366,7 +350,7 @@ def calibrate_on_pairs(result: PairsResult) -> tuple[float, float]:
 
 
 @dataclass(frozen=True)
-class LfwReport:
+class LfwReport(JsonResult):
     """Everything ``faceprint evaluate lfw`` measures.
 
     Attributes:
@@ -394,30 +378,7 @@ class LfwReport:
     all_pairs: AllPairsResult | None
     identification: IdentificationResult | None
     all_images: ExtractionSummary | None
-    embeddings: ImageEmbeddings
-
-    def to_dict(self) -> dict[str, Any]:
-        c = self.config
-        return {
-            "pack": self.pack,
-            "images": self.images,
-            "config": {
-                "embedder": c.embedder,
-                "face": c.face,
-                "upsample": c.upsample,
-                "fallbacks": list(c.fallbacks),
-                "augment": c.augment,
-            },
-            "test": self.test.to_dict(),
-            "train": None if self.train is None else self.train.to_dict(),
-            "calibrated_threshold": self.calibrated_threshold,
-            "train_accuracy": self.train_accuracy,
-            "all_pairs": None if self.all_pairs is None else self.all_pairs.to_dict(),
-            "identification": (
-                None if self.identification is None else self.identification.to_dict()
-            ),
-            "all_images": None if self.all_images is None else self.all_images.to_dict(),
-        }
+    embeddings: ImageEmbeddings = field(metadata=json_options(json=False))
 
 
 def lfw_config(pack: str = DEFAULT_PACK, **options: Any) -> ExtractionConfig:

@@ -19,13 +19,12 @@ impostor scores and the FAR actually met is a coarse estimate.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from faceprint._json import JsonResult
+from faceprint._json import JsonResult, computed, json_options
 from faceprint.errors import InvalidArgumentError
 
 __all__ = [
@@ -222,7 +221,7 @@ def equal_error_rate(scores: npt.ArrayLike, labels: npt.ArrayLike) -> tuple[floa
 
 
 @dataclass(frozen=True)
-class TarAtFar:
+class TarAtFar(JsonResult):
     """TAR at a target FAR.
 
     Attributes:
@@ -246,22 +245,15 @@ class TarAtFar:
     impostors: int
     supported: bool
 
+    json_computed = (computed("frr"),)
+    json_order = (
+        "target_far", "threshold", "tar", "frr", "far", "false_accepts", "genuine", "impostors",
+        "supported",
+    )  # fmt: skip
+
     @property
     def frr(self) -> float:
         return 1.0 - self.tar
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "target_far": self.target_far,
-            "threshold": self.threshold,
-            "tar": self.tar,
-            "frr": self.frr,
-            "far": self.far,
-            "false_accepts": self.false_accepts,
-            "genuine": self.genuine,
-            "impostors": self.impostors,
-            "supported": self.supported,
-        }
 
 
 def _allowed(target_far: float, impostors: int) -> int:
@@ -397,7 +389,7 @@ def histogram_roc(genuine_hist: npt.ArrayLike, impostor_hist: npt.ArrayLike) -> 
 
 
 @dataclass(frozen=True)
-class AllPairsResult:
+class AllPairsResult(JsonResult):
     """Verification over every pair of a labelled set of embeddings.
 
     Attributes:
@@ -417,22 +409,10 @@ class AllPairsResult:
     auc: float
     eer: float
     eer_threshold: float
-    roc: RocCurve
-    genuine_hist: npt.NDArray[np.int64]
-    impostor_hist: npt.NDArray[np.int64]
+    roc: RocCurve = field(metadata=json_options(json=False))
+    genuine_hist: npt.NDArray[np.int64] = field(metadata=json_options(json=False))
+    impostor_hist: npt.NDArray[np.int64] = field(metadata=json_options(json=False))
     seconds: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "images": self.images,
-            "genuine": self.genuine,
-            "impostors": self.impostors,
-            "tar_at_far": [t.to_dict() for t in self.tar_at_far],
-            "auc": self.auc,
-            "eer": self.eer,
-            "eer_threshold": self.eer_threshold,
-            "seconds": self.seconds,
-        }
 
 
 def all_pairs_scores(

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._json import JsonResult
 from faceprint.errors import FaceprintError
 from faceprint.gallery.enroll import EnrolmentFace
 from faceprint.gallery.gallery import Gallery
@@ -30,7 +31,7 @@ __all__ = ["MigrationReport", "migrate_gallery"]
 
 
 @dataclass(frozen=True, slots=True)
-class MigrationReport:
+class MigrationReport(JsonResult):
     """What :func:`migrate_gallery` did.
 
     Attributes:

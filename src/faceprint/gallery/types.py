@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from faceprint._json import JsonResult, computed, json_options
 from faceprint.errors import InvalidArgumentError
 from faceprint.imageio import printable
 from faceprint.types import Face
@@ -35,8 +36,16 @@ FileStatus = Literal["enrolled", "no_face", "ambiguous", "unreadable", "exists",
 UNKNOWN = "unknown"
 
 
+def _label(name: str | None) -> str:
+    return UNKNOWN if name is None else name
+
+
+def _finite(value: float) -> float | None:
+    return None if value == float("-inf") else value
+
+
 @dataclass(frozen=True)
-class Identity:
+class Identity(JsonResult):
     """One enrolled person.
 
     Attributes:
@@ -52,21 +61,11 @@ class Identity:
     metadata: Mapping[str, Any]
     created_at: str
     updated_at: str
-    template_count: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "metadata": dict(self.metadata),
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "templates": self.template_count,
-        }
+    template_count: int = field(metadata=json_options(name="templates"))
 
 
 @dataclass(frozen=True)
-class PersonSummary:
+class PersonSummary(JsonResult):
     """One person of a page of people (:meth:`Gallery.people`).
 
     Attributes:
@@ -83,7 +82,7 @@ class PersonSummary:
 
 
 @dataclass(frozen=True)
-class PeoplePage:
+class PeoplePage(JsonResult):
     """A page of people sorted by name (:meth:`Gallery.people`).
 
     Attributes:
@@ -99,7 +98,7 @@ class PeoplePage:
 
 
 @dataclass(frozen=True)
-class Template:
+class Template(JsonResult):
     """One enrolled face of an identity (the embedding itself stays in the store).
 
     Attributes:
@@ -115,26 +114,16 @@ class Template:
     id: int
     identity_id: int
     source: str
-    box: tuple[float, float, float, float] | None
+    box: tuple[float, float, float, float] | None = field(
+        metadata=json_options(digits=2, schema=list[float] | None)
+    )
     pack: str
     created_at: str
     has_thumbnail: bool
 
-    def to_dict(self) -> dict[str, Any]:
-        box = None if self.box is None else [round(v, 2) for v in self.box]
-        return {
-            "id": self.id,
-            "identity_id": self.identity_id,
-            "source": self.source,
-            "box": box,
-            "pack": self.pack,
-            "created_at": self.created_at,
-            "has_thumbnail": self.has_thumbnail,
-        }
-
 
 @dataclass(frozen=True)
-class Match:
+class Match(JsonResult):
     """An identity near a query face.
 
     Attributes:
@@ -148,21 +137,13 @@ class Match:
 
     identity_id: int
     name: str
-    similarity: float
+    similarity: float = field(metadata=json_options(digits=6))
     template_id: int
-    thumbnail: bytes | None = field(default=None, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "identity_id": self.identity_id,
-            "name": self.name,
-            "similarity": round(self.similarity, 6),
-            "template_id": self.template_id,
-        }
+    thumbnail: bytes | None = field(default=None, repr=False, metadata=json_options(json=False))
 
 
 @dataclass(frozen=True)
-class IdentifiedFace:
+class IdentifiedFace(JsonResult):
     """The identification of one query face.
 
     Attributes:
@@ -176,11 +157,18 @@ class IdentifiedFace:
         matches: the ``top_k`` nearest identities, best first, whatever the threshold.
     """
 
-    face: Face | None
-    name: str | None
-    similarity: float
+    face: Face | None = field(
+        metadata=json_options(
+            name="box", convert=lambda face: face.box, digits=2, omit_none=True, schema=list[float]
+        )
+    )
+    name: str | None = field(metadata=json_options(convert=_label, schema=str))
+    similarity: float = field(metadata=json_options(convert=_finite, digits=6, schema=float | None))
     threshold: float
     matches: tuple[Match, ...]
+
+    json_computed = (computed("known"),)
+    json_order = ("box", "name", "known", "similarity", "threshold", "matches")
 
     @property
     def known(self) -> bool:
@@ -192,27 +180,13 @@ class IdentifiedFace:
         """The name, or ``"unknown"``."""
         return UNKNOWN if self.name is None else self.name
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self.face is not None:
-            out["box"] = [round(float(v), 2) for v in self.face.box]
-        sim = self.similarity if self.similarity != float("-inf") else None
-        out.update(
-            name=self.label,
-            known=self.known,
-            similarity=None if sim is None else round(sim, 6),
-            threshold=self.threshold,
-            matches=[m.to_dict() for m in self.matches],
-        )
-        return out
-
 
 @dataclass(frozen=True)
-class FileOutcome:
+class FileOutcome(JsonResult):
     """What enrolling one file did.
 
     Attributes:
-        path: the file.
+        path: the file (JSON: ``file``, as valid Unicode: undecodable bytes become ``\\xNN``).
         name: the identity it was (or would have been) enrolled under.
         status: ``"enrolled"`` or why it was skipped: ``"no_face"``, ``"ambiguous"`` (several
             faces of similar size), ``"unreadable"``, ``"exists"`` (the identity exists and
@@ -221,7 +195,7 @@ class FileOutcome:
         template_id: the new template's id when enrolled.
     """
 
-    path: Path
+    path: Path = field(metadata=json_options(name="file", convert=printable, schema=str))
     name: str
     status: FileStatus
     reason: str = ""
@@ -231,22 +205,16 @@ class FileOutcome:
     def enrolled(self) -> bool:
         return self.status == "enrolled"
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (the path as valid Unicode: undecodable bytes become ``\\xNN``)."""
-        return {
-            "file": printable(self.path),
-            "name": self.name,
-            "status": self.status,
-            "reason": self.reason,
-            "template_id": self.template_id,
-        }
-
 
 @dataclass(frozen=True)
-class EnrollReport:
-    """Per-file outcomes of a folder enrolment, in processing order."""
+class EnrollReport(JsonResult):
+    """Per-file outcomes of a folder enrolment, in processing order (JSON: ``counts`` per
+    status, then ``files``)."""
 
-    outcomes: tuple[FileOutcome, ...]
+    outcomes: tuple[FileOutcome, ...] = field(metadata=json_options(name="files"))
+
+    json_computed = (computed("counts", schema=dict[str, int]),)
+    json_order = ("counts", "files")
 
     @property
     def enrolled(self) -> tuple[FileOutcome, ...]:
@@ -259,9 +227,6 @@ class EnrollReport:
     def counts(self) -> dict[str, int]:
         """Number of files per status."""
         return dict(Counter(o.status for o in self.outcomes))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"counts": self.counts(), "files": [o.to_dict() for o in self.outcomes]}
 
 
 def dump_metadata(metadata: Mapping[str, Any] | None) -> str:

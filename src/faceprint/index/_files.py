@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from faceprint.errors import IndexCorruptError
+from faceprint.errors import IndexCorruptError, StorageError
 from faceprint.index._util import default_threads
 from faceprint.index.base import IndexManifest
 
@@ -128,7 +128,7 @@ class IndexWriter:
         self.register(name)
         expected = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
         if self._files[name]["size"] != expected:
-            raise RuntimeError(
+            raise StorageError(
                 f"{name}: wrote {self._files[name]['size']} bytes, expected {expected}"
             )
         self._files[name].update(dtype=dt.str, shape=list(shape))

@@ -39,6 +39,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._json import JsonResult
 from faceprint.errors import IndexCorruptError, InvalidArgumentError, MissingDependencyError
 from faceprint.index._util import check_queries, check_threshold, threshold_floor
 
@@ -123,7 +124,7 @@ class SearchResult:
 
 
 @dataclass(frozen=True)
-class IndexManifest:
+class IndexManifest(JsonResult):
     """What an index was built from, written next to it and checked on load.
 
     Attributes:
@@ -142,16 +143,6 @@ class IndexManifest:
     checksum: str
     pack: str = ""
     params: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "backend": self.backend,
-            "dim": self.dim,
-            "count": self.count,
-            "checksum": self.checksum,
-            "pack": self.pack,
-            "params": dict(self.params),
-        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> IndexManifest:

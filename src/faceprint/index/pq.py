@@ -26,7 +26,7 @@ spreads the variance evenly over the sub-quantizers. On the 1M x 128 ``dlib`` sy
 ``=random``, ``--sweep pq.shortlist=128,256``) it lifted recall@1 of enrolled probes from 0.992
 to 0.994 (shortlist 128) and 0.998 (256), for 0.01-0.03 less on non-enrolled probes.
 
-Measured by ``faceprint bench search`` (README): with the default ``shortlist=256`` the exact
+Measured by ``faceprint bench search`` (docs/benchmarks/search.md): with the default ``shortlist=256`` the exact
 top-1 template of 100% (1M x 512) and 99.8% (1M x 128) of the probes of enrolled identities is
 found at about 2 ms a query on 2 cores; non-enrolled probes, whose exact top-1 is one of many
 near-tied impostors, need a much longer shortlist (or ``m=dim`` at 128-d).

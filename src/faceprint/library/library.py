@@ -51,7 +51,7 @@ GALLERY_DIR = "people"
 #: test-time augmentation of a new library's embeddings when its gallery is new: each face is
 #: embedded with its mirror image. Chosen on LFW's peopleDevTrain people
 #: (benchmarks/bench_cluster.py): it lifts BCubed F of the default clustering by about 0.01 at
-#: the same pairwise precision, for one more embedder pass per face (README "Photo library").
+#: the same pairwise precision, for one more embedder pass per face (docs/photo-library.md).
 LIBRARY_AUGMENT: Augment = "flip"
 
 

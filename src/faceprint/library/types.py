@@ -1,4 +1,5 @@
-"""Result types of the photo library (frozen dataclasses; JSON via :func:`to_jsonable`).
+"""Result types of the photo library (frozen dataclasses; JSON via :func:`to_jsonable` or
+``to_dict()``, both the one JSON helper).
 
 Coordinates: ``box`` is ``x1, y1, x2, y2`` in pixels of the photo as displayed (EXIF orientation
 applied). Paths are relative to the library root, with ``/`` separators, as scanned. Times are
@@ -8,9 +9,10 @@ ISO 8601 strings: ``taken`` is the EXIF capture time (local time of the camera, 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from faceprint._json import JsonResult, to_json
 
 __all__ = [
     "ClusterInfo",
@@ -31,18 +33,13 @@ FaceState = Literal["free", "auto", "confirmed"]
 
 
 def to_jsonable(value: Any) -> Any:
-    """Plain JSON data (dicts, lists, numbers, strings) of a library result."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    return value
+    """Plain JSON data (dicts, lists, numbers, strings) of a library result: the one JSON helper,
+    :func:`faceprint._json.to_json`."""
+    return to_json(value)
 
 
 @dataclass(frozen=True, slots=True)
-class FileProblem:
+class FileProblem(JsonResult):
     """A file the scan could not index (``errors``) or left out on purpose (``skipped``).
 
     Attributes:
@@ -55,7 +52,7 @@ class FileProblem:
 
 
 @dataclass(frozen=True, slots=True)
-class ScanReport:
+class ScanReport(JsonResult):
     """What one scan did.
 
     Attributes:
@@ -90,7 +87,7 @@ class ScanReport:
 
 
 @dataclass(frozen=True, slots=True)
-class FaceRecord:
+class FaceRecord(JsonResult):
     """One face of the library.
 
     Attributes:
@@ -116,7 +113,7 @@ class FaceRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class ClusterInfo:
+class ClusterInfo(JsonResult):
     """One cluster: the faces of one person (named) or of one unnamed group."""
 
     id: int
@@ -126,7 +123,7 @@ class ClusterInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class ClusterList:
+class ClusterList(JsonResult):
     """Clusters largest first, and the faces in none."""
 
     clusters: tuple[ClusterInfo, ...]
@@ -134,7 +131,7 @@ class ClusterList:
 
 
 @dataclass(frozen=True, slots=True)
-class ClusterReport:
+class ClusterReport(JsonResult):
     """What one clustering run did.
 
     Attributes:
@@ -157,7 +154,7 @@ class ClusterReport:
 
 
 @dataclass(frozen=True, slots=True)
-class FoundPhoto:
+class FoundPhoto(JsonResult):
     """A photo found by :meth:`Library.find`.
 
     Attributes:
@@ -177,7 +174,7 @@ class FoundPhoto:
 
 
 @dataclass(frozen=True, slots=True)
-class LibraryStatus:
+class LibraryStatus(JsonResult):
     """Counts of the library (``faceprint library status``)."""
 
     root: str | None

@@ -3,7 +3,7 @@
 Each pack expects its files, byte for byte (their sha256 is checked when the models load), in
 ``$FACEPRINT_HOME/packs/NAME/``; ``faceprint models list`` shows the packs and marks missing
 files. The thresholds were calibrated on LFW View 1's training pairs with these exact files
-(``benchmarks/bench_lfw_packs.py``; README "Model packs").
+(``benchmarks/bench_lfw_packs.py``; docs/packs.md).
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ MANIFEST_NAME = "pack.toml"
 
 #: Cosine thresholds for recognizers nobody calibrated, by embedding size. 128: 0.28, about the
 #: MobileFaceNet fixture's best threshold on LFW View 1 (0.27-0.31 with the four ONNX detectors;
-#: README, "Model packs"); another 128-d model may need a very different one. 512: 0.30, a prior
+#: docs/packs.md); another 128-d model may need a very different one. 512: 0.30, a prior
 #: for ArcFace-ResNet models (insightface's w600k_r50, glintr100), not measured: no such file
 #: was available. Other sizes: 0.30.
 UNCALIBRATED_THRESHOLDS: Mapping[int, float] = {128: 0.28, 512: 0.30}

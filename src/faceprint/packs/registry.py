@@ -155,7 +155,7 @@ def _dlib_pack(name: str, embedder: str, description: str) -> Callable[[], PackS
     return make
 
 
-#: cosine threshold of the dlib packs; see README "Thresholds" for how it was calibrated
+#: cosine threshold of the dlib packs; docs/benchmarks/accuracy.md ("The default threshold") says how it was calibrated
 DLIB_THRESHOLD = 0.9049
 DLIB_THRESHOLD_SOURCE = (
     "best-accuracy cosine threshold on LFW View 1 pairsDevTrain (98.91%); 98.60% on pairsDevTest, "

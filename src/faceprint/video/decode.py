@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ except ImportError as _exc:
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._json import JsonResult, json_options
 from faceprint.errors import VideoError
 
 __all__ = [
@@ -48,7 +49,7 @@ MIN_SIDE = 16
 
 
 @dataclass(frozen=True)
-class VideoInfo:
+class VideoInfo(JsonResult):
     """What the container says about a video, before decoding it.
 
     Attributes:
@@ -65,22 +66,10 @@ class VideoInfo:
     width: int
     height: int
     rotation: int
-    fps: float
-    duration: float
+    fps: float = field(metadata=json_options(digits=3))
+    duration: float = field(metadata=json_options(digits=3))
     frames: int
     codec: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "width": self.width,
-            "height": self.height,
-            "rotation": self.rotation,
-            "fps": round(self.fps, 3),
-            "duration": round(self.duration, 3),
-            "frames": self.frames,
-            "codec": self.codec,
-        }
 
 
 @dataclass(frozen=True, eq=False, slots=True)

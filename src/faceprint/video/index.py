@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceprint._hashing import sha256_file
-from faceprint._json import JsonResult
+from faceprint._json import JsonResult, json_options
 from faceprint._sqlite import connect, migrate, sqlite_errors, transaction
 from faceprint.batch import Engine
 from faceprint.errors import (
@@ -93,7 +93,7 @@ class IndexOutcome(JsonResult):
 
 
 @dataclass(frozen=True)
-class VideoRange:
+class VideoRange(JsonResult):
     """A time range of one video where the people searched for are on screen.
 
     Attributes:
@@ -103,17 +103,9 @@ class VideoRange:
     """
 
     video: str
-    start: float
-    end: float
+    start: float = field(metadata=json_options(digits=3))
+    end: float = field(metadata=json_options(digits=3))
     names: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "video": self.video,
-            "start": round(self.start, 3),
-            "end": round(self.end, 3),
-            "names": list(self.names),
-        }
 
 
 @dataclass(frozen=True, eq=False, slots=True)

@@ -7,12 +7,13 @@ them); boxes are ``x1, y1, x2, y2`` in pixels of the upright frame.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._json import JsonResult, computed, json_options
 from faceprint.errors import FaceprintError
 from faceprint.video.decode import VideoInfo
 
@@ -31,6 +32,17 @@ FloatArray = npt.NDArray[np.float32]
 #: identified: matched an enrolled person; unknown: matched nobody (then named unknown_N);
 #: too_short: too few detections to judge; poor: the faces were too small or too blurred to judge
 TrackStatus = Literal["identified", "unknown", "too_short", "poor"]
+
+#: the JSON of time ranges: ``[start, end]`` pairs in seconds, rounded to 1 ms
+_SEGMENTS = list[list[float]]
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _segment_lists(segments: Sequence[Segment]) -> list[list[float]]:
+    return [s.to_list() for s in segments]
 
 
 class VideoCancelledError(FaceprintError):
@@ -66,7 +78,7 @@ def merge_segments(segments: Iterable[Segment], gap: float = 0.0) -> tuple[Segme
 
 
 @dataclass(frozen=True, eq=False, slots=True)
-class Track:
+class Track(JsonResult):
     """One face followed through one shot.
 
     Attributes:
@@ -90,42 +102,36 @@ class Track:
     """
 
     id: int
-    start: float
-    end: float
+    start: float = field(metadata=json_options(json=False))
+    end: float = field(metadata=json_options(json=False))
     shot: int
     label: str | None
     status: TrackStatus
-    similarity: float
+    similarity: float = field(metadata=json_options(convert=_finite, digits=4, schema=float | None))
     detections: int
     faces_embedded: int
-    times: FloatArray
-    boxes: FloatArray
-    embedding: FloatArray | None
-    thumbnail: bytes | None
-    best_embedding: FloatArray | None = None
-    best_side: float = 0.0
+    times: FloatArray = field(metadata=json_options(json=False))
+    boxes: FloatArray = field(metadata=json_options(json=False))
+    embedding: FloatArray | None = field(metadata=json_options(json=False))
+    thumbnail: bytes | None = field(metadata=json_options(json=False))
+    best_embedding: FloatArray | None = field(default=None, metadata=json_options(json=False))
+    best_side: float = field(default=0.0, metadata=json_options(json=False))
+
+    json_computed = (
+        computed("segment", name="segments", convert=lambda s: [s.to_list()], schema=_SEGMENTS),
+    )
+    json_order = (
+        "id", "label", "status", "similarity", "shot", "segments", "detections", "faces_embedded",
+    )  # fmt: skip
 
     @property
     def segment(self) -> Segment:
         """The track's time range."""
         return Segment(self.start, self.end)
 
-    def to_dict(self) -> dict[str, Any]:
-        sim = None if not np.isfinite(self.similarity) else round(float(self.similarity), 4)
-        return {
-            "id": self.id,
-            "label": self.label,
-            "status": self.status,
-            "similarity": sim,
-            "shot": self.shot,
-            "segments": [self.segment.to_list()],
-            "detections": self.detections,
-            "faces_embedded": self.faces_embedded,
-        }
-
 
 @dataclass(frozen=True)
-class PersonTime:
+class PersonTime(JsonResult):
     """Screen time of one person (enrolled, or an ``unknown_N`` cluster of tracks).
 
     Attributes:
@@ -139,10 +145,22 @@ class PersonTime:
 
     name: str
     known: bool
-    seconds: float
-    share: float
-    segments: tuple[Segment, ...]
+    seconds: float = field(metadata=json_options(digits=3))
+    share: float = field(metadata=json_options(digits=4))
+    segments: tuple[Segment, ...] = field(
+        metadata=json_options(convert=_segment_lists, schema=_SEGMENTS)
+    )
     tracks: tuple[int, ...]
+
+    json_computed = (
+        computed("appearances"),
+        computed("first_seen", digits=3),
+        computed("last_seen", digits=3),
+    )
+    json_order = (
+        "name", "known", "seconds", "share", "appearances", "first_seen", "last_seen",
+        "segments", "tracks",
+    )  # fmt: skip
 
     @property
     def appearances(self) -> int:
@@ -159,22 +177,9 @@ class PersonTime:
         """End of the last segment (seconds)."""
         return self.segments[-1].end if self.segments else float("nan")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "known": self.known,
-            "seconds": round(self.seconds, 3),
-            "share": round(self.share, 4),
-            "appearances": self.appearances,
-            "first_seen": round(self.first_seen, 3),
-            "last_seen": round(self.last_seen, 3),
-            "segments": [s.to_list() for s in self.segments],
-            "tracks": list(self.tracks),
-        }
-
 
 @dataclass(frozen=True)
-class ScreenTime:
+class ScreenTime(JsonResult):
     """Who is on screen when, in one video.
 
     Attributes:
@@ -193,7 +198,7 @@ class ScreenTime:
     """
 
     video: VideoInfo
-    duration: float
+    duration: float = field(metadata=json_options(digits=3))
     frames: int
     frames_detected: int
     every: int
@@ -203,9 +208,16 @@ class ScreenTime:
     tracks: tuple[Track, ...]
     pack: str
     threshold: float
-    seconds: float
-    cpu_seconds: float
+    seconds: float = field(metadata=json_options(digits=3))
+    cpu_seconds: float = field(metadata=json_options(digits=3))
     augment: str = "none"
+
+    json_computed = (computed("realtime_factor", digits=3), computed("track_status"))
+    json_order = (
+        "video", "duration", "frames", "frames_detected", "every", "shots", "decode_errors",
+        "pack", "augment", "threshold", "seconds", "cpu_seconds", "realtime_factor",
+        "track_status", "people", "tracks",
+    )  # fmt: skip
 
     @property
     def realtime_factor(self) -> float:
@@ -221,25 +233,10 @@ class ScreenTime:
         wanted = set(names)
         return [t for t in self.tracks if t.label in wanted]
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def track_status(self) -> dict[str, int]:
+        """Tracks per status, in order of first occurrence."""
         counts: dict[str, int] = {}
         for t in self.tracks:
             counts[t.status] = counts.get(t.status, 0) + 1
-        return {
-            "video": self.video.to_dict(),
-            "duration": round(self.duration, 3),
-            "frames": self.frames,
-            "frames_detected": self.frames_detected,
-            "every": self.every,
-            "shots": self.shots,
-            "decode_errors": self.decode_errors,
-            "pack": self.pack,
-            "augment": self.augment,
-            "threshold": self.threshold,
-            "seconds": round(self.seconds, 3),
-            "cpu_seconds": round(self.cpu_seconds, 3),
-            "realtime_factor": round(self.realtime_factor, 3),
-            "track_status": counts,
-            "people": [p.to_dict() for p in self.people],
-            "tracks": [t.to_dict() for t in self.tracks],
-        }
+        return counts

@@ -1,4 +1,4 @@
-"""Library results → response models (the JSON boundary)."""
+"""Library results → response dataclasses (the JSON boundary)."""
 
 from __future__ import annotations
 
@@ -12,17 +12,10 @@ def box(face: Face) -> list[float]:
     return [round(float(v), 2) for v in face.box]
 
 
-def face_out(face: Face) -> schemas.FaceOut:
-    return schemas.FaceOut(
-        box=box(face),
-        score=round(float(face.score), 4),
-        landmarks=[[round(float(x), 2), round(float(y), 2)] for x, y in face.landmarks],
-    )
-
-
-def embed_face(face: Face) -> schemas.EmbedFace:
-    embedding = [] if face.embedding is None else [float(v) for v in face.embedding]
-    return schemas.EmbedFace(**face_out(face).model_dump(), embedding=embedding)
+def detected(face: Face, *, embedding: bool = False) -> Face:
+    """The face as a response shows it: box, score, landmarks (and the embedding when asked);
+    ids that only mean something inside a batch or a video are left out."""
+    return Face(face.box, face.score, face.landmarks, face.embedding if embedding else None)
 
 
 def thumbnail_url(template_id: int | None) -> str | None:

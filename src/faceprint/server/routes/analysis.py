@@ -23,12 +23,13 @@ from faceprint.imageio import load_image
 from faceprint.pipeline import FaceAnalyzer, select_face
 from faceprint.server import schemas
 from faceprint.server.errors import ApiError
-from faceprint.server.routes._convert import box, embed_face, face_out, match_out, thumbnail_url
+from faceprint.server.routes._convert import box, detected, match_out, thumbnail_url
+from faceprint.server.routes._route import JsonRoute
 from faceprint.server.state import Caller, ReadCaller, ServerState, get_state
 from faceprint.server.uploads import Upload, read_image, read_images
 from faceprint.types import Face, Faces
 
-router = APIRouter(tags=["analysis"])
+router = APIRouter(tags=["analysis"], route_class=JsonRoute)
 
 ImageFile = Annotated[UploadFile, File(description="an image (JPEG, PNG, WebP, GIF, BMP, TIFF)")]
 
@@ -98,7 +99,7 @@ async def detect(
     state = get_state(request)
     upload = await read_image(image, state.config.limits, "image")
     (w, h), faces = await analyze(state, upload, embed=False)
-    return schemas.DetectOut(width=w, height=h, faces=[face_out(f) for f in faces])
+    return schemas.DetectOut(width=w, height=h, faces=[detected(f) for f in faces])
 
 
 @router.post("/embed", response_model=schemas.EmbedOut)
@@ -109,7 +110,7 @@ async def embed(
     state = get_state(request)
     upload = await read_image(image, state.config.limits, "image")
     (w, h), faces = await analyze(state, upload, embed=True)
-    return schemas.EmbedOut(width=w, height=h, faces=[embed_face(f) for f in faces])
+    return schemas.EmbedOut(width=w, height=h, faces=[detected(f, embedding=True) for f in faces])
 
 
 @router.post("/verify", response_model=schemas.VerifyOut)

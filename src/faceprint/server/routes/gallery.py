@@ -19,10 +19,11 @@ from faceprint.gallery import Gallery
 from faceprint.server import schemas
 from faceprint.server.config import Limits
 from faceprint.server.errors import ApiError
+from faceprint.server.routes._route import JsonRoute
 from faceprint.server.state import AdminCaller, Caller, get_state
 from faceprint.server.uploads import save_limited
 
-router = APIRouter(tags=["gallery"])
+router = APIRouter(tags=["gallery"], route_class=JsonRoute)
 
 #: the only member names a gallery export holds
 MEMBER = re.compile(r"^(gallery\.json|embeddings\.npy|thumbnails/\d{1,9}\.jpg)$")

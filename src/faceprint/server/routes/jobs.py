@@ -10,9 +10,10 @@ from fastapi.responses import FileResponse
 from faceprint.server import schemas
 from faceprint.server.errors import ApiError
 from faceprint.server.jobs import JobRunner
+from faceprint.server.routes._route import JsonRoute
 from faceprint.server.state import AdminCaller, Caller, ReadCaller, get_state
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(tags=["jobs"], route_class=JsonRoute)
 #: the names video jobs give to people not in the gallery
 UNKNOWN_NAME = re.compile(r"^unknown_\d{1,6}$")
 

@@ -19,10 +19,11 @@ from faceprint.library.browse import ClusterCard, Suggestion
 from faceprint.server import schemas
 from faceprint.server.errors import ApiError
 from faceprint.server.jobs import Job
+from faceprint.server.routes._route import JsonRoute
 from faceprint.server.routes.jobs import runner
 from faceprint.server.state import AdminCaller, Caller, ReadCaller, ServerState, get_state
 
-router = APIRouter(prefix="/library", tags=["library"])
+router = APIRouter(prefix="/library", tags=["library"], route_class=JsonRoute)
 T = TypeVar("T")
 #: faces listed per cluster (the contact sheet shows them all)
 FACES_PER_CLUSTER = 12
@@ -60,18 +61,18 @@ Page = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
-def _card(card: ClusterCard) -> dict[str, Any]:
-    return {
-        "id": card.id,
-        "size": card.size,
-        "name": card.name,
-        "hidden": card.hidden,
-        "cover_url": None if card.cover is None else f"/v1/library/faces/{card.cover}/thumbnail",
-    }
+def _card(card: ClusterCard) -> schemas.ClusterCardOut:
+    return schemas.ClusterCardOut(
+        id=card.id,
+        size=card.size,
+        name=card.name,
+        hidden=card.hidden,
+        cover_url=None if card.cover is None else f"/v1/library/faces/{card.cover}/thumbnail",
+    )
 
 
-def _suggestion(found: Suggestion) -> dict[str, Any]:
-    return {**_card(found.card), "similarity": round(found.similarity, 4)}
+def _suggestion(found: Suggestion) -> schemas.SuggestionOut:
+    return schemas.SuggestionOut(**vars(_card(found.card)), similarity=round(found.similarity, 4))
 
 
 def library(state: ServerState) -> Library:
@@ -203,7 +204,7 @@ async def people(
     offset: Offset = 0,
     hidden: bool = False,
     caller: Caller = ReadCaller,
-) -> dict[str, Any]:
+) -> schemas.CardsPageOut:
     """One page of clusters (people and unnamed groups), one best face each, largest first;
     ``q`` keeps the names containing it; ``hidden`` lists the hidden ones instead."""
     state = get_state(request)
@@ -211,7 +212,7 @@ async def people(
     total, cards = await call(
         state, lib.people_page, query=q, limit=limit, offset=offset, hidden=hidden
     )
-    return {"total": total, "offset": offset, "clusters": [_card(c) for c in cards]}
+    return schemas.CardsPageOut(total=total, offset=offset, clusters=[_card(c) for c in cards])
 
 
 @router.get("/clusters/{cluster_id}/faces")
@@ -221,13 +222,13 @@ async def cluster_faces(
     limit: Page = 60,
     offset: Offset = 0,
     caller: Caller = ReadCaller,
-) -> dict[str, Any]:
+) -> schemas.ClusterFacesOut:
     """A cluster and one page of its faces, best first."""
     state = get_state(request)
     card, faces = await call(
         state, library(state).cluster_faces, cluster_id, limit=limit, offset=offset
     )
-    return {"cluster": _card(card), "offset": offset, "faces": [_face(f) for f in faces]}
+    return schemas.ClusterFacesOut(_card(card), offset, [_face(f) for f in faces])
 
 
 @router.get("/clusters/{cluster_id}/suggestions")
@@ -236,24 +237,26 @@ async def suggestions(
     cluster_id: Id,
     k: Annotated[int, Query(ge=1, le=20)] = 5,
     caller: Caller = ReadCaller,
-) -> dict[str, Any]:
+) -> schemas.SuggestionsOut:
     """Clusters that may be the same person, nearest mean face first."""
     state = get_state(request)
     found = await call(state, library(state).suggestions, cluster_id, k=k)
-    return {"suggestions": [_suggestion(s) for s in found]}
+    return schemas.SuggestionsOut([_suggestion(s) for s in found])
 
 
 @router.post("/clusters/{cluster_id}/hide")
 async def hide(
     request: Request, cluster_id: Id, body: HideIn, caller: Caller = AdminCaller
-) -> dict[str, Any]:
+) -> schemas.ClusterCardOut:
     """Hide a cluster from the people page (``hidden: false`` shows it again)."""
     state = get_state(request)
     return _card(await call(state, library(state).hide, cluster_id, body.hidden))
 
 
 @router.post("/split")
-async def split(request: Request, body: FacesIn, caller: Caller = AdminCaller) -> dict[str, Any]:
+async def split(
+    request: Request, body: FacesIn, caller: Caller = AdminCaller
+) -> schemas.ClusterCardOut:
     """Undo a merge: the faces (the ``moved`` list a merge answered) leave for a new group."""
     state = get_state(request)
     return _card(await call(state, library(state).split, body.faces))
@@ -262,11 +265,11 @@ async def split(request: Request, body: FacesIn, caller: Caller = AdminCaller) -
 @router.get("/unclustered")
 async def unclustered(
     request: Request, limit: Page = 60, offset: Offset = 0, caller: Caller = ReadCaller
-) -> dict[str, Any]:
+) -> schemas.FacesPageOut:
     """One page of the faces in no cluster and with no name, best first."""
     state = get_state(request)
     total, faces = await call(state, library(state).unclustered_page, limit=limit, offset=offset)
-    return {"total": total, "offset": offset, "faces": [_face(f) for f in faces]}
+    return schemas.FacesPageOut(total=total, offset=offset, faces=[_face(f) for f in faces])
 
 
 @router.post("/faces/{face_id}/label", response_model=schemas.ClusterOut)
@@ -326,7 +329,7 @@ def _merge(lib: Library, into: int, other: int) -> schemas.MergeOut:
     before = {cid: [f.id for f in lib.cluster_info(cid).faces] for cid in (into, other)}
     merged = lib.merge(into, other)
     moved = before[other] if merged.id == into else before[into]
-    return schemas.MergeOut(**_cluster(merged).model_dump(), moved=moved)
+    return schemas.MergeOut(**vars(_cluster(merged)), moved=moved)
 
 
 @router.post("/faces/{face_id}/reject", response_model=schemas.RejectOut)

@@ -18,10 +18,11 @@ from faceprint.pipeline import FaceChoice, parse_face_choice
 from faceprint.server import schemas
 from faceprint.server.errors import ApiError
 from faceprint.server.routes._convert import thumbnail_url
+from faceprint.server.routes._route import JsonRoute
 from faceprint.server.state import AdminCaller, Caller, ReadCaller, ServerState, get_state
 from faceprint.server.uploads import read_images
 
-router = APIRouter(tags=["people"])
+router = APIRouter(tags=["people"], route_class=JsonRoute)
 
 ImageFiles = Annotated[list[UploadFile], File(description="one or more images, one face each")]
 #: a person's id (:attr:`faceprint.gallery.Identity.id`): stable, never reused, URL-safe

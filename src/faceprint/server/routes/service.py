@@ -7,9 +7,10 @@ from fastapi import APIRouter, Request
 from faceprint import __version__
 from faceprint.packs import get_pack
 from faceprint.server import schemas
+from faceprint.server.routes._route import JsonRoute
 from faceprint.server.state import Caller, ReadCaller, get_state
 
-router = APIRouter(tags=["service"])
+router = APIRouter(tags=["service"], route_class=JsonRoute)
 
 
 @router.get("/health", response_model=schemas.HealthOut)

@@ -18,6 +18,7 @@ from faceprint.pipeline import FaceAnalyzer
 from faceprint.server import schemas
 from faceprint.server.errors import ApiError
 from faceprint.server.jobs import Job
+from faceprint.server.routes._route import JsonRoute
 from faceprint.server.routes.jobs import UNKNOWN_NAME, runner
 from faceprint.server.routes.people import clean_name
 from faceprint.server.state import AdminCaller, Caller, ReadCaller, ServerState, get_state
@@ -26,7 +27,7 @@ from faceprint.video import VideoInfo, VideoOptions, probe, screentime, unknowns
 from faceprint.video.index import DB_NAME, VideoIndex
 from faceprint.video.render import write_timeline_png
 
-router = APIRouter(tags=["videos"])
+router = APIRouter(tags=["videos"], route_class=JsonRoute)
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MEDIA = {
