@@ -206,7 +206,6 @@ def create(
     *,
     refine: bool = True,
     landmark_passes: int = 1,
-    landmark_jitter: bool = False,
     **options: Any,
 ) -> Detector:
     """The pack's BlazeFace; with the pack's ``dlib-68`` landmark stage unless ``refine=False``,
@@ -220,6 +219,4 @@ def create(
     from faceprint.detect.refine import LANDMARKS_TO_HOG, Dlib68Refined
 
     second = LANDMARKS_TO_HOG if landmark_passes == 2 else None
-    return Dlib68Refined(
-        detector, str(checked_file(pack, "landmarks")), second=second, jitter=landmark_jitter
-    )
+    return Dlib68Refined(detector, str(checked_file(pack, "landmarks")), second=second)

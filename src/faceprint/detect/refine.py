@@ -7,6 +7,10 @@ embeddings. :class:`Dlib68Refined` therefore first maps each detection to the bo
 have drawn (a linear calibration in the detection's own frame, fitted on LFW View 1 training
 people by ``benchmarks/fit_box_calibration.py``), then runs the predictor there. Boxes and scores
 stay the detector's; only the landmarks change.
+
+An optional second pass (``landmark_passes=2`` of the BlazeFace backend) runs the predictor again
+in the HOG box estimated from the first pass's 68 points (:data:`LANDMARKS_TO_HOG`). It was
+measured on LFW View 1 and left off: no better than one pass (docs/detection.md).
 """
 
 from __future__ import annotations
@@ -171,24 +175,6 @@ def landmark_boxes(shapes: npt.NDArray[np.float32], coef: npt.ArrayLike) -> npt.
     return np.concatenate([mid - half, mid + half], axis=1)
 
 
-#: (scale, dx, dy) of the boxes :func:`jittered` makes, shifts in units of the box side
-JITTER: tuple[tuple[float, float, float], ...] = (
-    (1.0, 0.0, 0.0), (0.9, 0.0, 0.0), (1.1, 0.0, 0.0),
-    (1.0, -0.05, 0.0), (1.0, 0.05, 0.0), (1.0, 0.0, -0.05), (1.0, 0.0, 0.05),
-)  # fmt: skip
-
-
-def jittered(boxes: npt.NDArray[np.float64]) -> list[npt.NDArray[np.float64]]:
-    """``boxes`` scaled and shifted about their centres by each of :data:`JITTER`."""
-    b = np.asarray(boxes, np.float64).reshape(-1, 4)
-    centre, side = (b[:, :2] + b[:, 2:]) / 2, (b[:, 2:] - b[:, :2])
-    out = []
-    for scale, dx, dy in JITTER:
-        mid = centre + np.array([dx, dy]) * side
-        out.append(np.concatenate([mid - side * scale / 2, mid + side * scale / 2], axis=1))
-    return out
-
-
 class Dlib68Refined(Detector):
     """``detector``'s faces with five points from dlib's 68-point predictor on calibrated boxes.
 
@@ -207,7 +193,6 @@ class Dlib68Refined(Detector):
         *,
         coef: npt.ArrayLike = BLAZEFACE_TO_HOG,
         second: npt.ArrayLike | None = None,
-        jitter: bool = False,
     ) -> None:
         import dlib
 
@@ -215,7 +200,6 @@ class Dlib68Refined(Detector):
         self.name = f"{detector.name}+dlib-68" + ("x2" if second is not None else "")
         self.coef = np.asarray(coef, np.float64)
         self.second = None if second is None else np.asarray(second, np.float64)
-        self.jitter = jitter
         with _dlib_errors(landmarks_path, "load the landmark model"):
             self._predictor = dlib.shape_predictor(str(landmarks_path))
         self._dlib = dlib
@@ -228,10 +212,7 @@ class Dlib68Refined(Detector):
         boxes = calibrated_boxes(faces.boxes, faces.landmarks, self.coef)
         if self.second is not None:
             boxes = landmark_boxes(self.shapes(image, boxes), self.second)
-        if self.jitter:
-            shapes = np.mean([self.shapes(image, j) for j in jittered(boxes)], axis=0)
-        else:
-            shapes = self.shapes(image, boxes)
+        shapes = self.shapes(image, boxes)
         return Faces(faces.boxes, faces.scores, five_points(shapes))
 
     def shapes(
