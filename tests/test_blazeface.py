@@ -29,6 +29,7 @@ from faceprint.errors import InvalidArgumentError, PackMismatchError
 from faceprint.gallery import Gallery
 from faceprint.packs import DEFAULT_PACK, get_pack, pack_for_detector
 from faceprint.packs.registry import BLAZEFACE_FILE, BLAZEFACE_SHA256, PACKAGED_MODELS
+from faceprint.pipeline import EmbeddingSpace
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -156,6 +157,16 @@ def test_second_pass_box_moves_with_the_points_and_contains_them() -> None:
     moved = landmark_boxes(shape * 2 + np.float32(30), LANDMARKS_TO_HOG)[0]
     assert moved == pytest.approx(box * 2 + 30, abs=1e-3)
     assert box[2] - box[0] == pytest.approx(box[3] - box[1])
+
+
+def test_the_two_pass_pack_is_its_own_embedding_space() -> None:
+    spec = get_pack("dlib-blazeface-2pass")
+    assert spec.detector_options["landmark_passes"] == 2
+    assert "pairsDevTrain" in spec.threshold_source_for("flip")
+    two = spec.create_detector(threads=1)
+    assert isinstance(two, Dlib68Refined) and two.second is not None
+    with pytest.raises(PackMismatchError):
+        EmbeddingSpace(DEFAULT_PACK).check(EmbeddingSpace("dlib-blazeface-2pass"))
 
 
 @pytest.mark.data
