@@ -24,8 +24,10 @@ copy, and bicubic or Lanczos warps for every face.
 
     python benchmarks/bench_small_faces.py --data ../shared/data/lfw --size 150 --variants
     python benchmarks/bench_small_faces.py --data ../shared/data/lfw --size 250 --variants
+    python benchmarks/bench_small_faces.py --data ../shared/data/lfw --size 150 \
+        --no-reference --pack dlib --pack dlib-blazeface     # after a --pack dlib --variants run
 
-Embeddings are saved as OUT/{fr,fp}-SIZE*.npz as the run goes (``.partial.npz``, images in fold
+Embeddings are saved as OUT/{fr,fp}-[PACK-]SIZE*.npz (no PACK for ``dlib``) as the run goes (``.partial.npz``, images in fold
 order; an interrupted run resumes, ``--partial`` reports on the folds finished so far) and
 reused; pass ``--recompute`` after changing faceprint. Costs, CPU seconds per image: faceprint
 about 0.02 at 150 px (0.05 with the variants), face_recognition about 0.1 (its dlib ResNet).
