@@ -43,6 +43,8 @@ DEFAULT_THRESHOLDS: dict[tuple[str, str], float] = {
     # BlazeFace boxes, the same 68-point alignment and network: dlib's calibration (README)
     ("dlib-blazeface", "none"): 0.937,
     ("dlib-blazeface", "flip"): 0.9405,
+    ("dlib-blazeface-2pass", "none"): 0.937,
+    ("dlib-blazeface-2pass", "flip"): 0.9405,
     ("yunet-mobilefacenet", "none"): 0.50,
     ("scrfd-mobilefacenet", "none"): 0.50,
 }

@@ -20,9 +20,11 @@ class ScoreDistribution:
 
 
 #: dlib's ResNet embeddings of LFW faces (template pairs); ``dlib-reference`` and the default
-#: ``dlib-blazeface`` run the same network on dlib's chip, so they share them
+#: ``dlib-blazeface`` (and its two-pass variant) run the same network on dlib's chip, so they
+#: share them
 LFW_SCORES: dict[str, ScoreDistribution] = {
     "dlib": ScoreDistribution(0.953, 0.017, 0.836, 0.034),
     "dlib-reference": ScoreDistribution(0.953, 0.017, 0.836, 0.034),
     "dlib-blazeface": ScoreDistribution(0.953, 0.017, 0.836, 0.034),
+    "dlib-blazeface-2pass": ScoreDistribution(0.953, 0.017, 0.836, 0.034),
 }
