@@ -4,8 +4,9 @@ Every image LFW View 2 needs (7,701 deep-funneled 250×250 JPEGs) is resized to 
 (``cv2.INTER_AREA``) and goes through both pipelines with the rule a user gets: the largest face
 of each image, no fallback (a pair with a missed face scores -1, a non-match):
 
-* faceprint: ``FaceAnalyzer("dlib")`` (HOG, 68-point landmarks, 5-point similarity to the
-  150×150 chip, dlib's ResNet in onnxruntime), as shipped;
+* faceprint: ``FaceAnalyzer(PACK)`` as shipped (``--pack``, repeatable; default the default
+  pack). ``dlib``: HOG, 68-point landmarks, 5-point similarity to the 150×150 chip, dlib's ResNet
+  in onnxruntime; ``dlib-blazeface``: BlazeFace boxes, the same landmarks, chip and ResNet;
 * face_recognition: ``face_locations`` (HOG, upsample 1) + ``face_encodings`` (dlib's 5-point
   landmarks, dlib's ``get_face_chip``, dlib's ResNet).
 
@@ -16,14 +17,17 @@ discordant pairs (right for one only) give an exact McNemar test.
 With ``--variants`` the faceprint side also embeds other chips of the same detected face: the
 one face_recognition makes (dlib's 5-point model and ``get_face_chip``; embedded by faceprint's
 onnxruntime copy of the same network it gives face_recognition's embedding, cosine 1.0000, so
-``--no-reference --variants`` stands in for the slow face_recognition run), faceprint's before
+``--pack dlib --no-reference --variants`` stands in for the slow face_recognition run: on
+the dlib pack's HOG box only, as face_recognition detects with HOG), faceprint's before
 small faces were warped bicubically (bilinear for every face), landmarks found on a 2× enlarged
 copy, and bicubic or Lanczos warps for every face.
 
     python benchmarks/bench_small_faces.py --data ../shared/data/lfw --size 150 --variants
     python benchmarks/bench_small_faces.py --data ../shared/data/lfw --size 250 --variants
+    python benchmarks/bench_small_faces.py --data ../shared/data/lfw --size 150 \
+        --no-reference --pack dlib --pack dlib-blazeface     # after a --pack dlib --variants run
 
-Embeddings are saved as OUT/{fr,fp}-SIZE*.npz as the run goes (``.partial.npz``, images in fold
+Embeddings are saved as OUT/{fr,fp}-[PACK-]SIZE*.npz (no PACK for ``dlib``) as the run goes (``.partial.npz``, images in fold
 order; an interrupted run resumes, ``--partial`` reports on the folds finished so far) and
 reused; pass ``--recompute`` after changing faceprint. Costs, CPU seconds per image: faceprint
 about 0.02 at 150 px (0.05 with the variants), face_recognition about 0.1 (its dlib ResNet).
@@ -45,6 +49,7 @@ import numpy.typing as npt
 
 from faceprint.evaluate.lfw import find_lfw, read_pairs
 from faceprint.evaluate.metrics import best_threshold
+from faceprint.packs import DEFAULT_PACK
 
 Arrays = dict[str, npt.NDArray[Any]]
 #: face_recognition's chip (HOG box → dlib's 5-point model → dlib.get_face_chip) embedded by
@@ -87,13 +92,13 @@ def _fr(task: tuple[int, str, int]) -> tuple[int, npt.NDArray[np.float32] | None
     return index, np.asarray(enc, np.float32), time.process_time() - start
 
 
-def _init_fp(variants: bool) -> None:
+def _init_fp(variants: bool, pack: str = "dlib") -> None:
     import dlib
 
     from faceprint.packs import dlib_model_path
     from faceprint.pipeline import FaceAnalyzer
 
-    _W["fa"] = FaceAnalyzer("dlib", max_side=None, embedder_options={"threads": 1})
+    _W["fa"] = FaceAnalyzer(pack, max_side=None, embedder_options={"threads": 1})
     _W["variants"] = variants
     _W["dlib"] = dlib
     _W["sp5"] = dlib.shape_predictor(str(dlib_model_path("shape_predictor_5_face_landmarks.dat")))
@@ -307,6 +312,8 @@ def _report(results: dict[str, Arrays], size: int, pairs: tuple[Any, ...]) -> No
         )
         for key in [k for k in r if k not in ("has", "cpu", "width", "done")]:
             name = label if key in ("faceprint", "embedding") else key
+            if name == key and label not in ("faceprint (dlib)", "face_recognition"):
+                name = f"{key} ({label.removeprefix('faceprint (')}"
             rows[name] = fold_correct(pair_scores(r[key], r["has"], a, b), same, folds)
     ref = next((k for k in ("face_recognition", FR_CHIP) if k in rows), next(iter(rows)))
     print(
@@ -329,6 +336,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=mp.cpu_count())
     ap.add_argument("--variants", action="store_true", help="also embed the other chips")
     ap.add_argument("--recompute", action="store_true", help="recompute faceprint's side")
+    ap.add_argument(
+        "--pack",
+        action="append",
+        help=f"faceprint's pack (repeat for several; default {DEFAULT_PACK}); the stand-in for "
+        "face_recognition is the dlib pack's --variants chip (HOG, like face_recognition)",
+    )
     ap.add_argument(
         "--partial", action="store_true", help="only report on what earlier runs finished"
     )
@@ -359,8 +372,14 @@ def main() -> None:
             path, lambda: _run(files, order, args.size, args.workers, job, path), recompute
         )
 
-    fp_name = f"fp-{args.size}{'-variants' if args.variants else ''}.npz"
-    results = {"faceprint": load(fp_name, (_init_fp, (args.variants,), _fp), args.recompute)}
+    results: dict[str, Arrays] = {}
+    for pack in args.pack or [DEFAULT_PACK]:
+        tag = "" if pack == "dlib" else f"{pack}-"
+        fp_name = f"fp-{tag}{args.size}{'-variants' if args.variants else ''}.npz"
+        if (args.out / f"fp-{tag}{args.size}-variants.npz").is_file():  # holds the plain run too
+            fp_name = f"fp-{tag}{args.size}-variants.npz"
+        job = (_init_fp, (args.variants, pack), _fp)
+        results[f"faceprint ({pack})"] = load(fp_name, job, args.recompute)
     if not args.no_reference:
         results["face_recognition"] = load(f"fr-{args.size}.npz", (_init_fr, (), _fr))
     _report(results, args.size, (a, b, same, folds))

@@ -19,11 +19,17 @@ from typer.testing import CliRunner
 from faceprint import FaceAnalyzer, load_image
 from faceprint.cli import app
 from faceprint.detect.blazeface import BlazeFaceDetector, anchors
-from faceprint.detect.refine import Dlib68Refined, calibrated_boxes
+from faceprint.detect.refine import (
+    LANDMARKS_TO_HOG,
+    Dlib68Refined,
+    calibrated_boxes,
+    landmark_boxes,
+)
 from faceprint.errors import InvalidArgumentError, PackMismatchError
 from faceprint.gallery import Gallery
 from faceprint.packs import DEFAULT_PACK, get_pack, pack_for_detector
 from faceprint.packs.registry import BLAZEFACE_FILE, BLAZEFACE_SHA256, PACKAGED_MODELS
+from faceprint.pipeline import EmbeddingSpace
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -128,6 +134,7 @@ def test_tiles_cover_the_image_with_overlap(
         ({"tile_from": -1}, InvalidArgumentError),
         ({"tile_score_threshold": 1.5}, InvalidArgumentError),
         ({"upsample": 1}, ValueError),
+        ({"landmark_passes": 3}, InvalidArgumentError),
     ],
 )
 def test_bad_detector_options_are_refused(options: dict, error: type[Exception]) -> None:
@@ -141,6 +148,42 @@ def test_calibrated_box_is_square_and_near_the_eyes() -> None:
     out = calibrated_boxes(box, points)[0]
     assert out[2] - out[0] == pytest.approx(out[3] - out[1])
     assert out[0] < 130 < 170 < out[2] and out[1] < 135 < 180 < out[3]
+
+
+def test_second_pass_box_moves_with_the_points_and_contains_them() -> None:
+    rng = np.random.default_rng(0)
+    shape = rng.uniform(100, 200, (1, 68, 2)).astype(np.float32)
+    box = landmark_boxes(shape, LANDMARKS_TO_HOG)[0]
+    moved = landmark_boxes(shape * 2 + np.float32(30), LANDMARKS_TO_HOG)[0]
+    assert moved == pytest.approx(box * 2 + 30, abs=1e-3)
+    assert box[2] - box[0] == pytest.approx(box[3] - box[1])
+
+
+def test_the_two_pass_pack_is_its_own_embedding_space() -> None:
+    spec = get_pack("dlib-blazeface-2pass")
+    assert spec.detector_options["landmark_passes"] == 2
+    assert "pairsDevTrain" in spec.threshold_source_for("flip")
+    two = spec.create_detector(threads=1)
+    assert isinstance(two, Dlib68Refined) and two.second is not None
+    with pytest.raises(PackMismatchError):
+        EmbeddingSpace(DEFAULT_PACK).check(EmbeddingSpace("dlib-blazeface-2pass"))
+
+
+@pytest.mark.data
+def test_second_landmark_pass_refines_the_points_without_moving_the_face(photos: Path) -> None:
+    one = get_pack(DEFAULT_PACK).create_detector(threads=1)
+    two = get_pack(DEFAULT_PACK).create_detector(threads=1, landmark_passes=2)
+    assert isinstance(two, Dlib68Refined) and two.second is not None
+    moved = []
+    for name in ("obama.jpg", "biden.jpg", "two_people.jpg"):
+        rgb = load_image(photos / name)
+        a, b = one.detect(rgb), two.detect(rgb)
+        assert np.array_equal(a.boxes, b.boxes)
+        eyes = np.linalg.norm(a.landmarks[:, 1] - a.landmarks[:, 0], axis=1)
+        shift = np.linalg.norm(a.landmarks - b.landmarks, axis=2).max(1)
+        assert np.all(shift < 0.1 * eyes), (name, shift, eyes)
+        moved.append(shift.max())
+    assert max(moved) > 0
 
 
 # --- selection ----------------------------------------------------------------------------------

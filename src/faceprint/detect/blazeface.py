@@ -201,12 +201,22 @@ def five_points(six: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     ).astype(np.float32)
 
 
-def create(pack: PackSpec, *, refine: bool = True, **options: Any) -> Detector:
-    """The pack's BlazeFace; with the pack's ``dlib-68`` landmark stage unless ``refine=False``."""
+def create(
+    pack: PackSpec,
+    *,
+    refine: bool = True,
+    landmark_passes: int = 1,
+    **options: Any,
+) -> Detector:
+    """The pack's BlazeFace; with the pack's ``dlib-68`` landmark stage unless ``refine=False``,
+    run ``landmark_passes`` times (1, or 2: again in the box the first pass's points place)."""
     check_options(BlazeFaceDetector, options)
+    if landmark_passes not in (1, 2):
+        raise InvalidArgumentError(f"landmark_passes must be 1 or 2, got {landmark_passes!r}")
     detector = BlazeFaceDetector(str(checked_file(pack, "detector")), **options)
     if pack.landmarks != "dlib-68" or not refine:
         return detector
-    from faceprint.detect.refine import Dlib68Refined
+    from faceprint.detect.refine import LANDMARKS_TO_HOG, Dlib68Refined
 
-    return Dlib68Refined(detector, str(checked_file(pack, "landmarks")))
+    second = LANDMARKS_TO_HOG if landmark_passes == 2 else None
+    return Dlib68Refined(detector, str(checked_file(pack, "landmarks")), second=second)
