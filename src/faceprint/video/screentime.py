@@ -57,6 +57,7 @@ __all__ = [
     "VideoOptions",
     "cast_gallery",
     "face_quality",
+    "full_search",
     "screentime",
     "unknown_labels",
 ]
@@ -86,6 +87,12 @@ class VideoOptions:
             run stays at ``target_speed`` × real time (at most ``fps / min_detection_rate``).
         target_speed: the speed ``"auto"`` aims at (video seconds per wall second).
         min_detection_rate: ``"auto"`` detects at least this many times per video second.
+        rescan: seconds between full searches of a shot. Between them, while tracks are live,
+            the detector searches near them only (:meth:`FaceAnalyzer.detect_near`: the
+            default pack runs BlazeFace's small-face tiles only where a track's face was not
+            found in the whole frame), so a new small face away from every track is found at
+            the next full search. A cut, or a frame with no live track, is searched in full;
+            ``0``: every detection is a full search.
         faces_per_track: best faces embedded per track.
         min_detections: tracks with fewer detections are ``too_short`` (not identified).
         min_face: tracks whose largest face side is below this many pixels are ``poor``.
@@ -107,6 +114,7 @@ class VideoOptions:
     every: int | Literal["auto"] = "auto"
     target_speed: float = 2.0
     min_detection_rate: float = 3.0
+    rescan: float = 0.5
     faces_per_track: int = 3
     min_detections: int = 2
     min_face: float = 24.0
@@ -135,6 +143,7 @@ class VideoOptions:
             "min_face",
             "min_detection_rate",
             "min_sharpness",
+            "rescan",
         ):
             if getattr(self, name) < 0:
                 raise InvalidArgumentError(f"{name} must not be negative")
@@ -320,6 +329,8 @@ class _Run:
         self.done: list[_Embedded] = []
         self.shot = 0
         self.detected = 0
+        self.searched = 0
+        self.searched_at = -math.inf
         self.frame_errors = 0
 
     def run(self) -> ScreenTime:
@@ -350,6 +361,7 @@ class _Run:
             duration=reader.end_time,
             frames=reader.frames,
             frames_detected=self.detected,
+            frames_searched=self.searched,
             every=schedule.every,
             shots=self.shot + 1,
             decode_errors=reader.errors + self.frame_errors,
@@ -395,7 +407,7 @@ class _Run:
 
     def _detect(self, frame: Frame) -> None:
         image = frame.rgb()
-        faces = self.fa.detect(image)
+        faces = self._search(frame.time, image)
         self.detected += 1
         ids, ended = self.tracker.update(frame.time, faces.boxes, faces.scores)
         for index, track_id in enumerate(ids.tolist()):
@@ -403,6 +415,15 @@ class _Run:
                 self._observe(int(track_id), frame.time, image, faces, index)
         self.covering = [self.live[t.id] for t in self.tracker.active if t.matched_now]
         self._finish(ended)
+
+    def _search(self, when: float, image: npt.NDArray[np.uint8]) -> Faces:
+        """A full search, or one near the live tracks (see ``VideoOptions.rescan``)."""
+        live = self.tracker.predict(when)
+        if full_search(bool(live), when - self.searched_at, self.options.rescan):
+            self.searched += 1
+            self.searched_at = when
+            return self.fa.detect(image)
+        return self.fa.detect_near(image, np.stack([t.box for t in live]))
 
     def _observe(
         self, track_id: int, when: float, image: npt.NDArray[np.uint8], faces: Faces, index: int
@@ -513,6 +534,12 @@ class _Run:
         return max(
             self._threshold(), default_threshold(self.fa.pack.name, "default", self.fa.augment)
         )
+
+
+def full_search(live: bool, since: float, rescan: float) -> bool:
+    """Whether a detection searches the whole frame in full: when no track is live (a new
+    shot, an empty scene) or ``rescan`` seconds have passed ``since`` the last full search."""
+    return not live or since >= rescan
 
 
 def unknown_labels(

@@ -182,6 +182,8 @@ class ScreenTime:
         duration: seconds of video decoded (end of the last frame).
         frames: frames decoded.
         frames_detected: frames the detector ran on.
+        frames_searched: of those, the frames searched in full (the others were searched only
+            near the live tracks, see ``VideoOptions.rescan``).
         every: the detection interval used last (frames; chosen or set).
         shots: shots found (cuts + 1).
         decode_errors: packets or frames that failed to decode and were skipped.
@@ -206,6 +208,7 @@ class ScreenTime:
     seconds: float
     cpu_seconds: float
     augment: str = "none"
+    frames_searched: int = 0
 
     @property
     def realtime_factor(self) -> float:
@@ -230,6 +233,7 @@ class ScreenTime:
             "duration": round(self.duration, 3),
             "frames": self.frames,
             "frames_detected": self.frames_detected,
+            "frames_searched": self.frames_searched,
             "every": self.every,
             "shots": self.shots,
             "decode_errors": self.decode_errors,
