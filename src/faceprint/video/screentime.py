@@ -112,7 +112,7 @@ class VideoOptions:
     """
 
     every: int | Literal["auto"] = "auto"
-    target_speed: float = 2.0
+    target_speed: float = 3.0
     min_detection_rate: float = 3.0
     rescan: float = 0.5
     faces_per_track: int = 3
@@ -224,7 +224,8 @@ class _Schedule:
         return cut or index >= self._next
 
     def done(self, index: int, detected: bool, seconds: float) -> None:
-        """Record the cost of frame ``index``; plan the next detection."""
+        """Record the cost of frame ``index`` (wall seconds since the previous frame was done,
+        decoding included); plan the next detection."""
         if detected:
             self._detect = seconds if self._detect == 0 else 0.7 * self._detect + 0.3 * seconds
             self._next = index + self.every
@@ -332,11 +333,13 @@ class _Run:
         self.searched = 0
         self.searched_at = -math.inf
         self.frame_errors = 0
+        self._tick = 0.0  # when the previous frame was done (perf_counter)
 
     def run(self) -> ScreenTime:
         start, cpu = time.perf_counter(), time.process_time()
         with VideoReader(self.path) as reader:
             schedule = _Schedule(self.options, reader.info.fps)
+            self._tick = time.perf_counter()
             for frame in reader:
                 self._frame(frame, schedule)
                 if self.progress and frame.index % 10 == 0:
@@ -383,7 +386,6 @@ class _Run:
     def _frame(self, frame: Frame, schedule: _Schedule) -> None:
         if self.cancel is not None and self.cancel.is_set():
             raise VideoCancelledError(f"{self.path}: cancelled", source=self.path)
-        began = time.perf_counter()
         self._cover(frame.time)
         try:
             cut = self.shots.is_cut(frame.small())
@@ -398,7 +400,10 @@ class _Run:
             self.frame_errors += 1
             logger.info("%s: frame %d skipped (%s)", self.path, frame.index, exc)
             return
-        schedule.done(frame.index, detect, time.perf_counter() - began)
+        # the frame's cost: everything since the previous one (its decoding included)
+        now = time.perf_counter()
+        schedule.done(frame.index, detect, now - self._tick)
+        self._tick = now
 
     def _cover(self, until: float) -> None:
         """Tracks matched at the latest detection are on screen until ``until``."""
