@@ -1,11 +1,14 @@
 """Video screen time: speed, accuracy against hand labels, and memory on a long video.
 
-    python benchmarks/bench_video.py speed    [--every auto|N] [--max-side N] [--json]
+    python benchmarks/bench_video.py speed    [--every auto|N] [--max-side N] [--rescan S]
+                                              [--target-speed X] [--json]
     python benchmarks/bench_video.py accuracy [--every auto|N] [--json]
     python benchmarks/bench_video.py memory   [--minutes 10] [--every N] [--json]
 
 speed: frames/s and real-time factor (video seconds per wall second, and per CPU second of
-this process) on ``video/short_hamilton_clip.mp4`` and ``video/crowd_walking.mp4``.
+this process) on ``video/short_hamilton_clip.mp4`` and ``video/crowd_walking.mp4``, with the
+work done: frames detected on, of those searched in full (``--rescan 0``: all of them, as
+before near searches), face detections kept in tracks, and faces embedded.
 accuracy: the cast enrolled from ``lin-manuel-miranda.png``, ``alex-lacamoire.png`` and
 ``obama.jpg``; per person the screen-time error (seconds) and per-second precision/recall
 against ``tests/data/video_labels/*.json`` (a person counts in a second when on screen for at
@@ -29,6 +32,7 @@ from typing import Any
 
 import av
 
+from faceprint.detect.blazeface import BlazeFaceDetector
 from faceprint.pipeline import FaceAnalyzer
 from faceprint.video import Segment, VideoOptions, cast_gallery, screentime
 
@@ -48,16 +52,38 @@ def _every(value: str) -> int | str:
     return value if value == "auto" else int(value)
 
 
+def _options(args: argparse.Namespace) -> VideoOptions:
+    return VideoOptions(every=args.every, rescan=args.rescan, target_speed=args.target_speed)
+
+
+def _count_views(fa: FaceAnalyzer) -> list[int]:
+    """A counter of BlazeFace's network runs (the whole frame and each tile searched), kept
+    by wrapping the analyzer's detector; stays 0 for other detectors."""
+    inner = getattr(fa.detector, "detector", fa.detector)
+    counter = [0]
+    if isinstance(inner, BlazeFaceDetector):
+        search = inner._candidates
+
+        def counted(*a: Any, **k: Any) -> Any:
+            counter[0] += 1
+            return search(*a, **k)
+
+        setattr(inner, "_candidates", counted)  # noqa: B010 (an instance attribute, on purpose)
+    return counter
+
+
 def speed(args: argparse.Namespace) -> list[dict[str, Any]]:
     fa = FaceAnalyzer(args.pack, max_side=args.max_side)
+    views = _count_views(fa)
     rows = []
     with cast_gallery({k: str(v) for k, v in CAST.items()}, fa) as gallery:
         for name in VIDEOS:
+            views[0] = 0
             result = screentime(
                 DATA / "video" / f"{name}.mp4",
                 gallery,
                 analyzer=fa,
-                options=VideoOptions(every=args.every),
+                options=_options(args),
             )
             rows.append(
                 {
@@ -67,6 +93,12 @@ def speed(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "frames": result.frames,
                     "every_used": result.every,
                     "detected": result.frames_detected,
+                    "full_searches": result.frames_searched,
+                    "blazeface_runs": views[0],
+                    "faces": sum(t.detections for t in result.tracks),
+                    "embedded": sum(t.faces_embedded for t in result.tracks),
+                    "target_speed": args.target_speed,
+                    "rescan": args.rescan,
                     "max_side": args.max_side,
                     "wall_s": round(result.seconds, 2),
                     "cpu_s": round(result.cpu_seconds, 2),
@@ -97,7 +129,7 @@ def accuracy(args: argparse.Namespace) -> list[dict[str, Any]]:
                 DATA / "video" / f"{name}.mp4",
                 gallery,
                 analyzer=fa,
-                options=VideoOptions(every=args.every),
+                options=_options(args),
             )
             duration = float(labels["duration"])
             for person in CAST:
@@ -188,7 +220,7 @@ def memory(args: argparse.Namespace) -> list[dict[str, Any]]:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     result = screentime(target, {k: str(v) for k, v in CAST.items()}, analyzer=fa,
-                        options=VideoOptions(every=args.every), progress=progress)  # fmt: skip
+                        options=_options(args), progress=progress)  # fmt: skip
     stop.set()
     sampler.join()
     rows = []
@@ -218,6 +250,8 @@ def main() -> None:
     parser.add_argument("what", choices=("speed", "accuracy", "memory"))
     parser.add_argument("--every", type=_every, default="auto")
     parser.add_argument("--max-side", type=int, default=2048)
+    parser.add_argument("--rescan", type=float, default=VideoOptions.rescan)
+    parser.add_argument("--target-speed", type=float, default=VideoOptions.target_speed)
     parser.add_argument("--pack", default="dlib")
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--json", action="store_true")
