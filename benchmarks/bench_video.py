@@ -1,14 +1,15 @@
 """Video screen time: speed, accuracy against hand labels, and memory on a long video.
 
     python benchmarks/bench_video.py speed    [--every auto|N] [--max-side N] [--rescan S]
-                                              [--target-speed X] [--json]
+                                              [--target-speed X] [--breakdown] [--json]
     python benchmarks/bench_video.py accuracy [--every auto|N] [--json]
     python benchmarks/bench_video.py memory   [--minutes 10] [--every N] [--json]
 
 speed: frames/s and real-time factor (video seconds per wall second, and per CPU second of
 this process) on ``video/short_hamilton_clip.mp4`` and ``video/crowd_walking.mp4``, with the
 work done: frames detected on, of those searched in full (``--rescan 0``: all of them, as
-before near searches), face detections kept in tracks, and faces embedded.
+before near searches), face detections kept in tracks, and faces embedded. ``--breakdown``
+adds the CPU seconds and calls of each stage (timed by wrapping it: a little overhead).
 accuracy: the cast enrolled from ``lin-manuel-miranda.png``, ``alex-lacamoire.png`` and
 ``obama.jpg``; per person the screen-time error (seconds) and per-second precision/recall
 against ``tests/data/video_labels/*.json`` (a person counts in a second when on screen for at
@@ -72,13 +73,52 @@ def _count_views(fa: FaceAnalyzer) -> list[int]:
     return counter
 
 
+#: stages timed by ``--breakdown``: (row key, module, class or None, function name)
+STAGES = (
+    ("detector_net", "faceprint.detect.blazeface", "BlazeFaceDetector", "_candidates"),
+    ("landmarks_68", "faceprint.detect.refine", "Dlib68Refined", "_refine"),
+    ("detect_all", "faceprint.pipeline", "FaceAnalyzer", "_search"),
+    ("frame_to_rgb", "faceprint.video.decode", "Frame", "rgb"),
+    ("frame_small", "faceprint.video.decode", "Frame", "small"),
+    ("tracker", "faceprint.video.track", "FaceTracker", "update"),
+    ("quality", "faceprint.video.screentime", None, "_quality_parts"),
+    ("align", "faceprint.pipeline", "FaceAnalyzer", "align"),
+    ("embed", "faceprint.pipeline", "FaceAnalyzer", "embed_crops"),
+)
+
+
+def _time_stages() -> dict[str, list[float]]:
+    """Wraps each of :data:`STAGES` to add its CPU seconds and calls to the returned dict."""
+    import importlib
+
+    spent: dict[str, list[float]] = {key: [0.0, 0] for key, *_ in STAGES}
+    for key, module, cls, name in STAGES:
+        owner = importlib.import_module(module)
+        owner = getattr(owner, cls) if cls else owner
+        inner = getattr(owner, name)
+
+        def timed(*a: Any, _inner: Any = inner, _key: str = key, **k: Any) -> Any:
+            began = time.process_time()
+            try:
+                return _inner(*a, **k)
+            finally:
+                spent[_key][0] += time.process_time() - began
+                spent[_key][1] += 1
+
+        setattr(owner, name, timed)
+    return spent
+
+
 def speed(args: argparse.Namespace) -> list[dict[str, Any]]:
+    spent = _time_stages() if args.breakdown else {}
     fa = FaceAnalyzer(args.pack, max_side=args.max_side)
     views = _count_views(fa)
     rows = []
     with cast_gallery({k: str(v) for k, v in CAST.items()}, fa) as gallery:
         for name in VIDEOS:
             views[0] = 0
+            for entry in spent.values():
+                entry[:] = [0.0, 0]
             result = screentime(
                 DATA / "video" / f"{name}.mp4",
                 gallery,
@@ -107,6 +147,8 @@ def speed(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "rtf_cpu": round(result.duration / max(result.cpu_seconds, 1e-9), 2),
                 }
             )
+            for key, (cpu, calls) in spent.items():
+                rows[-1][f"{key}_cpu_s"] = f"{cpu:.3f}/{int(calls)}calls"
     return rows
 
 
@@ -254,6 +296,7 @@ def main() -> None:
     parser.add_argument("--target-speed", type=float, default=VideoOptions.target_speed)
     parser.add_argument("--pack", default="dlib")
     parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--breakdown", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not (DATA / "video").is_dir():

@@ -182,8 +182,9 @@ class ScreenTime:
         duration: seconds of video decoded (end of the last frame).
         frames: frames decoded.
         frames_detected: frames the detector ran on.
-        frames_searched: of those, the frames searched in full (the others were searched only
-            near the live tracks, see ``VideoOptions.rescan``).
+        frames_searched: of those, the frames searched in full (the others were searched
+            near the live tracks, see ``VideoOptions.rescan``; with a detector that has no
+            cheaper search near boxes, such as dlib's HOG, that too searches everything).
         every: the detection interval used last (frames; chosen or set).
         shots: shots found (cuts + 1).
         decode_errors: packets or frames that failed to decode and were skipped.
