@@ -374,7 +374,7 @@ def test_blurred_faces_are_poor_and_unknowns_never_join_strangers_across_shots(
     assert len(lin) >= 3 and len({t.label for t in lin}) == 1, [(t.id, t.label) for t in lin]
 
 
-@pytest.mark.parametrize("every", [2, 6])
+@pytest.mark.parametrize("every", [2, 3, 6])
 def test_near_searches_name_the_same_tracks_as_full_searches(
     clip: Path, photos: Path, every: int
 ) -> None:
