@@ -4,6 +4,7 @@
                                               [--target-speed X] [--breakdown] [--json]
     python benchmarks/bench_video.py accuracy [--every auto|N] [--json]
     python benchmarks/bench_video.py memory   [--minutes 10] [--every N] [--json]
+    python benchmarks/bench_video.py near     [--near-tile-below PX] [--json]
 
 speed: frames/s and real-time factor (video seconds per wall second, and per CPU second of
 this process) on ``video/short_hamilton_clip.mp4`` and ``video/crowd_walking.mp4``, with the
@@ -15,6 +16,12 @@ accuracy: the cast enrolled from ``lin-manuel-miranda.png``, ``alex-lacamoire.pn
 against ``tests/data/video_labels/*.json`` (a person counts in a second when on screen for at
 least half of it, in the labels and in the prediction alike); "false names" counts the seconds
 a cast name was given while that person was not on screen.
+near: the Hamilton clip with only Lin-Manuel Miranda's photo as cast, at every 2nd, 3rd and 6th
+frame, with every detection a full search (``rescan`` 0) and with near searches (the default):
+BlazeFace runs, whether the tracks are the same (label, status, shot, times, detections), the
+least cosine between a track's embedding in both runs, and the highest similarity between the
+profile close-up (tracks starting 1.5-2.4 s) and the audience (from 7.8 s), which must stay under
+the clustering threshold (0.937) or the two join one unknown_N.
 memory: loops the Hamilton clip (stream copy with PyAV, no re-encoding) into a video of
 ``--minutes`` under /tmp and samples the resident set size while it is processed.
 """
@@ -150,6 +157,53 @@ def speed(args: argparse.Namespace) -> list[dict[str, Any]]:
             for key, (cpu, calls) in spent.items():
                 rows[-1][f"{key}_cpu_s"] = f"{cpu:.3f}/{int(calls)}calls"
     return rows
+
+
+def near(args: argparse.Namespace) -> list[dict[str, Any]]:
+    options = {"near_tile_below": args.near_tile_below} if args.near_tile_below >= 0 else {}
+    fa = FaceAnalyzer(args.pack, max_side=args.max_side, detector_options=options)
+    views = _count_views(fa)
+    clip = DATA / "video" / "short_hamilton_clip.mp4"
+    cast = {"Lin-Manuel Miranda": str(CAST["Lin-Manuel Miranda"])}
+    rows = []
+    with cast_gallery(cast, fa) as gallery:
+        for every in (2, 3, 6):
+            runs = {}
+            for rescan in (0.0, VideoOptions.rescan):
+                views[0] = 0
+                opts = VideoOptions(every=every, rescan=rescan)
+                runs[rescan] = (screentime(clip, gallery, analyzer=fa, options=opts), views[0])
+            (full, full_runs), (near, near_runs) = runs.values()
+            same = [_row(t) for t in full.tracks] == [_row(t) for t in near.tracks]
+            cosines = [
+                float(a.embedding @ b.embedding)
+                for a, b in zip(full.tracks, near.tracks)
+                if a.embedding is not None and b.embedding is not None
+            ]
+            rows.append(
+                {
+                    "every": every,
+                    "blazeface_runs_full": full_runs,
+                    "blazeface_runs_near": near_runs,
+                    "same_tracks": same,
+                    "least_cosine": round(min(cosines), 4) if same and cosines else None,
+                    "profile_audience_full": _profile_audience(full),
+                    "profile_audience_near": _profile_audience(near),
+                }
+            )
+    return rows
+
+
+def _row(track: Any) -> tuple[Any, ...]:
+    return (track.label, track.status, track.shot, track.start, track.end, track.detections)
+
+
+def _profile_audience(result: Any) -> float | None:
+    judged = [t for t in result.tracks if t.embedding is not None and t.label is not None]
+    profile = [t for t in judged if 1.5 <= t.start < 2.4]
+    audience = [t for t in judged if t.start >= 7.8]
+    sims = [float(p.embedding @ a.embedding) for p in profile for a in audience]
+    return round(max(sims), 4) if sims else None
 
 
 def _per_second(segments: list[Segment], duration: float) -> list[bool]:
@@ -289,7 +343,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=("speed", "accuracy", "memory"))
+    parser.add_argument("what", choices=("speed", "accuracy", "memory", "near"))
     parser.add_argument("--every", type=_every, default="auto")
     parser.add_argument("--max-side", type=int, default=2048)
     parser.add_argument("--rescan", type=float, default=VideoOptions.rescan)
@@ -297,12 +351,14 @@ def main() -> None:
     parser.add_argument("--pack", default="dlib")
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--breakdown", action="store_true")
+    parser.add_argument("--near-tile-below", type=float, default=-1, help="-1: the default")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not (DATA / "video").is_dir():
         sys.exit(f"data not found at {DATA} (set FACEPRINT_DATA)")
     started = time.perf_counter()
-    rows = {"speed": speed, "accuracy": accuracy, "memory": memory}[args.what](args)
+    what = {"speed": speed, "accuracy": accuracy, "memory": memory, "near": near}
+    rows = what[args.what](args)
     if args.json:
         print(json.dumps(rows, indent=1))
         return
