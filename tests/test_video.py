@@ -262,7 +262,9 @@ def test_auto_interval_follows_the_measured_cost() -> None:
     from faceprint.video import VideoOptions
     from faceprint.video.screentime import _Schedule
 
-    schedule = _Schedule(VideoOptions(every="auto", target_speed=2.0), fps=30.0)
+    schedule = _Schedule(
+        VideoOptions(every="auto", target_speed=2.0, min_detection_rate=3.0), fps=30.0
+    )
     for index in range(20):  # 1 ms per plain frame, 100 ms per detection frame
         detect = schedule.due(index, cut=False)
         schedule.done(index, detect, 0.1 if detect else 0.001)
@@ -271,7 +273,10 @@ def test_auto_interval_follows_the_measured_cost() -> None:
     assert schedule.every == 8
     slow = _Schedule(VideoOptions(every="auto"), fps=30.0)
     slow.done(0, True, 5.0)
-    assert slow.every == slow.max_every == 10  # never fewer than 3 detections per second
+    assert slow.every == slow.max_every == 3  # never fewer than 8 detections per second
+    sparse = _Schedule(VideoOptions(every="auto", min_detection_rate=3.0), fps=30.0)
+    sparse.done(0, True, 5.0)
+    assert sparse.every == 10
     fixed = _Schedule(VideoOptions(every=4), fps=30.0)
     fixed.done(0, True, 5.0)
     assert fixed.every == 4 and fixed.due(4, cut=False) and fixed.due(1, cut=True)

@@ -86,7 +86,12 @@ class VideoOptions:
         every: detect on every N-th frame, or ``"auto"``: N from the measured cost so that the
             run stays at ``target_speed`` × real time (at most ``fps / min_detection_rate``).
         target_speed: the speed ``"auto"`` aims at (video seconds per wall second).
-        min_detection_rate: ``"auto"`` detects at least this many times per video second.
+        min_detection_rate: ``"auto"`` detects at least this many times per video second
+            (8: every 3rd frame at most at 25-30 fps). On the Hamilton clip, where BlazeFace
+            finds Alex Lacamoire's profile close-up in only some frames, every 2nd, 3rd, 5th
+            and 6th frame give it a track of two detections and every 4th, 8th and 9th give
+            only single detections (``too_short``): a sparser floor (3 per second, before)
+            let a busy machine lose it.
         rescan: seconds between full searches of a shot. Between them, while tracks are live,
             the detector searches near them only (:meth:`FaceAnalyzer.detect_near`: the
             default pack runs BlazeFace's small-face tiles only where a track's face was not
@@ -113,7 +118,7 @@ class VideoOptions:
 
     every: int | Literal["auto"] = "auto"
     target_speed: float = 3.0
-    min_detection_rate: float = 3.0
+    min_detection_rate: float = 8.0
     rescan: float = 0.5
     faces_per_track: int = 3
     min_detections: int = 2
