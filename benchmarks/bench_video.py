@@ -1,7 +1,8 @@
 """Video screen time: speed, accuracy against hand labels, and memory on a long video.
 
     python benchmarks/bench_video.py speed    [--every auto|N] [--max-side N] [--rescan S]
-                                              [--target-speed X] [--breakdown] [--json]
+                                              [--target-speed X] [--min-detection-rate R]
+                                              [--breakdown] [--json]
     python benchmarks/bench_video.py accuracy [--every auto|N] [--json]
     python benchmarks/bench_video.py memory   [--minutes 10] [--every N] [--json]
     python benchmarks/bench_video.py near     [--near-tile-below PX] [--json]
@@ -61,7 +62,12 @@ def _every(value: str) -> int | str:
 
 
 def _options(args: argparse.Namespace) -> VideoOptions:
-    return VideoOptions(every=args.every, rescan=args.rescan, target_speed=args.target_speed)
+    return VideoOptions(
+        every=args.every,
+        rescan=args.rescan,
+        target_speed=args.target_speed,
+        min_detection_rate=args.min_detection_rate,
+    )
 
 
 def _count_views(fa: FaceAnalyzer) -> list[int]:
@@ -348,6 +354,7 @@ def main() -> None:
     parser.add_argument("--max-side", type=int, default=2048)
     parser.add_argument("--rescan", type=float, default=VideoOptions.rescan)
     parser.add_argument("--target-speed", type=float, default=VideoOptions.target_speed)
+    parser.add_argument("--min-detection-rate", type=float, default=VideoOptions.min_detection_rate)
     parser.add_argument("--pack", default="dlib")
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--breakdown", action="store_true")
