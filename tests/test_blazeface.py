@@ -127,12 +127,68 @@ def test_tiles_cover_the_image_with_overlap(
     assert det.views(*size) == expected
 
 
+#: the 2×2 tiles of a 600×900 image (see test_tiles_cover_the_image_with_overlap)
+_TL, _TR, _BL, _BR = (0, 0, 600, 400), (300, 0, 900, 400), (0, 200, 600, 600), (300, 200, 900, 600)
+
+
+@pytest.mark.parametrize(
+    ("near", "found", "below", "expected"),
+    [
+        ([], [], 24, []),  # no track: the whole image only
+        # the whole image found it, 150 px of 900 = 32 px of the 192-px input: enough
+        ([[50, 50, 200, 200]], [[55, 52, 198, 199]], 24, []),
+        # found too, but 50 px of 900 is 10.7 px of the input: a tile gives the sharper box
+        ([[50, 50, 100, 100]], [[55, 52, 98, 99]], 24, [_TL]),
+        ([[50, 50, 100, 100]], [[55, 52, 98, 99]], 0, []),  # near_tile_below=0: found is enough
+        ([[50, 50, 100, 100]], [], 24, [_TL]),  # a corner: the one tile holding it
+        ([[50, 250, 100, 300]], [], 24, [_TL, _BL]),  # the left edge's middle: both tiles
+        ([[400, 250, 450, 300]], [], 24, [_TL, _TR, _BL, _BR]),  # the centre is in every tile
+        # one found by the whole image, one missed at the bottom right
+        ([[50, 50, 200, 200], [800, 500, 850, 550]], [[60, 60, 190, 190]], 24, [_BR]),
+        # no tile holds the box: the tiles holding its centre (310, 150)
+        ([[0, 0, 620, 300]], [], 24, [_TL, _TR]),
+    ],
+)
+def test_tiles_near_are_every_tile_that_could_find_a_missed_or_small_face(
+    near: list, found: list, below: float, expected: list
+) -> None:
+    det = get_pack(DEFAULT_PACK).create_detector(refine=False, near_tile_below=below)
+    assert isinstance(det, BlazeFaceDetector) and det.views(600, 900)[1:] == [_TL, _TR, _BL, _BR]
+    got = det.tiles_near(600, 900, np.array(found, np.float32).reshape(-1, 4), near)
+    assert got == expected
+    small = det.tiles_near(300, 300, np.zeros((0, 4), np.float32), [[50, 50, 100, 100]])
+    assert small == []  # under tile_from there are no tiles
+
+
+@pytest.mark.data
+def test_detect_near_finds_a_tracked_small_face_the_whole_frame_misses(data_dir: Path) -> None:
+    """At 0.84 s of the Hamilton clip a 25-px face is found only in the top-left tile: a search
+    near the faces' boxes finds what the full search finds; one near nothing finds only the
+    other face (in the whole frame)."""
+    from faceprint.video import VideoReader
+
+    with VideoReader(data_dir / "video" / "short_hamilton_clip.mp4") as reader:
+        image = next(f for f in reader if f.time >= 0.83).rgb()
+    fa = FaceAnalyzer()
+    full = fa.detect(image)
+    small = np.flatnonzero(full.boxes[:, 2] - full.boxes[:, 0] < 32)
+    assert len(full) == 2 and len(small) == 1
+    # both faces are under 80 px (24 px of the network's input): their tiles are searched,
+    # and the result is the full search's, boxes and landmarks alike
+    near = fa.detect_near(image, full.boxes)
+    np.testing.assert_allclose(near.boxes, full.boxes)
+    np.testing.assert_allclose(near.landmarks, full.landmarks)
+    alone = fa.detect_near(image, np.zeros((0, 4), np.float32))
+    assert len(alone) == 1 and (alone.boxes[0, 2] - alone.boxes[0, 0]) > 32
+
+
 @pytest.mark.parametrize(
     ("options", "error"),
     [
         ({"tiles": 0}, InvalidArgumentError),
         ({"tile_from": -1}, InvalidArgumentError),
         ({"tile_score_threshold": 1.5}, InvalidArgumentError),
+        ({"near_tile_below": -1}, InvalidArgumentError),
         ({"upsample": 1}, ValueError),
         ({"landmark_passes": 3}, InvalidArgumentError),
     ],

@@ -33,6 +33,32 @@ def analyzer(max_side: int | None) -> tuple[FaceAnalyzer, RecordingDetector]:
     return FaceAnalyzer("dlib", detector=det, embedder=ColourEmbedder(), max_side=max_side), det
 
 
+class NearDetector(SquareDetector):
+    """The fake square detector, remembering the boxes each near search was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.near: list[npt.NDArray[np.float32]] = []
+
+    def detect_near(self, image: npt.NDArray[np.uint8], near: npt.NDArray[np.float32]) -> Faces:
+        self.near.append(np.array(near))
+        return self.detect(image)
+
+
+def test_near_boxes_are_mapped_to_the_downscaled_copy_and_back() -> None:
+    det = NearDetector()
+    fa = FaceAnalyzer("dlib", detector=det, embedder=ColourEmbedder(), max_side=1000)
+    faces = fa.detect_near(big_image(), [[300, 200, 700, 600]])
+    np.testing.assert_allclose(det.near[0], [[100, 200 / 3, 700 / 3, 200]], rtol=1e-3)
+    np.testing.assert_allclose(faces.boxes, fa.detect(big_image()).boxes)
+
+
+def test_a_detector_without_a_near_search_searches_everything() -> None:
+    fa, det = analyzer(None)
+    faces = fa.detect_near(big_image(), np.zeros((0, 4), np.float32))
+    assert len(faces) == 3 and len(det.shapes) == 1
+
+
 def big_image() -> npt.NDArray[np.uint8]:
     """3000×2000 with three squares of 400, 240 and 120 px."""
     squares = [((230, 40, 40), 300, 200, 400), ((40, 230, 40), 1500, 900, 240)]

@@ -5,6 +5,7 @@ Generated files only (PyAV); the real-clip tests are in test_video_real.py.
 
 from __future__ import annotations
 
+import math
 import threading
 from pathlib import Path
 
@@ -12,10 +13,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from _gallery_fakes import ColourEmbedder, SquareDetector
 from _video_files import rotate_mp4, solid, write_video, write_wav
 from faceprint.cli import app
 from faceprint.errors import VideoError
 from faceprint.pipeline import FaceAnalyzer
+from faceprint.types import Faces
 from faceprint.video import (
     FaceTracker,
     KalmanBox,
@@ -259,18 +262,99 @@ def test_auto_interval_follows_the_measured_cost() -> None:
     from faceprint.video import VideoOptions
     from faceprint.video.screentime import _Schedule
 
-    schedule = _Schedule(VideoOptions(every="auto", target_speed=2.0), fps=30.0)
+    schedule = _Schedule(
+        VideoOptions(every="auto", target_speed=2.0, min_detection_rate=3.0), fps=30.0
+    )
     for index in range(20):  # 1 ms per plain frame, 100 ms per detection frame
         detect = schedule.due(index, cut=False)
         schedule.done(index, detect, 0.1 if detect else 0.001)
-    # 0.5 s of wall time per video second, 30 ms of it decoding: 30 * 0.1 / 0.47 -> every 7th
-    assert schedule.every == 7
+    # 0.5 s of wall time per video second, 10 % of it kept for the end, 30 ms of the rest
+    # decoding: 30 * 0.1 / 0.42 -> every 8th
+    assert schedule.every == 8
     slow = _Schedule(VideoOptions(every="auto"), fps=30.0)
     slow.done(0, True, 5.0)
-    assert slow.every == slow.max_every == 10  # never fewer than 3 detections per second
+    assert slow.every == slow.max_every == 3  # never fewer than 8 detections per second
+    sparse = _Schedule(VideoOptions(every="auto", min_detection_rate=3.0), fps=30.0)
+    sparse.done(0, True, 5.0)
+    assert sparse.every == 10
     fixed = _Schedule(VideoOptions(every=4), fps=30.0)
     fixed.done(0, True, 5.0)
     assert fixed.every == 4 and fixed.due(4, cut=False) and fixed.due(1, cut=True)
+
+
+@pytest.mark.parametrize(
+    ("live", "since", "rescan", "full"),
+    [
+        (False, 0.1, 0.5, True),  # no live track (a new shot, an empty scene): search in full
+        (True, 0.1, 0.5, False),  # tracks live, searched in full 0.1 s ago: near them only
+        (True, 0.5, 0.5, True),  # rescan seconds since the last full search
+        (True, math.inf, 0.5, True),  # never searched in full
+        (True, 0.0, 0.0, True),  # rescan=0: every detection is a full search
+    ],
+)
+def test_full_search_rule(live: bool, since: float, rescan: float, full: bool) -> None:
+    from faceprint.video.screentime import full_search
+
+    assert full_search(live, since, rescan) is full
+
+
+class _SearchLog(SquareDetector):
+    """The fake square detector, logging full searches and the boxes of near ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[tuple[float, object]] = []
+
+    def detect(self, image: np.ndarray) -> Faces:
+        self.log.append((0.0, "full"))
+        return super().detect(image)
+
+    def detect_near(self, image: np.ndarray, near: np.ndarray) -> Faces:
+        self.log.append((0.0, np.array(near)))
+        return super().detect(image)
+
+
+def _square_video(path: Path) -> Path:
+    """2 s at 10 fps: dark blue for 0.5 s (not black: compression noise in black swings the
+    hue histogram into a false cut), then a red square moving right 4 px per frame."""
+
+    def paint(i: int) -> np.ndarray:
+        image = solid((0, 0, 25), (96, 128))
+        if i >= 5:
+            x = 10 + 4 * (i - 5)
+            image[30:70, x : x + 40] = (200, 60, 60)
+        return image
+
+    return write_video(path, [i / 10 for i in range(20)], paint)
+
+
+def test_between_full_searches_the_detector_searches_near_the_live_tracks(
+    tmp_path: Path,
+) -> None:
+    from faceprint.video import VideoOptions
+
+    path = _square_video(tmp_path / "square.mp4")
+    runs = {}
+    for rescan in (0.0, 0.5):
+        det = _SearchLog()
+        fa = FaceAnalyzer("dlib", detector=det, embedder=ColourEmbedder(), max_side=None)
+        result = screentime(path, None, analyzer=fa, options=VideoOptions(every=1, rescan=rescan))
+        runs[rescan] = (result, [kind for _, kind in det.log])
+    every_frame, log = runs[0.0]
+    assert every_frame.frames_searched == every_frame.frames_detected == 20
+    assert all(isinstance(k, str) for k in log)
+    result, log = runs[0.5]
+    full = [i for i, k in enumerate(log) if isinstance(k, str)]
+    # 0-0.4 s: no face, so no live track; 0.5 s: the face appears (no track yet); then every 0.5 s
+    assert full == [0, 1, 2, 3, 4, 5, 10, 15] and result.frames_searched == 8
+    for i, near in enumerate(log):
+        if not isinstance(near, str):  # the tracks' predicted boxes, the square's first
+            assert near.ndim == 2 and near.shape[1] == 4  # (codec ringing makes small others)
+            x = 10 + 4 * (i - 5)
+            assert abs(near[0, 0] - x) < 6 and abs(near[0, 1] - 30) < 6
+    assert [(t.start, t.end, t.detections) for t in result.tracks] == [
+        (t.start, t.end, t.detections) for t in every_frame.tracks
+    ]
 
 
 def test_cli_index_reports_a_bad_video_and_goes_on(tmp_path: Path) -> None:

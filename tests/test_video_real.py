@@ -372,3 +372,27 @@ def test_blurred_faces_are_poor_and_unknowns_never_join_strangers_across_shots(
     lin = [t for t in blind.tracks if t.shot == 2 and t.label is not None]
     lin.append(max((t for t in blind.tracks if t.shot == 0), key=lambda t: t.best_side))
     assert len(lin) >= 3 and len({t.label for t in lin}) == 1, [(t.id, t.label) for t in lin]
+
+
+@pytest.mark.parametrize("every", [2, 3, 6])
+def test_near_searches_name_the_same_tracks_as_full_searches(
+    clip: Path, photos: Path, every: int
+) -> None:
+    """Between full searches the default pack runs its small-face tiles only near live tracks
+    (``rescan``): on the Hamilton clip that gives exactly the tracks and names of a full
+    search at every detection, with far fewer full searches."""
+    cast = {name: photos / file for name, file in CAST.items()}
+    fa = FaceAnalyzer()
+
+    def tracks(rescan: float) -> tuple[list[tuple], int, int]:
+        options = VideoOptions(every=every, rescan=rescan)
+        result = screentime(clip, cast, analyzer=fa, options=options)
+        rows = [(t.label, t.status, t.shot, t.start, t.end, t.detections) for t in result.tracks]
+        return rows, result.frames_detected, result.frames_searched
+
+    full, detected, searched = tracks(0.0)
+    assert searched == detected
+    near, detected, searched = tracks(0.5)
+    assert near == full
+    assert searched < detected / 2
+    assert {row[0] for row in full} >= {"Lin-Manuel Miranda", "Alex Lacamoire"}

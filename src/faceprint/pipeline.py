@@ -263,21 +263,31 @@ class FaceAnalyzer:
         Images whose longer side exceeds ``max_side`` are searched on a downscaled copy; the
         boxes and landmarks are mapped back to the full-resolution image.
         """
-        rgb = load_image(image)
+        return self._scaled(load_image(image), None)
+
+    def detect_near(self, image: ImageInput, near: npt.ArrayLike) -> Faces:
+        """Faces of ``image`` where faces are expected at the boxes ``near`` (N, 4), e.g. a
+        tracker's: see :meth:`~faceprint.detect.base.Detector.detect_near` (a cheaper search
+        than :meth:`detect`, which may miss a small face away from ``near``)."""
+        return self._scaled(load_image(image), np.asarray(near, np.float32).reshape(-1, 4))
+
+    def _scaled(self, rgb: npt.NDArray[np.uint8], near: npt.NDArray[np.float32] | None) -> Faces:
+        """Detection on ``rgb`` or on its copy downscaled to ``max_side``, mapped back."""
         longer = max(rgb.shape[0], rgb.shape[1])
         if self.max_side is None or longer <= self.max_side:
-            return self.detector.detect(rgb)
+            return self._search(rgb, near)
         scale = self.max_side / longer
         size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
         small = np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), np.uint8)
-        found = self.detector.detect(small)
         fx, fy = rgb.shape[1] / size[0], rgb.shape[0] / size[1]
-        factor = np.array([fx, fy], np.float32)
-        return Faces(
-            found.boxes * np.tile(factor, 2),
-            found.scores,
-            found.landmarks * factor,
-        )
+        factor = np.tile(np.array([fx, fy], np.float32), 2)
+        found = self._search(small, None if near is None else near / factor)
+        return Faces(found.boxes * factor, found.scores, found.landmarks * factor[:2])
+
+    def _search(self, rgb: npt.NDArray[np.uint8], near: npt.NDArray[np.float32] | None) -> Faces:
+        if near is None:
+            return self.detector.detect(rgb)
+        return self.detector.detect_near(rgb, near)
 
     def align(self, image: npt.NDArray[np.uint8], faces: Faces) -> npt.NDArray[np.uint8]:
         """Aligned crops (N, S, S, 3) of ``faces`` in the RGB ``image`` for this pack's embedder."""

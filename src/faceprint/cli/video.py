@@ -69,7 +69,7 @@ CastOpt = Annotated[
     ),
 ]
 EveryOpt = Annotated[
-    str, typer.Option("--every", help="Detect on every N-th frame, or 'auto' (keeps 2x real time).")
+    str, typer.Option("--every", help="Detect on every N-th frame, or 'auto' (keeps 3x real time).")
 ]
 PackOpt = Annotated[
     str | None,

@@ -55,5 +55,15 @@ class Detector(ABC):
     def detect(self, image: npt.NDArray[np.uint8]) -> Faces:
         """All faces in ``image``, without embeddings."""
 
+    def detect_near(self, image: npt.NDArray[np.uint8], near: npt.NDArray[np.float32]) -> Faces:
+        """Faces of ``image`` for a caller that expects faces at the boxes ``near`` (N, 4)
+        (x1, y1, x2, y2 in its pixels; a tracker's predicted boxes).
+
+        A detector whose search for small faces is costly (BlazeFace's tiles) may run that
+        search only where a ``near`` box is that its cheap search missed, so a face that
+        appears elsewhere may go unseen until the next :meth:`detect`. By default: ``detect``.
+        """
+        return self.detect(image)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -206,7 +206,13 @@ class Dlib68Refined(Detector):
 
     def detect(self, image: npt.NDArray[np.uint8]) -> Faces:
         image = np.ascontiguousarray(check_image(image))
-        faces = self.detector.detect(image)
+        return self._refine(image, self.detector.detect(image))
+
+    def detect_near(self, image: npt.NDArray[np.uint8], near: npt.NDArray[np.float32]) -> Faces:
+        image = np.ascontiguousarray(check_image(image))
+        return self._refine(image, self.detector.detect_near(image, near))
+
+    def _refine(self, image: npt.NDArray[np.uint8], faces: Faces) -> Faces:
         if len(faces) == 0:
             return faces
         boxes = calibrated_boxes(faces.boxes, faces.landmarks, self.coef)

@@ -57,6 +57,7 @@ __all__ = [
     "VideoOptions",
     "cast_gallery",
     "face_quality",
+    "full_search",
     "screentime",
     "unknown_labels",
 ]
@@ -85,7 +86,18 @@ class VideoOptions:
         every: detect on every N-th frame, or ``"auto"``: N from the measured cost so that the
             run stays at ``target_speed`` × real time (at most ``fps / min_detection_rate``).
         target_speed: the speed ``"auto"`` aims at (video seconds per wall second).
-        min_detection_rate: ``"auto"`` detects at least this many times per video second.
+        min_detection_rate: ``"auto"`` detects at least this many times per video second
+            (8: every 3rd frame at most at 25-30 fps). On the Hamilton clip, where BlazeFace
+            finds Alex Lacamoire's profile close-up in only some frames, every 2nd, 3rd, 5th
+            and 6th frame give it a track of two detections and every 4th, 8th and 9th give
+            only single detections (``too_short``): a sparser floor (3 per second, before)
+            let a busy machine lose it.
+        rescan: seconds between full searches of a shot. Between them, while tracks are live,
+            the detector searches near them only (:meth:`FaceAnalyzer.detect_near`: the
+            default pack runs BlazeFace's small-face tiles only where a track's face was not
+            found in the whole frame), so a new small face away from every track is found at
+            the next full search. A cut, or a frame with no live track, is searched in full;
+            ``0``: every detection is a full search.
         faces_per_track: best faces embedded per track.
         min_detections: tracks with fewer detections are ``too_short`` (not identified).
         min_face: tracks whose largest face side is below this many pixels are ``poor``.
@@ -105,8 +117,9 @@ class VideoOptions:
     """
 
     every: int | Literal["auto"] = "auto"
-    target_speed: float = 2.0
-    min_detection_rate: float = 3.0
+    target_speed: float = 3.0
+    min_detection_rate: float = 8.0
+    rescan: float = 0.5
     faces_per_track: int = 3
     min_detections: int = 2
     min_face: float = 24.0
@@ -135,6 +148,7 @@ class VideoOptions:
             "min_face",
             "min_detection_rate",
             "min_sharpness",
+            "rescan",
         ):
             if getattr(self, name) < 0:
                 raise InvalidArgumentError(f"{name} must not be negative")
@@ -197,6 +211,13 @@ class _Embedded:
     best_side: float = 0.0
 
 
+#: share of ``"auto"``'s time budget kept for the work no frame pays for: a short video's tracks
+#: are embedded after its last frame (on the Hamilton clip at every 3rd frame, embedding its 33
+#: faces took 0.23 of the run's 2.42 CPU seconds, timed around ``FaceAnalyzer.embed_crops``),
+#: then tracks are named and clustered
+END_RESERVE = 0.1
+
+
 class _Schedule:
     """Which frames the detector runs on: every N-th frame, N fixed or adapted to the cost."""
 
@@ -205,7 +226,7 @@ class _Schedule:
         self.fps = fps if fps > 0 else 30.0
         self.max_every = max(1, int(self.fps / max(options.min_detection_rate, 1e-6)))
         self.every = min(3, self.max_every) if self.auto else int(options.every)
-        self.budget = 1.0 / options.target_speed
+        self.budget = (1.0 - END_RESERVE) / options.target_speed
         self._plain = 0.0
         self._detect = 0.0
         self._next = 0
@@ -215,7 +236,8 @@ class _Schedule:
         return cut or index >= self._next
 
     def done(self, index: int, detected: bool, seconds: float) -> None:
-        """Record the cost of frame ``index``; plan the next detection."""
+        """Record the cost of frame ``index`` (wall seconds since the previous frame was done,
+        decoding included); plan the next detection."""
         if detected:
             self._detect = seconds if self._detect == 0 else 0.7 * self._detect + 0.3 * seconds
             self._next = index + self.every
@@ -322,12 +344,16 @@ class _Run:
         self.done: list[_Embedded] = []
         self.shot = 0
         self.detected = 0
+        self.searched = 0
+        self.searched_at = -math.inf
         self.frame_errors = 0
+        self._tick = 0.0  # when the previous frame was done (perf_counter)
 
     def run(self) -> ScreenTime:
         start, cpu = time.perf_counter(), time.process_time()
         with VideoReader(self.path) as reader:
             schedule = _Schedule(self.options, reader.info.fps)
+            self._tick = time.perf_counter()
             for frame in reader:
                 self._frame(frame, schedule)
                 if self.progress and frame.index % 10 == 0:
@@ -352,6 +378,7 @@ class _Run:
             duration=reader.end_time,
             frames=reader.frames,
             frames_detected=self.detected,
+            frames_searched=self.searched,
             every=schedule.every,
             shots=self.shot + 1,
             decode_errors=reader.errors + self.frame_errors,
@@ -373,7 +400,6 @@ class _Run:
     def _frame(self, frame: Frame, schedule: _Schedule) -> None:
         if self.cancel is not None and self.cancel.is_set():
             raise VideoCancelledError(f"{self.path}: cancelled", source=self.path)
-        began = time.perf_counter()
         self._cover(frame.time)
         try:
             cut = self.shots.is_cut(frame.small())
@@ -388,7 +414,10 @@ class _Run:
             self.frame_errors += 1
             logger.info("%s: frame %d skipped (%s)", self.path, frame.index, exc)
             return
-        schedule.done(frame.index, detect, time.perf_counter() - began)
+        # the frame's cost: everything since the previous one (its decoding included)
+        now = time.perf_counter()
+        schedule.done(frame.index, detect, now - self._tick)
+        self._tick = now
 
     def _cover(self, until: float) -> None:
         """Tracks matched at the latest detection are on screen until ``until``."""
@@ -397,7 +426,7 @@ class _Run:
 
     def _detect(self, frame: Frame) -> None:
         image = frame.rgb()
-        faces = self.fa.detect(image)
+        faces = self._search(frame.time, image)
         self.detected += 1
         ids, ended = self.tracker.update(frame.time, faces.boxes, faces.scores)
         for index, track_id in enumerate(ids.tolist()):
@@ -405,6 +434,15 @@ class _Run:
                 self._observe(int(track_id), frame.time, image, faces, index)
         self.covering = [self.live[t.id] for t in self.tracker.active if t.matched_now]
         self._finish(ended)
+
+    def _search(self, when: float, image: npt.NDArray[np.uint8]) -> Faces:
+        """A full search, or one near the live tracks (see ``VideoOptions.rescan``)."""
+        live = self.tracker.predict(when)
+        if full_search(bool(live), when - self.searched_at, self.options.rescan):
+            self.searched += 1
+            self.searched_at = when
+            return self.fa.detect(image)
+        return self.fa.detect_near(image, np.stack([t.box for t in live]))
 
     def _observe(
         self, track_id: int, when: float, image: npt.NDArray[np.uint8], faces: Faces, index: int
@@ -512,6 +550,12 @@ class _Run:
         if self.options.cluster_threshold is not None:
             return self.options.cluster_threshold
         return max(self._threshold(), self.fa.space.cluster_threshold)
+
+
+def full_search(live: bool, since: float, rescan: float) -> bool:
+    """Whether a detection searches the whole frame in full: when no track is live (a new
+    shot, an empty scene) or ``rescan`` seconds have passed ``since`` the last full search."""
+    return not live or since >= rescan
 
 
 def unknown_labels(

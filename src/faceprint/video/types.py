@@ -187,6 +187,9 @@ class ScreenTime(JsonResult):
         duration: seconds of video decoded (end of the last frame).
         frames: frames decoded.
         frames_detected: frames the detector ran on.
+        frames_searched: of those, the frames searched in full (the others were searched
+            near the live tracks, see ``VideoOptions.rescan``; with a detector that has no
+            cheaper search near boxes, such as dlib's HOG, that too searches everything).
         every: the detection interval used last (frames; chosen or set).
         shots: shots found (cuts + 1).
         decode_errors: packets or frames that failed to decode and were skipped.
@@ -211,10 +214,12 @@ class ScreenTime(JsonResult):
     seconds: float = field(metadata=json_options(digits=3))
     cpu_seconds: float = field(metadata=json_options(digits=3))
     augment: str = "none"
+    frames_searched: int = 0
 
     json_computed = (computed("realtime_factor", digits=3), computed("track_status"))
     json_order = (
-        "video", "duration", "frames", "frames_detected", "every", "shots", "decode_errors",
+        "video", "duration", "frames", "frames_detected", "frames_searched", "every", "shots",
+        "decode_errors",
         "pack", "augment", "threshold", "seconds", "cpu_seconds", "realtime_factor",
         "track_status", "people", "tracks",
     )  # fmt: skip
