@@ -209,6 +209,7 @@ class _Embedded:
     thumbnail: bytes | None
     best_embedding: FloatArray | None = None
     best_side: float = 0.0
+    face_embeddings: FloatArray | None = None  # (faces, D): each embedded face on its own
 
 
 #: share of ``"auto"``'s time budget kept for the work no frame pays for: a short video's tracks
@@ -494,6 +495,7 @@ class _Run:
                     None if top is None else thumbnail_jpeg(building.best[top][2]),
                     None if top is None else vectors[at + top],
                     0.0 if top is None else _side(building.boxes[building.best[top][1] - 1]),
+                    vectors[at : at + n] if n else None,
                 )
             )
             building.best = []  # the crops are embedded: a finished track keeps no pixels
@@ -520,29 +522,69 @@ class _Run:
         if judged and self.gallery is not None and len(self.gallery):
             vecs = np.stack([items[i].embedding for i in judged])  # type: ignore[misc]
             found = self.gallery.identify(vecs, threshold=self._threshold())
+            named = [(i, ident.name) for i, ident in zip(judged, found) if ident.name is not None]
+            agreed = self._agreed(items, named)
             for i, ident in zip(judged, found):
                 sims[i] = ident.similarity
-                if ident.name is not None:
+                if ident.name is not None and i in agreed:
                     labels[i], status[i] = ident.name, "identified"
         unknown = [i for i in judged if status[i] == "unknown"]
         for i, name in zip(unknown, self._unknown_names([items[i] for i in unknown])):
             labels[i] = name
         return [_track(i, e, labels[i], status[i], sims[i]) for i, e in enumerate(items)]
 
+    def _agreed(self, items: list[_Embedded], named: list[tuple[int, str]]) -> set[int]:
+        """The tracks among ``named`` (index, name of the track's mean) whose faces agree: most
+        of the track's embedded faces, each on its own, are that person at the threshold.
+
+        The threshold is calibrated on single faces; the mean of a track's faces scores higher
+        against everyone, strangers included (on the shared crowd clip a stranger's mean scored
+        0.915 against a cast photo while none of his three faces reached 0.888). A name is given
+        only where the faces themselves clear the bar; otherwise the track stays unknown."""
+        if not named or self.gallery is None:
+            return set()
+        rows: list[tuple[int, str]] = []
+        faces: list[FloatArray] = []
+        for i, name in named:
+            vectors = items[i].face_embeddings
+            if vectors is None:
+                continue
+            rows.extend((i, name) for _ in range(len(vectors)))
+            faces.extend(vectors)
+        if not faces:
+            return set()
+        found = self.gallery.identify(np.stack(faces), threshold=self._threshold())
+        votes: dict[int, int] = {}
+        for (i, name), ident in zip(rows, found):
+            votes[i] = votes.get(i, 0) + (ident.name == name)
+        return {
+            i
+            for i, _ in named
+            if items[i].face_embeddings is not None
+            and 2 * votes.get(i, 0) > len(items[i].face_embeddings)  # type: ignore[arg-type]
+        }
+
     def _unknown_names(self, items: list[_Embedded]) -> list[str]:
-        """``unknown_N`` per track: similar tracks share a name, numbered by first appearance."""
+        """``unknown_N`` per track: similar tracks share a name, numbered by first appearance.
+
+        Tracks are compared face by face (average linkage of their embedded faces: the mean
+        cosine of every pair of faces across the two tracks), not by their mean embeddings: the
+        means of two strangers' blurred faces drift together (on the shared crowd clip four
+        different people joined one unknown_N by their means)."""
         if not items:
             return []
-        vecs = np.stack([e.embedding for e in items]).astype(np.float32)  # type: ignore[misc]
-        found = cluster_faces(
-            vecs,
-            threshold=self._cluster_threshold(),
-            min_size=1,
-            method="agglomerative" if len(vecs) <= 2000 else "default",
-            space=self.fa.space,
-        )
         spans = [(e.building.start, e.building.end) for e in items]
-        return unknown_labels(found.labels, spans)
+        faces = [e.face_embeddings for e in items]
+        if len(items) > 2000 or any(f is None or not len(f) for f in faces):
+            vecs = np.stack([e.embedding for e in items]).astype(np.float32)  # type: ignore[misc]
+            found = cluster_faces(
+                vecs, threshold=self._cluster_threshold(), min_size=1, space=self.fa.space
+            )
+            return unknown_labels(found.labels, spans)
+        return unknown_labels(
+            track_clusters(faces, self._cluster_threshold()),  # type: ignore[arg-type]
+            spans,
+        )
 
     def _cluster_threshold(self) -> float:
         """Tracks join when surely alike: the pack's clustering threshold is stricter than its
@@ -556,6 +598,29 @@ def full_search(live: bool, since: float, rescan: float) -> bool:
     """Whether a detection searches the whole frame in full: when no track is live (a new
     shot, an empty scene) or ``rescan`` seconds have passed ``since`` the last full search."""
     return not live or since >= rescan
+
+
+def track_clusters(faces: Sequence[FloatArray], threshold: float) -> npt.NDArray[np.int64]:
+    """Cluster labels of tracks given each track's (k, D) unit face embeddings: average
+    linkage over faces, two tracks' similarity being the mean cosine of their cross pairs;
+    merging stops below ``threshold``."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    n = len(faces)
+    if n < 2:
+        return np.zeros(n, np.int64)
+    owner = np.concatenate([np.full(len(f), i) for i, f in enumerate(faces)])
+    x = np.concatenate(faces).astype(np.float64)
+    counts = np.bincount(owner, minlength=n).astype(np.float64)
+    onehot = np.zeros((n, len(x)))
+    onehot[owner, np.arange(len(x))] = 1.0
+    summed = onehot @ (x @ x.T) @ onehot.T  # sums of cross cosines per pair of tracks
+    similarity = summed / np.outer(counts, counts)
+    distance = np.clip(1.0 - similarity, 0.0, 2.0)
+    np.fill_diagonal(distance, 0.0)
+    tree = linkage(squareform(distance, checks=False), method="average")
+    return fcluster(tree, t=1.0 - threshold, criterion="distance").astype(np.int64) - 1
 
 
 def unknown_labels(
