@@ -467,3 +467,55 @@ def test_tracks_join_by_their_faces_not_their_means() -> None:
     assert labels[0] != labels[1]
     assert labels[2] == labels[3]
     assert labels[2] not in (labels[0], labels[1])
+
+
+def test_index_keeps_each_tracks_faces_and_never_names_crowd_strangers(
+    data_dir: Path, photos: Path, tmp_path: Path
+) -> None:
+    """The index stores each track's faces; a gallery given to find() later, or a face given to
+    find_face(), names a track only where most of its faces agree (the crowd clip's strangers
+    matched cast photos by their means). An index written before faces were kept (schema 1)
+    opens, gains the column, and its old rows are judged by their means as before."""
+    import sqlite3
+
+    from faceprint.imageio import load_image
+    from faceprint.video.index import VideoIndex
+
+    crowd = data_dir / "video" / "crowd_walking.mp4"
+    fa = FaceAnalyzer()
+    with VideoIndex.open(tmp_path / "idx") as index:
+        index.add(crowd, options=VideoOptions(every=3), analyzer=fa)
+    with sqlite3.connect(tmp_path / "idx" / "videos.sqlite") as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        stored = conn.execute(
+            "SELECT count(*), count(faces) FROM tracks WHERE status = 'unknown'"
+        ).fetchone()
+    conn.close()
+    assert stored[0] >= 5 and stored[0] == stored[1]
+    with Gallery.create(tmp_path / "cast", fa.pack) as cast:
+        for name, file in CAST.items():
+            cast.enroll(name, [photos / file], fa)
+        with VideoIndex.open(tmp_path / "idx") as index:
+            for name in CAST:
+                assert index.find(name, gallery=cast) == [], name
+            for file in CAST.values():
+                face = fa.analyze(load_image(photos / file)).embeddings
+                assert face is not None
+                assert index.find_face(face[0], threshold=fa.threshold) == [], file
+    # the same index as schema 1 wrote it: no faces column
+    old = tmp_path / "old"
+    old.mkdir()
+    with sqlite3.connect(tmp_path / "idx" / "videos.sqlite") as src:
+        src.execute("UPDATE tracks SET faces = NULL")
+        src.commit()
+        src.execute("ALTER TABLE tracks DROP COLUMN faces")
+        src.execute("PRAGMA user_version = 1")
+        src.commit()
+        src.execute(f"VACUUM INTO '{old / 'videos.sqlite'}'")
+    src.close()
+    with VideoIndex.open(tmp_path / "idx") as index:
+        current = [(r.label, r.status) for r in index._rows()]
+    with VideoIndex.open(old) as index:
+        rows = index._rows()
+        assert rows and all(r.faces is None for r in rows)
+        assert [(r.label, r.status) for r in rows] == current

@@ -38,7 +38,13 @@ from faceprint.gallery import Gallery
 from faceprint.index import create_index
 from faceprint.packs import DEFAULT_PACK
 from faceprint.pipeline import Augment, EmbeddingSpace, FaceAnalyzer
-from faceprint.video.screentime import Cast, ProgressCallback, VideoOptions, screentime
+from faceprint.video.screentime import (
+    Cast,
+    ProgressCallback,
+    VideoOptions,
+    name_tracks,
+    screentime,
+)
 from faceprint.video.types import ScreenTime, Segment, merge_segments
 
 __all__ = ["DB_NAME", "IndexOutcome", "VideoIndex", "VideoRange"]
@@ -72,7 +78,12 @@ CREATE TABLE tracks (
 CREATE INDEX tracks_video ON tracks(video_id);
 CREATE INDEX tracks_label ON tracks(label)
 """
-MIGRATIONS = (_SCHEMA,)
+MIGRATIONS = (
+    _SCHEMA,
+    # each track's embedded faces (float32, faces × D): names and --face matches need most of
+    # them to agree, not only the mean (NULL in rows written before: judged by the mean)
+    "ALTER TABLE tracks ADD COLUMN faces BLOB",
+)
 
 
 @dataclass(frozen=True)
@@ -116,6 +127,7 @@ class _Row:
     label: str | None
     status: str
     embedding: FloatArray | None
+    faces: FloatArray | None = None
 
 
 class VideoIndex:
@@ -283,7 +295,9 @@ class VideoIndex:
             (t.start, t.end, t.label, t.status,
              None if not np.isfinite(t.similarity) else float(t.similarity),
              None if t.embedding is None else np.asarray(t.embedding, np.float32).tobytes(),
-             t.thumbnail)
+             t.thumbnail,
+             None if t.face_embeddings is None
+             else np.asarray(t.face_embeddings, np.float32).tobytes())
             for t in result.tracks
         ]  # fmt: skip
         with self._lock, transaction(self._conn, self.path) as cur:
@@ -305,7 +319,7 @@ class VideoIndex:
             video_id = cur.lastrowid
             cur.executemany(
                 'INSERT INTO tracks (video_id, start, "end", label, status, similarity, embedding, '
-                "thumbnail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "thumbnail, faces) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(video_id, *row) for row in rows],
             )
         return len(rows)
@@ -324,7 +338,7 @@ class VideoIndex:
     def _rows(self) -> list[_Row]:
         with self._lock, sqlite_errors(self.path):
             rows = self._conn.execute(
-                'SELECT v.path, t.start, t."end", t.label, t.status, t.embedding '
+                'SELECT v.path, t.start, t."end", t.label, t.status, t.embedding, t.faces '
                 "FROM tracks t JOIN videos v ON v.id = t.video_id ORDER BY v.path, t.start"
             ).fetchall()
         return [
@@ -335,8 +349,9 @@ class VideoIndex:
                 lab,
                 st,
                 None if emb is None else np.frombuffer(emb, np.float32),
+                _faces(emb, faces),
             )
-            for p, s, e, lab, st, emb in rows
+            for p, s, e, lab, st, emb, faces in rows
         ]
 
     def _relabel(self, rows: list[_Row], gallery: Gallery) -> list[_Row]:
@@ -356,12 +371,17 @@ class VideoIndex:
         ]
         if not judged:
             return rows
-        found = gallery.identify(np.stack([rows[i].embedding for i in judged]))  # type: ignore[misc]
+        found = name_tracks(
+            gallery,
+            np.stack([rows[i].embedding for i in judged]),  # type: ignore[misc]
+            [rows[i].faces for i in judged],
+            gallery.threshold,
+        )
         out = list(rows)
-        for i, ident in zip(judged, found):
+        for i, (name, _similarity) in zip(judged, found):
             r = rows[i]
             keep = r.label if r.status == "unknown" else None
-            out[i] = _Row(r.video, r.start, r.end, ident.name or keep, r.status, r.embedding)
+            out[i] = _Row(r.video, r.start, r.end, name or keep, r.status, r.embedding, r.faces)
         return out
 
     def find(
@@ -412,7 +432,25 @@ class VideoIndex:
         index.add(np.arange(len(usable)), vecs)
         hits = index.search(query, len(usable), threshold=threshold)
         chosen = [rows[usable[int(i)]] for i in hits.ids[0][hits.valid[0]]]
+        # the mean finds the candidates; most of a track's own faces must be that face too
+        chosen = [r for r in chosen if _faces_agree(r.faces, query[0], threshold)]
         return _named(_ranges(chosen, lambda _r: True, gap), rows)
+
+
+def _faces(embedding: bytes | None, faces: bytes | None) -> FloatArray | None:
+    """A track's stored faces as (faces, D), ``None`` where the row has none."""
+    if embedding is None or faces is None:
+        return None
+    dim = len(embedding) // 4
+    return np.frombuffer(faces, np.float32).reshape(-1, dim)
+
+
+def _faces_agree(faces: FloatArray | None, query: FloatArray, threshold: float) -> bool:
+    """Whether most of a track's faces are at least ``threshold`` similar to ``query`` (a track
+    stored without its faces is judged by its mean, already checked)."""
+    if faces is None or not len(faces):
+        return True
+    return 2 * int((faces @ query >= threshold).sum()) > len(faces)
 
 
 def _space_of(result: ScreenTime) -> EmbeddingSpace:

@@ -521,48 +521,17 @@ class _Run:
         judged = [i for i, s in enumerate(status) if s == "unknown"]
         if judged and self.gallery is not None and len(self.gallery):
             vecs = np.stack([items[i].embedding for i in judged])  # type: ignore[misc]
-            found = self.gallery.identify(vecs, threshold=self._threshold())
-            named = [(i, ident.name) for i, ident in zip(judged, found) if ident.name is not None]
-            agreed = self._agreed(items, named)
-            for i, ident in zip(judged, found):
-                sims[i] = ident.similarity
-                if ident.name is not None and i in agreed:
-                    labels[i], status[i] = ident.name, "identified"
+            found = name_tracks(
+                self.gallery, vecs, [items[i].face_embeddings for i in judged], self._threshold()
+            )
+            for i, (name, similarity) in zip(judged, found):
+                sims[i] = similarity
+                if name is not None:
+                    labels[i], status[i] = name, "identified"
         unknown = [i for i in judged if status[i] == "unknown"]
         for i, name in zip(unknown, self._unknown_names([items[i] for i in unknown])):
             labels[i] = name
         return [_track(i, e, labels[i], status[i], sims[i]) for i, e in enumerate(items)]
-
-    def _agreed(self, items: list[_Embedded], named: list[tuple[int, str]]) -> set[int]:
-        """The tracks among ``named`` (index, name of the track's mean) whose faces agree: most
-        of the track's embedded faces, each on its own, are that person at the threshold.
-
-        The threshold is calibrated on single faces; the mean of a track's faces scores higher
-        against everyone, strangers included (on the shared crowd clip a stranger's mean scored
-        0.915 against a cast photo while none of his three faces reached 0.888). A name is given
-        only where the faces themselves clear the bar; otherwise the track stays unknown."""
-        if not named or self.gallery is None:
-            return set()
-        rows: list[tuple[int, str]] = []
-        faces: list[FloatArray] = []
-        for i, name in named:
-            vectors = items[i].face_embeddings
-            if vectors is None:
-                continue
-            rows.extend((i, name) for _ in range(len(vectors)))
-            faces.extend(vectors)
-        if not faces:
-            return set()
-        found = self.gallery.identify(np.stack(faces), threshold=self._threshold())
-        votes: dict[int, int] = {}
-        for (i, name), ident in zip(rows, found):
-            votes[i] = votes.get(i, 0) + (ident.name == name)
-        return {
-            i
-            for i, _ in named
-            if items[i].face_embeddings is not None
-            and 2 * votes.get(i, 0) > len(items[i].face_embeddings)  # type: ignore[arg-type]
-        }
 
     def _unknown_names(self, items: list[_Embedded]) -> list[str]:
         """``unknown_N`` per track: similar tracks share a name, numbered by first appearance.
@@ -598,6 +567,41 @@ def full_search(live: bool, since: float, rescan: float) -> bool:
     """Whether a detection searches the whole frame in full: when no track is live (a new
     shot, an empty scene) or ``rescan`` seconds have passed ``since`` the last full search."""
     return not live or since >= rescan
+
+
+def name_tracks(
+    gallery: Gallery,
+    means: FloatArray,
+    faces: Sequence[FloatArray | None],
+    threshold: float,
+) -> list[tuple[str | None, float]]:
+    """Per track (its unit mean embedding, its embedded faces): the gallery's name, or ``None``,
+    and the mean's best similarity.
+
+    The mean names the candidate; the name is given only when most of the track's faces, each
+    on its own, are that person at ``threshold``. The threshold is calibrated on single faces,
+    and the mean of a track's faces scores higher against everyone, strangers included (on the
+    shared crowd clip a stranger's mean scored 0.915 against a cast photo while his three faces
+    scored 0.884-0.887). A track without its faces (an index written before they were kept) is
+    judged by its mean alone."""
+    found = gallery.identify(means, threshold=threshold)
+    rows: list[int] = []
+    stacked: list[FloatArray] = []
+    for i, ident in enumerate(found):
+        vectors = faces[i]
+        if ident.name is not None and vectors is not None and len(vectors):
+            rows.extend([i] * len(vectors))
+            stacked.extend(vectors)
+    votes = [0] * len(found)
+    if stacked:
+        for i, face in zip(rows, gallery.identify(np.stack(stacked), threshold=threshold)):
+            votes[i] += face.name == found[i].name
+    out: list[tuple[str | None, float]] = []
+    for i, ident in enumerate(found):
+        vectors = faces[i]
+        agreed = vectors is None or not len(vectors) or 2 * votes[i] > len(vectors)
+        out.append((ident.name if agreed else None, ident.similarity))
+    return out
 
 
 def track_clusters(faces: Sequence[FloatArray], threshold: float) -> npt.NDArray[np.int64]:
@@ -666,6 +670,7 @@ def _track(
         thumbnail=item.thumbnail,
         best_embedding=item.best_embedding,
         best_side=item.best_side,
+        face_embeddings=item.face_embeddings,
     )
 
 

@@ -99,6 +99,8 @@ class Track(JsonResult):
             template made from the track holds (a mean of frames resembles strangers more
             than any one face does; see ``benchmarks/bench_template_far.py``).
         best_side: shorter side of the best face's box, pixels (0 when there is none).
+        face_embeddings: (faces_embedded, D) each embedded face's own unit embedding, or
+            ``None``: a name needs most of them to match on their own.
     """
 
     id: int
@@ -116,6 +118,7 @@ class Track(JsonResult):
     thumbnail: bytes | None = field(metadata=json_options(json=False))
     best_embedding: FloatArray | None = field(default=None, metadata=json_options(json=False))
     best_side: float = field(default=0.0, metadata=json_options(json=False))
+    face_embeddings: FloatArray | None = field(default=None, metadata=json_options(json=False))
 
     json_computed = (
         computed("segment", name="segments", convert=lambda s: [s.to_list()], schema=_SEGMENTS),
