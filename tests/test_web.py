@@ -1212,10 +1212,15 @@ def test_video_screen_time_chart(page: Page, server: Server, photos: Path, data_
     unknowns = [n for n in names if n.startswith("unknown_")]
     assert len(unknowns) >= 2, names  # Lin-Manuel Miranda and the audience
     assert page.locator("svg.timeline rect.bar").count() >= 1
-    forms = page.get_by_role("button", name="Enrol and re-run")
-    expect(forms).to_have_count(1)  # only Lin-Manuel Miranda's faces are big enough
-    assert page.locator(".unknowns li.small-faces").count() == len(unknowns) - 1
-    field = page.locator(".unknowns form input")
+    # only Lin-Manuel Miranda's faces are big enough: his tracks make one or two unknown_N
+    # (unknown tracks join face by face, and his close-up tracks may stay apart)
+    all_forms = page.get_by_role("button", name="Enrol and re-run")
+    expect(all_forms.first).to_be_visible()
+    offered = all_forms.count()
+    assert 1 <= offered <= 2
+    assert page.locator(".unknowns li.small-faces").count() == len(unknowns) - offered
+    forms = all_forms.first
+    field = page.locator(".unknowns form input").first
     # a taken name is not a silent "add to": the page shows that person and asks; cancel
     obama = len(_person(server.url, "obama")["templates"])
     field.fill("obama")
