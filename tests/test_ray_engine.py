@@ -59,18 +59,34 @@ def ray_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     if ray.is_initialized():
         pytest.skip("this process is connected to a Ray instance already")
     home = os.environ.get("FACEPRINT_HOME") or str(tmp_path_factory.mktemp("ray-home"))
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=300 * 1024 * 1024,
-        runtime_env={"env_vars": {"FACEPRINT_HOME": home}},
-        logging_level="WARNING",
-        log_to_driver=False,
-    )
+    # on a loaded machine Ray's control server can take longer than its default 30 s to publish
+    # its port (a stress pass failed so): a generous ceiling, and a second try for the raylet's
+    # own fixed 30 s start window
+    saved = os.environ.get(faceprint._ray.GCS_WAIT_VARIABLE)
+    os.environ[faceprint._ray.GCS_WAIT_VARIABLE] = str(faceprint._ray.GCS_WAIT_SECONDS)
+    for attempt in range(2):
+        try:
+            ray.init(
+                num_cpus=2,
+                include_dashboard=False,
+                object_store_memory=300 * 1024 * 1024,
+                runtime_env={"env_vars": {"FACEPRINT_HOME": home}},
+                logging_level="WARNING",
+                log_to_driver=False,
+            )
+            break
+        except Exception:
+            ray.shutdown()
+            if attempt:
+                raise
     try:
         yield
     finally:
         ray.shutdown()
+        if saved is None:
+            os.environ.pop(faceprint._ray.GCS_WAIT_VARIABLE, None)
+        else:
+            os.environ[faceprint._ray.GCS_WAIT_VARIABLE] = saved
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,11 @@ LOCAL = "auto"
 DEFAULT_RESTARTS = 3
 #: object store of a Ray instance the engine starts itself (bytes; chunks of JPEGs are small)
 LOCAL_OBJECT_STORE = 300 * 1024 * 1024
+#: Ray's setting of how long a starting instance waits for its control server (GCS) to publish
+#: its port (Ray's default, 30 s, ran out on this 2-core machine under load)
+GCS_WAIT_VARIABLE = "RAY_gcs_server_port_wait_time_s"
+#: the wait faceprint gives a local instance it starts, unless the user set the variable
+GCS_WAIT_SECONDS = 300
 
 
 def import_ray() -> Any:
@@ -76,6 +81,7 @@ def connect(address: str, workers: int | None) -> bool:
         # Ray nices its workers by 15 by default: on a machine shared with other work they
         # would then get a fraction of the cores a local engine's workers get
         options["_system_config"] = {"worker_niceness": 0}
+        os.environ.setdefault(GCS_WAIT_VARIABLE, str(GCS_WAIT_SECONDS))
     else:
         options["address"] = address
     try:
