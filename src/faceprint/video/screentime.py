@@ -614,13 +614,11 @@ def track_clusters(faces: Sequence[FloatArray], threshold: float) -> npt.NDArray
     n = len(faces)
     if n < 2:
         return np.zeros(n, np.int64)
-    owner = np.concatenate([np.full(len(f), i) for i, f in enumerate(faces)])
-    x = np.concatenate(faces).astype(np.float64)
-    counts = np.bincount(owner, minlength=n).astype(np.float64)
-    onehot = np.zeros((n, len(x)))
-    onehot[owner, np.arange(len(x))] = 1.0
-    summed = onehot @ (x @ x.T) @ onehot.T  # sums of cross cosines per pair of tracks
-    similarity = summed / np.outer(counts, counts)
+    # the mean cosine of every cross pair of faces is the dot product of the tracks' face sums
+    # over the product of their face counts: (tracks, D) work, no (faces, faces) matrix
+    sums = np.stack([np.asarray(f, np.float64).sum(axis=0) for f in faces])
+    counts = np.array([len(f) for f in faces], np.float64)
+    similarity = (sums @ sums.T) / np.outer(counts, counts)
     distance = np.clip(1.0 - similarity, 0.0, 2.0)
     np.fill_diagonal(distance, 0.0)
     tree = linkage(squareform(distance, checks=False), method="average")
