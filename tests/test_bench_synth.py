@@ -135,4 +135,6 @@ def test_search_bench_on_disk_gallery_matches_in_ram(
     assert disk.threshold == pytest.approx(ram.threshold, abs=1e-6)
     for a, b in zip(ram.results, disk.results, strict=True):
         assert (a.recall_at_1, a.recall_at_10) == (b.recall_at_1, b.recall_at_10)
+    # pq built with scratch= the work folder: its full vectors stayed on disk while it built
+    assert ram.results[1].ram_bytes - disk.results[1].ram_bytes == 3000 * 64 * 4
     assert not (tmp_path / "gallery.npy").exists()

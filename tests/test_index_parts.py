@@ -202,3 +202,39 @@ def test_ivfpq_fastscan_sizes_and_bits() -> None:
     assert create_index("ivfpq", 512, fastscan=True).params["m"] == 128
     with pytest.raises(InvalidArgumentError, match="fastscan needs nbits=4"):
         create_index("ivfpq", 128, fastscan=True, nbits=8)
+
+
+@pytest.mark.parametrize(
+    ("backend", "params"),
+    [
+        ("ivfpq", {"fastscan": True, "nlist": 16, "min_train": 500}),
+        ("pq", {"min_train": 500}),
+        ("binary", {}),
+    ],
+)
+def test_scratch_keeps_the_build_on_disk_with_the_same_answers(
+    backend: str, params: dict[str, object], tmp_path: Path
+) -> None:
+    g = make_gallery(3000, synth_spec("dlib"), probes=20)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    in_ram = create_index(backend, 128, **params)
+    on_disk = create_index(backend, 128, scratch=scratch, **params)
+    for s in range(0, 3000, 700):  # several adds: the map is renewed as the file grows
+        in_ram.add(g.ids[s : s + 700], g.vectors[s : s + 700])
+        on_disk.add(g.ids[s : s + 700], g.vectors[s : s + 700])
+    assert on_disk.mapped_bytes == 3000 * 128 * 4  # the vectors are in the scratch file ...
+    assert in_ram.nbytes - on_disk.nbytes == 3000 * 128 * 4  # ... not in RAM
+    assert list(scratch.iterdir()) == []  # unlinked: nothing to clean up after a crash
+    want = in_ram.search(g.probes, 10)
+    got = on_disk.search(g.probes, 10)
+    np.testing.assert_array_equal(got.ids, want.ids)
+    np.testing.assert_array_equal(got.scores, want.scores)
+    on_disk.remove(g.ids[:100])
+    on_disk.save(tmp_path / "i")
+    loaded = load_index(tmp_path / "i", expect=on_disk.manifest())
+    assert "scratch" not in loaded.params  # a machine's folder, not part of the index
+    in_ram.remove(g.ids[:100])
+    np.testing.assert_array_equal(loaded.search(g.probes, 10).ids, in_ram.search(g.probes, 10).ids)
+    with pytest.raises(InvalidArgumentError, match="scratch must be an existing folder"):
+        create_index(backend, 128, scratch=tmp_path / "missing")

@@ -21,12 +21,16 @@ Galleries over :data:`ON_DISK_BYTES` as float32 (10M x 128 is 5.1 GB) are genera
 into a ``.npy`` file in the work folder and memory-mapped; the exact ground truth is then a
 chunked brute-force scan of that file, and each backend is given the templates in adds of
 :data:`ADD_ROWS` (the backends train on their first add: a sample of the same distribution).
-Peak memory is then about one backend's own RAM while it builds.
+Backends that re-rank on full vectors (``ivfpq``, ``pq``, ``binary``) then build with
+``scratch=`` the work folder (unless a ``scratch`` parameter is given), keeping the vectors on
+disk while they build, so peak memory is about one backend's compact codes: what makes
+10M x 512 (20.5 GB of float32) fit a machine with less RAM than that.
 """
 
 from __future__ import annotations
 
 import gc
+import inspect
 import logging
 import os
 import shutil
@@ -283,12 +287,19 @@ class _Built:
     note: str
 
 
+def _takes_scratch(backend: str) -> bool:
+    return "scratch" in inspect.signature(backend_class(backend)).parameters
+
+
 def _build_and_open(
     setup: _Setup, backend: str, params: Mapping[str, Any], n: int
 ) -> tuple[VectorIndex, _Built]:
     vectors, ids = setup.gallery.vectors[:n], setup.gallery.ids[:n]
+    on_disk = isinstance(vectors, np.memmap)
+    if on_disk and "scratch" not in params and _takes_scratch(backend):
+        params = {**params, "scratch": setup.workdir}
     index = create_index(backend, vectors.shape[1], **params)
-    step = ADD_ROWS if isinstance(vectors, np.memmap) else len(ids)
+    step = ADD_ROWS if on_disk else len(ids)
     t = time.perf_counter()
     for s in range(0, len(ids), max(step, 1)):
         index.add(ids[s : s + step], vectors[s : s + step])

@@ -78,13 +78,14 @@ def check_ids_loaded(reader: IndexReader, ids: np.ndarray, dim_rows: int | None 
 
 
 def load_ids_and_vectors(
-    reader: IndexReader, dim: int, *, mmap: bool
+    reader: IndexReader, dim: int, *, mmap: bool, scratch: Path | None = None
 ) -> tuple[np.ndarray, FloatStore]:
     """The verified ``ids.i64`` and a :class:`FloatStore` over ``vectors.f32`` (row i: id i),
-    memory-mapped when ``mmap``: what the re-ranking backends save."""
+    memory-mapped when ``mmap`` (rows added later go to ``scratch`` if given): what the
+    re-ranking backends save."""
     ids = reader.array("ids.i64")
     check_ids_loaded(reader, ids)
     vectors = reader.array("vectors.f32", mmap=mmap)
     if vectors.shape != (len(ids), dim):
         raise IndexCorruptError(f"{reader.path}: vectors have shape {vectors.shape}")
-    return ids, FloatStore(dim, vectors)
+    return ids, FloatStore(dim, vectors, scratch=scratch)

@@ -6,28 +6,101 @@ rows stay on disk (read-only memory map: pages come from the OS page cache on de
 not part of the process' own memory); rows added afterwards live in a RAM tail until the next
 save. Rows are addressed by their number; removed rows are simply no longer referenced and are
 dropped when the index is saved.
+
+With a ``scratch`` folder the tail is kept on disk instead (:class:`DiskRows`: an unlinked
+temporary file there, memory-mapped for reading), so a build larger than RAM (10M x 512 float32
+is 20.5 GB) holds only its compact codes in memory until the save writes the rows into the index.
 """
 
 from __future__ import annotations
 
+import tempfile
+import weakref
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
+from faceprint.errors import InvalidArgumentError, StorageError, map_exceptions
 from faceprint.index._util import FloatArray, Growable, IdArray, TopK
 
-__all__ = ["FloatStore", "rerank"]
+__all__ = ["DiskRows", "FloatStore", "rerank", "scratch_folder"]
 
 GATHER_CHUNK = 65536
 
 
-class FloatStore:
-    """Rows ``0 .. len-1``: a read-only base (RAM or memory map) followed by a RAM tail."""
+def scratch_folder(folder: str | Path | None) -> Path | None:
+    """A backend's ``scratch`` parameter: ``None`` or an existing folder."""
+    if folder is None:
+        return None
+    path = Path(folder)
+    if not path.is_dir():
+        raise InvalidArgumentError(f"scratch must be an existing folder, got {str(folder)!r}")
+    return path
 
-    def __init__(self, dim: int, base: np.ndarray | None = None) -> None:
+
+class DiskRows:
+    """Append-only float32 rows in an unlinked temporary file in ``folder`` (no name on disk;
+    its space is freed when this object is collected or the process ends), read through a
+    memory map that is renewed as the file grows.
+
+    Offers what :class:`FloatStore` needs of a :class:`~faceprint.index._util.Growable`:
+    ``len``, ``append``, ``view`` and ``nbytes`` (RAM held: none; see ``mapped_bytes``).
+    """
+
+    def __init__(self, dim: int, folder: Path) -> None:
+        self.dim = dim
+        self._folder = folder
+        with map_exceptions({OSError: StorageError}, source=folder, what="create a scratch file"):
+            self._file = tempfile.TemporaryFile(dir=folder, prefix="faceprint-rows-")  # noqa: SIM115
+        # owned by this object: closed (its space freed) when the object is collected
+        weakref.finalize(self, self._file.close)
+        self._n = 0
+        self._map: np.ndarray = np.zeros((0, dim), np.float32)
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def nbytes(self) -> int:
+        return 0
+
+    @property
+    def mapped_bytes(self) -> int:
+        return self._n * self.dim * 4
+
+    def append(self, rows: np.ndarray) -> int:
+        start = self._n
+        with map_exceptions({OSError: StorageError}, source=self._folder, what="write vectors"):
+            self._file.seek(start * self.dim * 4)
+            self._file.write(np.ascontiguousarray(rows, dtype=np.float32).tobytes())
+            self._file.flush()
+        self._n += len(rows)
+        return start
+
+    @property
+    def view(self) -> np.ndarray:
+        if len(self._map) != self._n:
+            self._map = (
+                np.memmap(self._file, np.float32, mode="r", shape=(self._n, self.dim))
+                if self._n
+                else np.zeros((0, self.dim), np.float32)
+            )
+        return self._map
+
+
+class FloatStore:
+    """Rows ``0 .. len-1``: a read-only base (RAM or memory map) followed by a tail in RAM, or
+    on disk in ``scratch`` (see the module docstring)."""
+
+    def __init__(
+        self, dim: int, base: np.ndarray | None = None, *, scratch: Path | None = None
+    ) -> None:
         self.dim = dim
         self._base = base if base is not None else np.zeros((0, dim), np.float32)
-        self._tail = Growable((dim,), np.float32)
+        self._tail: Growable | DiskRows = (
+            Growable((dim,), np.float32) if scratch is None else DiskRows(dim, Path(scratch))
+        )
 
     def __len__(self) -> int:
         return len(self._base) + len(self._tail)
@@ -43,7 +116,8 @@ class FloatStore:
 
     @property
     def mapped_bytes(self) -> int:
-        return int(self._base.nbytes) if self.mapped else 0
+        tail = self._tail.mapped_bytes if isinstance(self._tail, DiskRows) else 0
+        return (int(self._base.nbytes) if self.mapped else 0) + tail
 
     def append(self, vectors: FloatArray) -> int:
         """Append rows; returns the number of the first."""

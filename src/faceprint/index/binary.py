@@ -41,7 +41,7 @@ import numpy.typing as npt
 from faceprint.errors import IndexCorruptError, InvalidArgumentError
 from faceprint.index._files import IndexWriter
 from faceprint.index._persist import check_ids_loaded, open_index, save_index
-from faceprint.index._store import FloatStore, rerank
+from faceprint.index._store import FloatStore, rerank, scratch_folder
 from faceprint.index._util import (
     FloatArray,
     Growable,
@@ -114,6 +114,8 @@ class BinaryIndex(VectorIndex):
             from at most ``train_size`` of them.
         threads: Hamming scan threads.
         seed: random rotation / ITQ initialisation seed.
+        scratch: a folder where the full vectors added before the first save are kept (an
+            unlinked temporary file) instead of in RAM, for builds larger than memory; not saved.
     """
 
     name: ClassVar[str] = "binary"
@@ -131,6 +133,7 @@ class BinaryIndex(VectorIndex):
         train_size: int = 20000,
         threads: int | None = None,
         seed: int = 0,
+        scratch: str | Path | None = None,
     ) -> None:
         super().__init__(dim)
         if rotation not in ("none", "random", "itq"):
@@ -151,7 +154,8 @@ class BinaryIndex(VectorIndex):
         self._codes = Growable(((self.dim + 7) // 8,), np.uint8)  # position -> code
         self._book = IdBook()  # position -> id
         self._row: Growable | None = None  # position -> store row (None: identity)
-        self._store = FloatStore(self.dim)
+        self.scratch = scratch_folder(scratch)
+        self._store = FloatStore(self.dim, scratch=self.scratch)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -339,7 +343,7 @@ class BinaryIndex(VectorIndex):
             raise IndexCorruptError(f"{reader.path}: array shapes {shapes}, expected {want}")
         index._codes = Growable(codes.shape[1:], np.uint8, codes)
         index._book = IdBook(ids)
-        index._store = FloatStore(expect.dim, vectors)
+        index._store = FloatStore(expect.dim, vectors, scratch=index.scratch)
         index._mean, index._rot = mean, (None if index.rotation == "none" else rot)
         index._trained = bool(reader.state.get("trained", False))
         return index

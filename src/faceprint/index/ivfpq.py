@@ -33,7 +33,7 @@ from faceprint.errors import IndexCorruptError, InvalidArgumentError
 from faceprint.index._faiss import read_faiss, write_faiss
 from faceprint.index._files import IndexWriter
 from faceprint.index._persist import load_ids_and_vectors, open_index, save_index
-from faceprint.index._store import FloatStore, rerank, search_rows
+from faceprint.index._store import FloatStore, rerank, scratch_folder, search_rows
 from faceprint.index._util import (
     FloatArray,
     IdArray,
@@ -87,6 +87,8 @@ class IVFPQIndex(VectorIndex):
         min_train / train_size: train once this many vectors are in, on at most this many.
         seed: training sample seed.
         threads: threads for small query batches (large batches use FAISS's OpenMP).
+        scratch: a folder where the full vectors added before the first save are kept (an
+            unlinked temporary file) instead of in RAM, for builds larger than memory; not saved.
     """
 
     name: ClassVar[str] = "ivfpq"
@@ -108,6 +110,7 @@ class IVFPQIndex(VectorIndex):
         train_size: int = 65536,
         seed: int = 0,
         threads: int | None = None,
+        scratch: str | Path | None = None,
     ) -> None:
         super().__init__(dim)
         self.fastscan = bool(fastscan)
@@ -128,7 +131,8 @@ class IVFPQIndex(VectorIndex):
                 f"least {least} (2**nbits PQ centroids and nlist lists need a point each)"
             )
         self._workers = Workers(threads or default_threads())
-        self._store = FloatStore(self.dim)
+        self.scratch = scratch_folder(scratch)
+        self._store = FloatStore(self.dim, scratch=self.scratch)
         self._rows = IdMap()  # id -> store row
         self._ivf: Any = None
 
@@ -257,7 +261,9 @@ class IVFPQIndex(VectorIndex):
     def load(cls, path: Path, *, expect: IndexManifest) -> Self:
         reader, params = open_index(cls, path, expect)
         index = cls(expect.dim, **params)
-        ids, index._store = load_ids_and_vectors(reader, expect.dim, mmap=index.mmap)
+        ids, index._store = load_ids_and_vectors(
+            reader, expect.dim, mmap=index.mmap, scratch=index.scratch
+        )
         index._rows = IdMap(ids, np.arange(len(ids), dtype=np.int64))
         if reader.state.get("trained"):
             path = reader.verify("ivfpq.faiss")

@@ -46,7 +46,7 @@ from faceprint.errors import IndexCorruptError, InvalidArgumentError
 from faceprint.index._faiss import read_faiss, write_faiss
 from faceprint.index._files import IndexWriter
 from faceprint.index._persist import load_ids_and_vectors, open_index, save_index
-from faceprint.index._store import FloatStore, rerank, search_rows
+from faceprint.index._store import FloatStore, rerank, scratch_folder, search_rows
 from faceprint.index._util import (
     FloatArray,
     Growable,
@@ -128,6 +128,8 @@ class PQIndex(VectorIndex):
             at most ``train_size`` of them.
         threads: shards scanned in parallel (one per thread).
         seed: training sample and k-means seed.
+        scratch: a folder where the full vectors added before the first save are kept (an
+            unlinked temporary file) instead of in RAM, for builds larger than memory; not saved.
     """
 
     name: ClassVar[str] = "pq"
@@ -145,6 +147,7 @@ class PQIndex(VectorIndex):
         train_size: int = 65536,
         threads: int | None = None,
         seed: int = 0,
+        scratch: str | Path | None = None,
     ) -> None:
         super().__init__(dim)
         self.m = int(m) if m is not None else default_pq_m(self.dim)
@@ -158,7 +161,8 @@ class PQIndex(VectorIndex):
             raise InvalidArgumentError(f"shortlist must be >= 1, got {shortlist}")
         self.min_train, self.train_size, self.seed = int(min_train), int(train_size), int(seed)
         self._workers = Workers(threads or default_threads())
-        self._store = FloatStore(self.dim)
+        self.scratch = scratch_folder(scratch)
+        self._store = FloatStore(self.dim, scratch=self.scratch)
         self._rows = IdMap()  # id -> store row
         self._row_ids = Growable((), np.int64)  # store row -> id (stale rows keep their old id)
         self._shards: list[_Shard] = []
@@ -314,7 +318,9 @@ class PQIndex(VectorIndex):
     def load(cls, path: Path, *, expect: IndexManifest) -> Self:
         reader, params = open_index(cls, path, expect)
         index = cls(expect.dim, **params)
-        ids, index._store = load_ids_and_vectors(reader, expect.dim, mmap=index.mmap)
+        ids, index._store = load_ids_and_vectors(
+            reader, expect.dim, mmap=index.mmap, scratch=index.scratch
+        )
         index._rows = IdMap(ids, np.arange(len(ids), dtype=np.int64))
         index._row_ids = Growable((), np.int64, ids)
         sizes = [int(x) for x in reader.state.get("shards", [])]
