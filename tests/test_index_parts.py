@@ -3,6 +3,7 @@ HNSW tombstones and rebuild, the binary cascade's memory, stale build parameters
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -238,3 +239,63 @@ def test_scratch_keeps_the_build_on_disk_with_the_same_answers(
     np.testing.assert_array_equal(loaded.search(g.probes, 10).ids, in_ram.search(g.probes, 10).ids)
     with pytest.raises(InvalidArgumentError, match="scratch must be an existing folder"):
         create_index(backend, 128, scratch=tmp_path / "missing")
+
+
+def _mapped_kib(path: Path) -> int:
+    """Resident KiB of this process's mappings of ``path`` (Linux /proc/self/smaps)."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if line[:1].isalnum() and "-" in line.split()[0]:
+            inside = line.rstrip().endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs Linux /proc/self/smaps")
+@pytest.mark.parametrize("backend", ["ivfpq", "pq", "binary"])
+def test_prefault_maps_every_page_of_the_vectors_at_load(backend: str, tmp_path: Path) -> None:
+    g = make_gallery(4000, synth_spec("dlib"), probes=20)
+    index = create_index(backend, 128, min_train=1000)
+    index.add(g.ids, g.vectors)
+    index.save(tmp_path / "i")
+    m = index.manifest()
+    vectors = (tmp_path / "i" / "vectors.f32").resolve()
+    opened = {}
+    for prefault in (False, True):
+        expect = IndexManifest(**{**m.to_dict(), "params": {**m.params, "prefault": prefault}})
+        opened[prefault] = load_index(tmp_path / "i", expect=expect)
+        assert opened[prefault].params["prefault"] is prefault
+        assert opened[prefault].mapped_bytes == 4000 * 128 * 4
+    # the load's checksum read the file, but only prefault maps its pages into this process
+    assert _mapped_kib(vectors) * 1024 >= 4000 * 128 * 4
+    del opened[True]
+    gc.collect()
+    assert _mapped_kib(vectors) == 0  # the other map was never touched
+    np.testing.assert_array_equal(
+        opened[False].search(g.probes, 5).ids, index.search(g.probes, 5).ids
+    )
+
+
+@pytest.mark.parametrize("holes", [0.0, 0.3, 0.7])  # 0.7: too sparse for the direct table
+def test_id_map_direct_table_answers_like_the_sorted_arrays(holes: float) -> None:
+    rng = np.random.default_rng(3)
+    ids = np.arange(100, 100 + 20000, dtype=np.int64)
+    ids = rng.permutation(ids[rng.random(len(ids)) >= holes])
+    m = IdMap(ids, np.arange(len(ids), dtype=np.int64))
+    truth = dict(zip(ids.tolist(), range(len(ids))))
+    queries = np.concatenate(
+        [ids[:500], rng.integers(-50, 20200, 2000), np.array([-(2**63), 2**63 - 1, 0, 99])]
+    )
+    for step in range(3):  # lookups, then changes (the table is rebuilt after each)
+        want = [truth.get(int(i), -1) for i in queries]
+        assert m.lookup(queries).tolist() == want
+        assert (m._table is not None) == (holes < 0.5)
+        if step == 0:
+            gone, _ = m.discard(ids[:300])
+            for i in gone.tolist():
+                del truth[i]
+        else:
+            new = np.array([20100 + step, 5 + step], np.int64)
+            m.add(new, np.array([-7, -8], np.int64) + step)
+            truth.update({int(new[0]): -7 + step, int(new[1]): -8 + step})

@@ -78,14 +78,19 @@ def check_ids_loaded(reader: IndexReader, ids: np.ndarray, dim_rows: int | None 
 
 
 def load_ids_and_vectors(
-    reader: IndexReader, dim: int, *, mmap: bool, scratch: Path | None = None
+    reader: IndexReader,
+    dim: int,
+    *,
+    mmap: bool,
+    prefault: bool = False,
+    scratch: Path | None = None,
 ) -> tuple[np.ndarray, FloatStore]:
     """The verified ``ids.i64`` and a :class:`FloatStore` over ``vectors.f32`` (row i: id i),
-    memory-mapped when ``mmap`` (rows added later go to ``scratch`` if given): what the
-    re-ranking backends save."""
+    memory-mapped when ``mmap`` (every page mapped at once with ``prefault``; rows added later go
+    to ``scratch`` if given): what the re-ranking backends save."""
     ids = reader.array("ids.i64")
     check_ids_loaded(reader, ids)
-    vectors = reader.array("vectors.f32", mmap=mmap)
+    vectors = reader.array("vectors.f32", mmap=mmap, prefault=prefault)
     if vectors.shape != (len(ids), dim):
         raise IndexCorruptError(f"{reader.path}: vectors have shape {vectors.shape}")
     return ids, FloatStore(dim, vectors, scratch=scratch)

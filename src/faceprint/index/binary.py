@@ -110,6 +110,9 @@ class BinaryIndex(VectorIndex):
         shortlist: rows per query re-ranked exactly (at least ``k``).
         candidates: codes per query kept by the Hamming scan and re-scored asymmetrically.
         mmap: after :meth:`load`, keep the full vectors memory-mapped instead of in RAM.
+        prefault: with ``mmap``, map every page of the vectors when loading (one pass over the
+            file, which the load's checksum has just read), so queries never wait for page
+            faults; set ``False`` when the vectors are much larger than RAM.
         min_train / train_size: learn mean and rotation once this many rows are in the index,
             from at most ``train_size`` of them.
         threads: Hamming scan threads.
@@ -129,6 +132,7 @@ class BinaryIndex(VectorIndex):
         shortlist: int = 256,
         candidates: int = 4096,
         mmap: bool = True,
+        prefault: bool = True,
         min_train: int = 1000,
         train_size: int = 20000,
         threads: int | None = None,
@@ -155,6 +159,7 @@ class BinaryIndex(VectorIndex):
         self._book = IdBook()  # position -> id
         self._row: Growable | None = None  # position -> store row (None: identity)
         self.scratch = scratch_folder(scratch)
+        self.prefault = bool(prefault)
         self._store = FloatStore(self.dim, scratch=self.scratch)
 
     @property
@@ -164,6 +169,7 @@ class BinaryIndex(VectorIndex):
             "shortlist": self.shortlist,
             "candidates": self.candidates,
             "mmap": self.mmap,
+            "prefault": self.prefault,
             "min_train": self.min_train,
             "train_size": self.train_size,
             "threads": self._workers.threads,
@@ -330,7 +336,7 @@ class BinaryIndex(VectorIndex):
         ids = reader.array("ids.i64")
         codes = reader.array("codes.u8")
         check_ids_loaded(reader, ids, len(codes))
-        vectors = reader.array("vectors.f32", mmap=index.mmap)
+        vectors = reader.array("vectors.f32", mmap=index.mmap, prefault=index.prefault)
         mean, rot = reader.array("mean.f32"), reader.array("rotation.f32")
         shapes = (codes.shape[1:], vectors.shape, mean.shape, rot.shape)
         want = (

@@ -84,6 +84,9 @@ class IVFPQIndex(VectorIndex):
         refine: re-score the ``shortlist`` best PQ candidates exactly.
         shortlist: candidates re-scored per query (at least ``k``).
         mmap: after :meth:`load`, keep the full vectors memory-mapped instead of in RAM.
+        prefault: with ``mmap``, map every page of the vectors when loading (one pass over the
+            file, which the load's checksum has just read), so queries never wait for page
+            faults; set ``False`` when the vectors are much larger than RAM.
         min_train / train_size: train once this many vectors are in, on at most this many.
         seed: training sample seed.
         threads: threads for small query batches (large batches use FAISS's OpenMP).
@@ -106,6 +109,7 @@ class IVFPQIndex(VectorIndex):
         refine: bool = True,
         shortlist: int = 256,
         mmap: bool = True,
+        prefault: bool = True,
         min_train: int = 20000,
         train_size: int = 65536,
         seed: int = 0,
@@ -132,6 +136,7 @@ class IVFPQIndex(VectorIndex):
             )
         self._workers = Workers(threads or default_threads())
         self.scratch = scratch_folder(scratch)
+        self.prefault = bool(prefault)
         self._store = FloatStore(self.dim, scratch=self.scratch)
         self._rows = IdMap()  # id -> store row
         self._ivf: Any = None
@@ -147,6 +152,7 @@ class IVFPQIndex(VectorIndex):
             "refine": self.refine,
             "shortlist": self.shortlist,
             "mmap": self.mmap,
+            "prefault": self.prefault,
             "min_train": self.min_train,
             "train_size": self.train_size,
             "seed": self.seed,
@@ -262,7 +268,7 @@ class IVFPQIndex(VectorIndex):
         reader, params = open_index(cls, path, expect)
         index = cls(expect.dim, **params)
         ids, index._store = load_ids_and_vectors(
-            reader, expect.dim, mmap=index.mmap, scratch=index.scratch
+            reader, expect.dim, mmap=index.mmap, prefault=index.prefault, scratch=index.scratch
         )
         index._rows = IdMap(ids, np.arange(len(ids), dtype=np.int64))
         if reader.state.get("trained"):

@@ -124,6 +124,9 @@ class PQIndex(VectorIndex):
         rotation: ``"random"`` (a random orthogonal rotation before quantisation) or ``"none"``.
         shortlist: candidates per query re-ranked exactly (at least ``k``).
         mmap: after :meth:`load`, keep the full vectors memory-mapped instead of in RAM.
+        prefault: with ``mmap``, map every page of the vectors when loading (one pass over the
+            file, which the load's checksum has just read), so queries never wait for page
+            faults; set ``False`` when the vectors are much larger than RAM.
         min_train / train_size: learn the codebooks once this many rows are in the index, from
             at most ``train_size`` of them.
         threads: shards scanned in parallel (one per thread).
@@ -143,6 +146,7 @@ class PQIndex(VectorIndex):
         rotation: Literal["none", "random"] = "random",
         shortlist: int = 256,
         mmap: bool = True,
+        prefault: bool = True,
         min_train: int = 1000,
         train_size: int = 65536,
         threads: int | None = None,
@@ -162,6 +166,7 @@ class PQIndex(VectorIndex):
         self.min_train, self.train_size, self.seed = int(min_train), int(train_size), int(seed)
         self._workers = Workers(threads or default_threads())
         self.scratch = scratch_folder(scratch)
+        self.prefault = bool(prefault)
         self._store = FloatStore(self.dim, scratch=self.scratch)
         self._rows = IdMap()  # id -> store row
         self._row_ids = Growable((), np.int64)  # store row -> id (stale rows keep their old id)
@@ -175,6 +180,7 @@ class PQIndex(VectorIndex):
             "rotation": self.rotation,
             "shortlist": self.shortlist,
             "mmap": self.mmap,
+            "prefault": self.prefault,
             "min_train": self.min_train,
             "train_size": self.train_size,
             "threads": self._workers.threads,
@@ -319,7 +325,7 @@ class PQIndex(VectorIndex):
         reader, params = open_index(cls, path, expect)
         index = cls(expect.dim, **params)
         ids, index._store = load_ids_and_vectors(
-            reader, expect.dim, mmap=index.mmap, scratch=index.scratch
+            reader, expect.dim, mmap=index.mmap, prefault=index.prefault, scratch=index.scratch
         )
         index._rows = IdMap(ids, np.arange(len(ids), dtype=np.int64))
         index._row_ids = Growable((), np.int64, ids)
