@@ -299,3 +299,30 @@ def test_id_map_direct_table_answers_like_the_sorted_arrays(holes: float) -> Non
             new = np.array([20100 + step, 5 + step], np.int64)
             m.add(new, np.array([-7, -8], np.int64) + step)
             truth.update({int(new[0]): -7 + step, int(new[1]): -8 + step})
+
+
+def test_ivfpq_opq_rotation_is_orthogonal_saved_and_ranks_like_exact(tmp_path: Path) -> None:
+    g = make_gallery(6000, synth_spec("dlib"), probes=200, open_set_fraction=0.0)
+    params = {"fastscan": True, "nlist": 16, "min_train": 2000, "nprobe": 16, "shortlist": 64}
+    index = create_index("ivfpq", 128, rotation="opq", **params)
+    index.add(g.ids, g.vectors)
+    rot = index._rot
+    assert rot is not None
+    np.testing.assert_allclose(rot @ rot.T, np.eye(128), atol=1e-4)  # inner products kept
+    exact = create_index("exact", 128)
+    exact.add(g.ids, g.vectors)
+    want = exact.search(g.probes, 1)
+    got = index.search(g.probes, 1)
+    assert np.mean(got.ids[:, 0] == want.ids[:, 0]) >= 0.99
+    np.testing.assert_allclose(got.scores[:, 0], want.scores[:, 0], atol=1e-6)  # exact re-rank
+    index.save(tmp_path / "i")
+    loaded = load_index(tmp_path / "i", expect=index.manifest())
+    np.testing.assert_array_equal(loaded.search(g.probes, 5).ids, index.search(g.probes, 5).ids)
+    with pytest.raises(IndexCorruptError, match="parameter"):  # built with another rotation
+        m = index.manifest()
+        load_index(
+            tmp_path / "i",
+            expect=IndexManifest(**{**m.to_dict(), "params": {**m.params, "rotation": "none"}}),
+        )
+    with pytest.raises(InvalidArgumentError, match="rotation must be"):
+        create_index("ivfpq", 128, rotation="pca")
