@@ -42,6 +42,7 @@ from faceprint.video.screentime import (
     Cast,
     ProgressCallback,
     VideoOptions,
+    faces_agree,
     name_tracks,
     screentime,
 )
@@ -433,7 +434,11 @@ class VideoIndex:
         hits = index.search(query, len(usable), threshold=threshold)
         chosen = [rows[usable[int(i)]] for i in hits.ids[0][hits.valid[0]]]
         # the mean finds the candidates; most of a track's own faces must be that face too
-        chosen = [r for r in chosen if _faces_agree(r.faces, query[0], threshold)]
+        chosen = [
+            r
+            for r in chosen
+            if faces_agree(None if r.faces is None else r.faces @ query[0] >= threshold)
+        ]
         return _named(_ranges(chosen, lambda _r: True, gap), rows)
 
 
@@ -443,14 +448,6 @@ def _faces(embedding: bytes | None, faces: bytes | None) -> FloatArray | None:
         return None
     dim = len(embedding) // 4
     return np.frombuffer(faces, np.float32).reshape(-1, dim)
-
-
-def _faces_agree(faces: FloatArray | None, query: FloatArray, threshold: float) -> bool:
-    """Whether most of a track's faces are at least ``threshold`` similar to ``query`` (a track
-    stored without its faces is judged by its mean, already checked)."""
-    if faces is None or not len(faces):
-        return True
-    return 2 * int((faces @ query >= threshold).sum()) > len(faces)
 
 
 def _space_of(result: ScreenTime) -> EmbeddingSpace:

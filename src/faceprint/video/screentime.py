@@ -592,16 +592,24 @@ def name_tracks(
         if ident.name is not None and vectors is not None and len(vectors):
             rows.extend([i] * len(vectors))
             stacked.extend(vectors)
-    votes = [0] * len(found)
+    agree: list[npt.NDArray[np.bool_] | None] = [None] * len(found)
     if stacked:
-        for i, face in zip(rows, gallery.identify(np.stack(stacked), threshold=threshold)):
-            votes[i] += face.name == found[i].name
-    out: list[tuple[str | None, float]] = []
-    for i, ident in enumerate(found):
-        vectors = faces[i]
-        agreed = vectors is None or not len(vectors) or 2 * votes[i] > len(vectors)
-        out.append((ident.name if agreed else None, ident.similarity))
-    return out
+        per_face = gallery.identify(np.stack(stacked), threshold=threshold)
+        same = np.array([f.name == found[i].name for i, f in zip(rows, per_face, strict=True)])
+        track_of = np.array(rows)
+        for i in set(rows):
+            agree[i] = same[track_of == i]
+    return [
+        (ident.name if faces_agree(agree[i]) else None, ident.similarity)
+        for i, ident in enumerate(found)
+    ]
+
+
+def faces_agree(agree: npt.NDArray[np.bool_] | None) -> bool:
+    """The rule a track is judged by: most of its embedded faces, each on its own, agree (with a
+    gallery's name, or with a query face). ``None`` (a track kept without its faces, in an index
+    written before they were) is judged by its mean alone, already checked by the caller."""
+    return agree is None or not len(agree) or 2 * int(np.count_nonzero(agree)) > len(agree)
 
 
 def track_clusters(faces: Sequence[FloatArray], threshold: float) -> npt.NDArray[np.int64]:
