@@ -24,13 +24,17 @@ each merge round is one k-NN search over the current clusters (``C <= N`` centro
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from faceprint._optional import require
 from faceprint.cluster.algorithms import chinese_whispers, relabel
 from faceprint.cluster.graph import EXACT_MAX, KnnGraph
+from faceprint.cluster.listjoin import FLAT_ASSIGN_MAX, NPROBE, join_lists, make_lists
 from faceprint.index import create_index
+from faceprint.index.base import VectorIndex
 
 __all__ = [
     "CORE_OFFSET",
@@ -59,16 +63,28 @@ MAX_ROUNDS = 30
 
 
 class _CentroidIndex:
-    """The centroid directions of the initial clusters in an index backend (exact up to
-    EXACT_MAX clusters, HNSW above), searched for the current clusters: a hit on an initial
-    cluster stands for the current cluster holding it, so the index is built once."""
+    """The centroid directions of the initial clusters in an index, searched for the current
+    clusters: a hit on an initial cluster stands for the current cluster holding it, so the
+    index is built once. Up to EXACT_MAX clusters: exact search. Above: k-means lists
+    (:mod:`faceprint.cluster.listjoin`); the first round's candidates (every cluster) come from
+    one list join, later rounds search the lists as an IVF index (FAISS ``IndexIVFFlat``).
 
-    def __init__(self, sums: npt.NDArray[np.float64]) -> None:
+    ``floor``: hits below this cosine are dropped (the average linkage of two clusters never
+    exceeds the cosine of their centroid directions, so a floor at the merge threshold loses
+    no possible merge)."""
+
+    def __init__(self, sums: npt.NDArray[np.float64], floor: float, k: int) -> None:
         m = len(sums)
-        backend = "exact" if m <= EXACT_MAX else "hnsw"
-        params = {"M": 16, "ef_construction": 40, "ef_search": 64} if backend == "hnsw" else {}
-        self.index = create_index(backend, sums.shape[1], **params)
-        self.index.add(np.arange(m, dtype=np.int64), _directions(sums))
+        self.floor = floor
+        self.first: IntArray | None = None
+        dirs = _directions(sums)
+        if m <= EXACT_MAX:
+            self.index: Any = create_index("exact", sums.shape[1])
+            self.index.add(np.arange(m, dtype=np.int64), dirs)
+            return
+        centres, probes = make_lists(dirs)
+        self.first, _ = join_lists(dirs, k + 1, floor, centres, probes)
+        self.index = _ivf(dirs, centres, probes[:, 0])
 
     def candidates(
         self, sums: npt.NDArray[np.float64], queries: IntArray, current: IntArray, k: int
@@ -76,19 +92,51 @@ class _CentroidIndex:
         """Pairs ``(a, b)`` of current clusters, ``b`` near ``a`` (``a`` in ``queries``);
         ``current`` maps each initial cluster to the current one holding it."""
         kk = min(k + 1, len(current))
-        parts = [
-            self.index.search(_directions(sums[queries[lo : lo + 4096]]), kk).ids
-            for lo in range(0, len(queries), 4096)
-        ]
-        ids = np.concatenate(parts) if parts else np.zeros((0, kk), np.int64)
+        if self.first is not None and len(queries) == len(current) and kk <= self.first.shape[1]:
+            ids = self.first[:, :kk]  # the first round: every initial cluster, none merged
+        else:
+            ids = self._search(_directions(sums[queries]), kk)
+        self.first = None
         hits = np.where(ids >= 0, current[np.maximum(ids, 0)], -1)
         ok = (hits >= 0) & (hits != queries[:, None])
         a = np.repeat(queries, kk).reshape(len(queries), kk)[ok]
-        pairs = np.unique(np.stack([a, hits[ok]], axis=1), axis=0)
-        return pairs[:, 0], pairs[:, 1]
+        # unique (a, b) pairs in (a, b) order, as one int64 key per pair
+        key = np.unique(a * len(current) + hits[ok])
+        return key // len(current), key % len(current)
+
+    def _search(self, q: FloatArray, kk: int) -> IntArray:
+        parts = []
+        for lo in range(0, len(q), 4096):
+            if isinstance(self.index, VectorIndex):
+                parts.append(self.index.search(q[lo : lo + 4096], kk).ids)
+                continue
+            sims, ids = self.index.search(q[lo : lo + 4096], kk)
+            parts.append(np.where(sims >= self.floor, ids, -1))
+        return np.concatenate(parts) if parts else np.zeros((0, kk), np.int64)
 
     def close(self) -> None:
-        self.index.close()
+        if isinstance(self.index, VectorIndex):
+            self.index.close()
+
+
+def _ivf(x: FloatArray, centres: FloatArray, home: npt.NDArray[np.int32]) -> Any:
+    """A FAISS IVF-flat inner-product index over ``x`` on the given lists (no re-assignment)."""
+    faiss: Any = require("faiss")
+    d = x.shape[1]
+    if len(centres) <= FLAT_ASSIGN_MAX:
+        quantizer = faiss.IndexFlatIP(d)
+    else:
+        quantizer = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
+        quantizer.hnsw.efConstruction = 80
+        quantizer.hnsw.efSearch = 64
+    quantizer.add(centres)
+    index = faiss.IndexIVFFlat(quantizer, d, len(centres), faiss.METRIC_INNER_PRODUCT)
+    index.is_trained = True
+    ids = np.arange(len(x), dtype=np.int64)
+    assign = np.ascontiguousarray(home, dtype=np.int64)
+    index.add_core(len(x), faiss.swig_ptr(x), faiss.swig_ptr(ids), faiss.swig_ptr(assign))
+    index.nprobe = min(NPROBE, len(centres))
+    return index
 
 
 def _directions(sums: npt.NDArray[np.float64]) -> FloatArray:
@@ -158,7 +206,7 @@ def average_linkage_merge(
     n = np.bincount(lab, minlength=m).astype(np.float64)
     if m < 2:
         return relabel(lab)
-    index = _CentroidIndex(sums)
+    index = _CentroidIndex(sums, min(threshold, pair_t), k)
     current = np.arange(m, dtype=np.int64)  # initial cluster -> current cluster
     try:
         lab = _merge_rounds(lab, sums, n, index, current, threshold, pair_t, k, max_rounds)

@@ -1,0 +1,282 @@
+"""The ``k`` nearest neighbours of every face by an IVF list join: most work in BLAS products.
+
+1. **Lists**: spherical k-means (FAISS) splits the ``N`` faces into ``L = N / list_size``
+   lists. Each face *lives* in its nearest list and *probes* its ``nprobe`` nearest lists (as an
+   IVF index searches them; probing per face, not per list, is what keeps recall on face
+   embeddings, whose faces often sit far from their list's centre).
+2. **Own list**: one ``X_l X_l^T`` product per list gives every member its best neighbours
+   within its list, and so a running ``k``-th best similarity per face.
+3. **Visits**: for every list, the faces that probe it (living elsewhere) times its members:
+   one ``Q X_l^T`` product; only scores at or above the face's running ``k``-th best (and the
+   floor) are kept and merged into its top ``k``. So the top-``k`` selection touches few scores.
+4. **Refinement** (``refine`` rounds, one NN-descent step each): every face also scores the
+   neighbours of its ``REFINE_FANOUT`` best neighbours (a friend of a friend is likely a
+   friend), which recovers most neighbours that the list boundaries cut off.
+
+Cost: about ``N * nprobe * list_size`` dot products in SGEMM (multi-threaded), ``N * L``
+(``L`` up to :data:`FLAT_ASSIGN_MAX`) or an HNSW search over the centres for the probes, and
+``N * REFINE_FANOUT * k`` dot products per refinement round. Memory: the ``(N, k)`` top-``k``
+arrays (int32 ids), the ``(N, nprobe)`` probes (int32) and one product block.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from faceprint._optional import require
+
+__all__ = ["LIST_SIZE", "NPROBE", "join_lists", "list_join_knn", "make_lists"]
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+Int32Array = npt.NDArray[np.int32]
+
+#: faces per k-means list (on average)
+LIST_SIZE = 1000
+#: lists each face is compared with (its own and the nearest others)
+NPROBE = 8
+#: NN-descent refinement rounds after the join
+REFINE = 1
+#: best neighbours whose own neighbours each face scores in a refinement round
+REFINE_FANOUT = 10
+#: scores per product block (bounds the temporary: 16M float32 = 64 MB)
+BLOCK = 1 << 24
+#: above this many lists, the probes come from an HNSW graph over the centres
+FLAT_ASSIGN_MAX = 4096
+#: training points per k-means centre (a sample of the faces)
+TRAIN_PER_LIST = 32
+#: k-means iterations
+TRAIN_ITERATIONS = 10
+#: buffered candidate scores merged into the top-k at once
+MERGE_AT = 1 << 22
+
+
+class _TopK:
+    """The running ``k`` best ``(id, similarity)`` per face, nearest first (``-1`` / ``-inf``
+    pads); candidates are buffered and merged in batches."""
+
+    def __init__(self, n: int, k: int, floor: float) -> None:
+        self.k = k
+        self.floor = np.float32(floor)
+        self.ids = np.full((n, k), -1, np.int32)
+        self.sims = np.full((n, k), -np.inf, np.float32)
+        self._buf: list[tuple[Int32Array, Int32Array, FloatArray]] = []
+        self._held = 0
+
+    def bar(self, rows: Int32Array) -> FloatArray:
+        """The score a new candidate of each row must reach."""
+        return np.maximum(self.sims[rows, -1], self.floor)
+
+    def push(self, rows: Int32Array, ids: Int32Array, sims: FloatArray) -> None:
+        self._buf.append((rows, ids, sims))
+        self._held += len(rows)
+        if self._held >= MERGE_AT:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buf:
+            return
+        rows = np.concatenate([b[0] for b in self._buf])
+        ids = np.concatenate([b[1] for b in self._buf])
+        sims = np.concatenate([b[2] for b in self._buf])
+        self._buf, self._held = [], 0
+        self._merge(rows, ids, sims)
+
+    def _merge(self, rows: Int32Array, ids: Int32Array, sims: FloatArray) -> None:
+        k = self.k
+        u, inv = np.unique(rows, return_inverse=True)
+        m = len(u)
+        all_rows = np.concatenate([np.repeat(np.arange(m, dtype=np.int64), k), inv.ravel()])
+        all_ids = np.concatenate([self.ids[u].ravel(), ids])
+        all_sims = np.concatenate([self.sims[u].ravel(), sims])
+        order = np.lexsort((-all_sims, all_rows))
+        all_rows, all_ids, all_sims = all_rows[order], all_ids[order], all_sims[order]
+        rank = np.arange(len(all_rows)) - np.searchsorted(all_rows, np.arange(m))[all_rows]
+        keep = rank < k
+        new_ids = np.full((m, k), -1, np.int32)
+        new_sims = np.full((m, k), -np.inf, np.float32)
+        new_ids[all_rows[keep], rank[keep]] = all_ids[keep]
+        new_sims[all_rows[keep], rank[keep]] = all_sims[keep]
+        self.ids[u], self.sims[u] = new_ids, new_sims
+
+
+def _train(x: FloatArray, n_lists: int, seed: int) -> FloatArray:
+    faiss: Any = require("faiss")
+    rng = np.random.default_rng(seed)
+    n_train = min(len(x), n_lists * TRAIN_PER_LIST)
+    sample = x[np.sort(rng.choice(len(x), n_train, replace=False))]
+    km = faiss.Kmeans(
+        x.shape[1],
+        n_lists,
+        niter=TRAIN_ITERATIONS,
+        spherical=True,
+        seed=seed,
+        max_points_per_centroid=TRAIN_PER_LIST,
+        min_points_per_centroid=1,
+    )
+    km.train(sample)
+    return np.ascontiguousarray(km.centroids, dtype=np.float32)
+
+
+def _probes(x: FloatArray, centres: FloatArray, nprobe: int) -> Int32Array:
+    """The ``nprobe`` nearest centres of every face, nearest first."""
+    faiss: Any = require("faiss")
+    d = x.shape[1]
+    if len(centres) <= FLAT_ASSIGN_MAX:
+        index = faiss.IndexFlatIP(d)
+    else:
+        index = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = max(64, 4 * nprobe)
+    index.add(centres)
+    out = np.empty((len(x), nprobe), np.int32)
+    step = 65536
+    for lo in range(0, len(x), step):
+        _, ids = index.search(x[lo : lo + step], nprobe)
+        out[lo : lo + step] = ids
+    return out
+
+
+def _groups(keys: Int32Array, n_groups: int) -> tuple[Int32Array, IntArray]:
+    """Positions of ``keys`` sorted by key, and each key's range ``bounds[g]:bounds[g+1]``."""
+    order = np.argsort(keys, kind="stable").astype(np.int32)
+    bounds = np.searchsorted(keys[order], np.arange(n_groups + 1)).astype(np.int64)
+    return order, bounds
+
+
+def _score_block(
+    top: _TopK, x: FloatArray, queries: Int32Array, members: Int32Array, own: bool
+) -> None:
+    """Score ``queries`` against ``members`` in row chunks; keep what beats each row's bar."""
+    if len(members) == 0 or len(queries) == 0:
+        return
+    xm = x[members]
+    step = max(1, BLOCK // len(members))
+    for lo in range(0, len(queries), step):
+        q = queries[lo : lo + step]
+        s = x[q] @ xm.T
+        if own:
+            s[np.arange(len(q)), np.arange(lo, lo + len(q))] = -np.inf  # self
+            bar = _own_bar(s, top.k, top.floor)
+        else:
+            bar = top.bar(q)
+        hit = np.flatnonzero(s.max(axis=1) >= bar)  # rows with a survivor: few
+        if len(hit) == 0:
+            continue
+        r, c = np.nonzero(s[hit] >= bar[hit, None])
+        r = hit[r]
+        top.push(q[r], members[c], s[r, c])
+
+
+def _own_bar(s: FloatArray, k: int, floor: np.float32) -> FloatArray:
+    """Per row: the floor, or the k-th best score where more than k reach the floor."""
+    bar = np.full(len(s), floor, np.float32)
+    if s.shape[1] <= k:
+        return bar
+    many = np.count_nonzero(s >= floor, axis=1) > k
+    if many.any():
+        kth = np.partition(s[many], s.shape[1] - k, axis=1)[:, s.shape[1] - k]
+        bar[many] = np.maximum(kth, floor)
+    return bar
+
+
+def _refine(top: _TopK, x: FloatArray, fanout: int) -> None:
+    """One NN-descent step: every face scores the neighbours of its ``fanout`` best."""
+    faiss: Any = require("faiss")
+    flat = faiss.IndexFlatIP(x.shape[1])
+    flat.add(x)
+    n, k = top.ids.shape
+    f = min(fanout, k)
+    step = max(1, BLOCK // (8 * f * k))
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        first = top.ids[lo:hi, :f]
+        cand = np.where(first[:, :, None] >= 0, top.ids[np.maximum(first, 0)], -1)
+        cand = np.ascontiguousarray(cand.reshape(hi - lo, f * k).astype(np.int64))
+        rows = np.arange(lo, hi, dtype=np.int64)
+        cand[cand == rows[:, None]] = -1
+        # drop candidates already held (and repeats within the row)
+        known = np.concatenate([top.ids[lo:hi].astype(np.int64), cand], axis=1)
+        order = np.argsort(known, axis=1, kind="stable")
+        srt = np.take_along_axis(known, order, axis=1)
+        dup = np.zeros_like(srt, bool)
+        dup[:, 1:] = srt[:, 1:] == srt[:, :-1]
+        dup_orig = np.empty_like(dup)
+        np.put_along_axis(dup_orig, order, dup, axis=1)
+        cand[dup_orig[:, k:]] = -1
+        sims = np.empty(cand.shape, np.float32)
+        flat.compute_distance_subset(
+            hi - lo,
+            faiss.swig_ptr(x[lo:hi]),
+            cand.shape[1],
+            faiss.swig_ptr(sims),
+            faiss.swig_ptr(cand),
+        )
+        ok = (cand >= 0) & (sims >= top.bar(rows.astype(np.int32))[:, None])
+        r, c = np.nonzero(ok)
+        if len(r):
+            top.push((r + lo).astype(np.int32), cand[r, c].astype(np.int32), sims[r, c])
+    top.flush()
+
+
+def list_join_knn(
+    x: FloatArray,
+    k: int,
+    floor: float,
+    *,
+    list_size: int = LIST_SIZE,
+    nprobe: int = NPROBE,
+    refine: int = REFINE,
+    seed: int = 0,
+) -> tuple[IntArray, FloatArray]:
+    """The ``k`` nearest other faces of every unit row of ``x`` with similarity >= ``floor``,
+    nearest first: ``(N, k)`` ids (``-1`` pads) and similarities (``-inf`` pads)."""
+    centres, probes = make_lists(x, list_size=list_size, nprobe=nprobe, seed=seed)
+    return join_lists(x, k, floor, centres, probes, refine=refine)
+
+
+def make_lists(
+    x: FloatArray, *, list_size: int = LIST_SIZE, nprobe: int = NPROBE, seed: int = 0
+) -> tuple[FloatArray, Int32Array]:
+    """k-means centres ``(L, D)`` of ``x``'s rows and each row's ``nprobe`` nearest centres
+    (``(N, nprobe)``, nearest first: the first is the row's own list)."""
+    n_lists = max(1, len(x) // list_size)
+    centres = _train(x, n_lists, seed)
+    return centres, _probes(x, centres, min(nprobe, n_lists))
+
+
+def join_lists(
+    x: FloatArray,
+    k: int,
+    floor: float,
+    centres: FloatArray,
+    probes: Int32Array,
+    *,
+    refine: int = REFINE,
+) -> tuple[IntArray, FloatArray]:
+    """:func:`list_join_knn` on lists made by :func:`make_lists`."""
+    n, n_lists, nprobe = len(x), len(centres), probes.shape[1]
+    logger.debug("list join: %d rows, %d lists, %d probes each", n, n_lists, nprobe)
+    top = _TopK(n, k, floor)
+    home, bounds = _groups(probes[:, 0], n_lists)
+    for lst in range(n_lists):
+        members = home[bounds[lst] : bounds[lst + 1]]
+        _score_block(top, x, members, members, own=True)
+    top.flush()
+    if nprobe > 1:
+        visits, vbounds = _groups(np.ascontiguousarray(probes[:, 1:]).ravel(), n_lists)
+        visitors = (visits // (nprobe - 1)).astype(np.int32)
+        del visits
+        for lst in range(n_lists):
+            members = home[bounds[lst] : bounds[lst + 1]]
+            _score_block(top, x, visitors[vbounds[lst] : vbounds[lst + 1]], members, own=False)
+        top.flush()
+    for _ in range(refine):
+        _refine(top, x, REFINE_FANOUT)
+    return top.ids.astype(np.int64), top.sims
