@@ -29,12 +29,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from faceprint._optional import require
 from faceprint.cluster.algorithms import chinese_whispers, relabel
 from faceprint.cluster.graph import EXACT_MAX, KnnGraph
-from faceprint.cluster.listjoin import FLAT_ASSIGN_MAX, NPROBE, join_lists, make_lists
+from faceprint.cluster.listjoin import ListIndex
 from faceprint.index import create_index
-from faceprint.index.base import VectorIndex
 
 __all__ = [
     "CORE_OFFSET",
@@ -67,7 +65,7 @@ class _CentroidIndex:
     clusters: a hit on an initial cluster stands for the current cluster holding it, so the
     index is built once. Up to EXACT_MAX clusters: exact search. Above: k-means lists
     (:mod:`faceprint.cluster.listjoin`); the first round's candidates (every cluster) come from
-    one list join, later rounds search the lists as an IVF index (FAISS ``IndexIVFFlat``).
+    one list join, later rounds search the same lists (:meth:`ListIndex.search`).
 
     ``floor``: hits below this cosine are dropped (the average linkage of two clusters never
     exceeds the cosine of their centroid directions, so a floor at the merge threshold loses
@@ -82,9 +80,8 @@ class _CentroidIndex:
             self.index: Any = create_index("exact", sums.shape[1])
             self.index.add(np.arange(m, dtype=np.int64), dirs)
             return
-        centres, probes = make_lists(dirs)
-        self.first, _ = join_lists(dirs, k + 1, floor, centres, probes)
-        self.index = _ivf(dirs, centres, probes[:, 0])
+        self.index = ListIndex(dirs)
+        self.first, _ = self.index.join(k + 1, floor)
 
     def candidates(
         self, sums: npt.NDArray[np.float64], queries: IntArray, current: IntArray, k: int
@@ -105,38 +102,14 @@ class _CentroidIndex:
         return key // len(current), key % len(current)
 
     def _search(self, q: FloatArray, kk: int) -> IntArray:
-        parts = []
-        for lo in range(0, len(q), 4096):
-            if isinstance(self.index, VectorIndex):
-                parts.append(self.index.search(q[lo : lo + 4096], kk).ids)
-                continue
-            sims, ids = self.index.search(q[lo : lo + 4096], kk)
-            parts.append(np.where(sims >= self.floor, ids, -1))
+        if isinstance(self.index, ListIndex):
+            return self.index.search(q, kk, self.floor)[0]
+        parts = [self.index.search(q[lo : lo + 4096], kk).ids for lo in range(0, len(q), 4096)]
         return np.concatenate(parts) if parts else np.zeros((0, kk), np.int64)
 
     def close(self) -> None:
-        if isinstance(self.index, VectorIndex):
+        if not isinstance(self.index, ListIndex):
             self.index.close()
-
-
-def _ivf(x: FloatArray, centres: FloatArray, home: npt.NDArray[np.int32]) -> Any:
-    """A FAISS IVF-flat inner-product index over ``x`` on the given lists (no re-assignment)."""
-    faiss: Any = require("faiss")
-    d = x.shape[1]
-    if len(centres) <= FLAT_ASSIGN_MAX:
-        quantizer = faiss.IndexFlatIP(d)
-    else:
-        quantizer = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
-        quantizer.hnsw.efConstruction = 80
-        quantizer.hnsw.efSearch = 64
-    quantizer.add(centres)
-    index = faiss.IndexIVFFlat(quantizer, d, len(centres), faiss.METRIC_INNER_PRODUCT)
-    index.is_trained = True
-    ids = np.arange(len(x), dtype=np.int64)
-    assign = np.ascontiguousarray(home, dtype=np.int64)
-    index.add_core(len(x), faiss.swig_ptr(x), faiss.swig_ptr(ids), faiss.swig_ptr(assign))
-    index.nprobe = min(NPROBE, len(centres))
-    return index
 
 
 def _directions(sums: npt.NDArray[np.float64]) -> FloatArray:

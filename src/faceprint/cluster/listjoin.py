@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from faceprint._optional import require
 
-__all__ = ["LIST_SIZE", "NPROBE", "join_lists", "list_join_knn", "make_lists"]
+__all__ = ["LIST_SIZE", "NPROBE", "ListIndex", "list_join_knn"]
 
 logger = logging.getLogger(__name__)
 
@@ -124,10 +124,10 @@ def _train(x: FloatArray, n_lists: int, seed: int) -> FloatArray:
     return np.ascontiguousarray(km.centroids, dtype=np.float32)
 
 
-def _probes(x: FloatArray, centres: FloatArray, nprobe: int) -> Int32Array:
-    """The ``nprobe`` nearest centres of every face, nearest first."""
+def _quantizer(centres: FloatArray, nprobe: int) -> Any:
+    """An index over the centres: exact up to FLAT_ASSIGN_MAX of them, HNSW above."""
     faiss: Any = require("faiss")
-    d = x.shape[1]
+    d = centres.shape[1]
     if len(centres) <= FLAT_ASSIGN_MAX:
         index = faiss.IndexFlatIP(d)
     else:
@@ -135,10 +135,15 @@ def _probes(x: FloatArray, centres: FloatArray, nprobe: int) -> Int32Array:
         index.hnsw.efConstruction = 80
         index.hnsw.efSearch = max(64, 4 * nprobe)
     index.add(centres)
+    return index
+
+
+def _probes(quantizer: Any, x: FloatArray, nprobe: int) -> Int32Array:
+    """The ``nprobe`` nearest centres of every row of ``x``, nearest first."""
     out = np.empty((len(x), nprobe), np.int32)
     step = 65536
     for lo in range(0, len(x), step):
-        _, ids = index.search(x[lo : lo + step], nprobe)
+        _, ids = quantizer.search(x[lo : lo + step], nprobe)
         out[lo : lo + step] = ids
     return out
 
@@ -151,16 +156,22 @@ def _groups(keys: Int32Array, n_groups: int) -> tuple[Int32Array, IntArray]:
 
 
 def _score_block(
-    top: _TopK, x: FloatArray, queries: Int32Array, members: Int32Array, own: bool
+    top: _TopK,
+    xq: FloatArray,
+    queries: Int32Array,
+    xm: FloatArray,
+    members: Int32Array,
+    own: bool,
 ) -> None:
-    """Score ``queries`` against ``members`` in row chunks; keep what beats each row's bar."""
+    """Score rows ``queries`` of ``xq`` against rows ``members`` of ``xm`` in row chunks; keep
+    what beats each query's bar (``own``: the same rows, each skipping itself)."""
     if len(members) == 0 or len(queries) == 0:
         return
-    xm = x[members]
+    block = xm[members]
     step = max(1, BLOCK // len(members))
     for lo in range(0, len(queries), step):
         q = queries[lo : lo + step]
-        s = x[q] @ xm.T
+        s = xq[q] @ block.T
         if own:
             s[np.arange(len(q)), np.arange(lo, lo + len(q))] = -np.inf  # self
             bar = _own_bar(s, top.k, top.floor)
@@ -237,46 +248,66 @@ def list_join_knn(
 ) -> tuple[IntArray, FloatArray]:
     """The ``k`` nearest other faces of every unit row of ``x`` with similarity >= ``floor``,
     nearest first: ``(N, k)`` ids (``-1`` pads) and similarities (``-inf`` pads)."""
-    centres, probes = make_lists(x, list_size=list_size, nprobe=nprobe, seed=seed)
-    return join_lists(x, k, floor, centres, probes, refine=refine)
+    return ListIndex(x, list_size=list_size, nprobe=nprobe, seed=seed).join(k, floor, refine)
 
 
-def make_lists(
-    x: FloatArray, *, list_size: int = LIST_SIZE, nprobe: int = NPROBE, seed: int = 0
-) -> tuple[FloatArray, Int32Array]:
-    """k-means centres ``(L, D)`` of ``x``'s rows and each row's ``nprobe`` nearest centres
-    (``(N, nprobe)``, nearest first: the first is the row's own list)."""
-    n_lists = max(1, len(x) // list_size)
-    centres = _train(x, n_lists, seed)
-    return centres, _probes(x, centres, min(nprobe, n_lists))
+class ListIndex:
+    """The rows of ``x`` in k-means lists (see the module docstring): :meth:`join` finds every
+    row's neighbours among the others, :meth:`search` other vectors' neighbours among them."""
 
+    def __init__(
+        self, x: FloatArray, *, list_size: int = LIST_SIZE, nprobe: int = NPROBE, seed: int = 0
+    ) -> None:
+        self.x = x
+        n_lists = max(1, len(x) // list_size)
+        self.nprobe = min(nprobe, n_lists)
+        self.centres = _train(x, n_lists, seed)
+        self.quantizer = _quantizer(self.centres, self.nprobe)
+        self.probes: Int32Array | None = _probes(self.quantizer, x, self.nprobe)
+        self.home, self.bounds = _groups(self.probes[:, 0], n_lists)
 
-def join_lists(
-    x: FloatArray,
-    k: int,
-    floor: float,
-    centres: FloatArray,
-    probes: Int32Array,
-    *,
-    refine: int = REFINE,
-) -> tuple[IntArray, FloatArray]:
-    """:func:`list_join_knn` on lists made by :func:`make_lists`."""
-    n, n_lists, nprobe = len(x), len(centres), probes.shape[1]
-    logger.debug("list join: %d rows, %d lists, %d probes each", n, n_lists, nprobe)
-    top = _TopK(n, k, floor)
-    home, bounds = _groups(probes[:, 0], n_lists)
-    for lst in range(n_lists):
-        members = home[bounds[lst] : bounds[lst + 1]]
-        _score_block(top, x, members, members, own=True)
-    top.flush()
-    if nprobe > 1:
-        visits, vbounds = _groups(np.ascontiguousarray(probes[:, 1:]).ravel(), n_lists)
-        visitors = (visits // (nprobe - 1)).astype(np.int32)
-        del visits
-        for lst in range(n_lists):
-            members = home[bounds[lst] : bounds[lst + 1]]
-            _score_block(top, x, visitors[vbounds[lst] : vbounds[lst + 1]], members, own=False)
+    @property
+    def n_lists(self) -> int:
+        return len(self.centres)
+
+    def members(self, lst: int) -> Int32Array:
+        return self.home[self.bounds[lst] : self.bounds[lst + 1]]
+
+    def join(self, k: int, floor: float, refine: int = REFINE) -> tuple[IntArray, FloatArray]:
+        """Every row's ``k`` nearest other rows at or above ``floor`` (the rows' own probes
+        are dropped after it: call it once)."""
+        x, probes, nprobe = self.x, self.probes, self.nprobe
+        if probes is None:
+            raise RuntimeError("ListIndex.join runs once")
+        logger.debug("list join: %d rows, %d lists, %d probes", len(x), self.n_lists, nprobe)
+        top = _TopK(len(x), k, floor)
+        for lst in range(self.n_lists):
+            _score_block(top, x, self.members(lst), x, self.members(lst), own=True)
         top.flush()
-    for _ in range(refine):
-        _refine(top, x, REFINE_FANOUT)
-    return top.ids.astype(np.int64), top.sims
+        if nprobe > 1:
+            visits, vb = _groups(np.ascontiguousarray(probes[:, 1:]).ravel(), self.n_lists)
+            self.probes = probes = None
+            visitors = (visits // (nprobe - 1)).astype(np.int32)
+            del visits
+            for lst in range(self.n_lists):
+                rows = visitors[vb[lst] : vb[lst + 1]]
+                _score_block(top, x, rows, x, self.members(lst), own=False)
+            top.flush()
+        self.probes = None
+        for _ in range(refine):
+            _refine(top, x, REFINE_FANOUT)
+        return top.ids.astype(np.int64), top.sims
+
+    def search(self, q: FloatArray, k: int, floor: float) -> tuple[IntArray, FloatArray]:
+        """The ``k`` nearest rows of ``x`` at or above ``floor`` of every row of ``q`` (each
+        probing its ``nprobe`` nearest lists), nearest first, ``-1`` / ``-inf`` pads."""
+        top = _TopK(len(q), k, floor)
+        if len(q) == 0:
+            return top.ids.astype(np.int64), top.sims
+        visits, vb = _groups(_probes(self.quantizer, q, self.nprobe).ravel(), self.n_lists)
+        visitors = (visits // self.nprobe).astype(np.int32)
+        for lst in range(self.n_lists):
+            rows = visitors[vb[lst] : vb[lst + 1]]
+            _score_block(top, q, rows, self.x, self.members(lst), own=False)
+        top.flush()
+        return top.ids.astype(np.int64), top.sims
