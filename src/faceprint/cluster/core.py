@@ -21,7 +21,13 @@ import numpy.typing as npt
 
 from faceprint.cluster import dense
 from faceprint.cluster.algorithms import chinese_whispers, connected_components, louvain
-from faceprint.cluster.default import CORE_OFFSET, DEFAULT_K, precise_clusters
+from faceprint.cluster.default import (
+    CORE_OFFSET,
+    DEFAULT_K,
+    merge_cores,
+    precise_clusters,
+    strict_cores,
+)
 from faceprint.cluster.graph import Backend, KnnGraph, knn_graph
 from faceprint.errors import InvalidArgumentError
 from faceprint.packs import DEFAULT_PACK
@@ -186,6 +192,10 @@ def _base_labels(x: FloatArray, method: str, t: float, k: int, backend: Backend)
         return DENSE_METHODS[method](x, t)
     floor = t + CORE_OFFSET if method == "default" else t
     graph = knn_graph(x, k=k, floor=min(floor, 0.999), backend=backend)
+    if method == "default":  # the graph is freed before the merging (10M faces: 2.4 GB)
+        cores = strict_cores(graph, t)
+        del graph
+        return merge_cores(x, cores, t)
     return GRAPH_METHODS[method](graph, t, x)
 
 
