@@ -312,9 +312,11 @@ def cluster_faces(
     idx = np.flatnonzero(active)
     labels = np.full(n, -1, np.int64)
     if len(idx):
-        base = _base_labels(x[idx], method, t, k, backend)
+        xa = x if len(idx) == n else x[idx]  # no copy when every face takes part (10M: 5 GB)
+        base = _base_labels(xa, method, t, k, backend)
         fresh = int(fx.max(initial=-1)) + 1
-        labels[idx] = _apply_fixed(x[idx], base, fx[idx], fresh + n)
+        labels[idx] = _apply_fixed(xa, base, fx[idx], fresh + n)
+        del xa
     for face, lab in links:
         if labels[face] == lab and fx[face] != lab:
             labels[face] = -1

@@ -204,10 +204,9 @@ def knn_graph(
         empty = np.zeros((n, k), np.int64) - 1
         return _from_directed(n, *_no_edges(), empty, np.full((n, k), -np.inf, np.float32), name)
     nbr, sim = _search_all(x, k, floor, name)
-    ok = nbr >= 0
-    src = np.repeat(np.arange(n, dtype=np.int64), k).reshape(n, k)[ok]
-    logger.debug("knn graph: %d faces, k=%d, %d directed edges (%s)", n, k, int(ok.sum()), name)
-    return _from_directed(n, src, nbr[ok], sim[ok], nbr, sim, name)
+    src, col = np.nonzero(nbr >= 0)  # row-major: each face's kept neighbours in order
+    logger.debug("knn graph: %d faces, k=%d, %d directed edges (%s)", n, k, len(src), name)
+    return _from_directed(n, src, nbr[src, col], sim[src, col], nbr, sim, name)
 
 
 def _no_edges() -> tuple[IntArray, IntArray, FloatArray]:

@@ -200,8 +200,6 @@ def _own_bar(s: FloatArray, k: int, floor: np.float32) -> FloatArray:
 def _refine(top: _TopK, x: FloatArray, fanout: int) -> None:
     """One NN-descent step: every face scores the neighbours of its ``fanout`` best."""
     faiss: Any = require("faiss")
-    flat = faiss.IndexFlatIP(x.shape[1])
-    flat.add(x)
     n, k = top.ids.shape
     f = min(fanout, k)
     step = max(1, BLOCK // (8 * f * k))
@@ -222,12 +220,14 @@ def _refine(top: _TopK, x: FloatArray, fanout: int) -> None:
         np.put_along_axis(dup_orig, order, dup, axis=1)
         cand[dup_orig[:, k:]] = -1
         sims = np.empty(cand.shape, np.float32)
-        flat.compute_distance_subset(
-            hi - lo,
-            faiss.swig_ptr(x[lo:hi]),
-            cand.shape[1],
+        faiss.fvec_inner_products_by_idx(  # reads x in place (-1: -inf)
             faiss.swig_ptr(sims),
+            faiss.swig_ptr(x[lo:hi]),
+            faiss.swig_ptr(x),
             faiss.swig_ptr(cand),
+            x.shape[1],
+            hi - lo,
+            cand.shape[1],
         )
         ok = (cand >= 0) & (sims >= top.bar(rows.astype(np.int32))[:, None])
         r, c = np.nonzero(ok)
@@ -258,7 +258,7 @@ class ListIndex:
     def __init__(
         self, x: FloatArray, *, list_size: int = LIST_SIZE, nprobe: int = NPROBE, seed: int = 0
     ) -> None:
-        self.x = x
+        self.x = x = np.ascontiguousarray(x, dtype=np.float32)
         n_lists = max(1, len(x) // list_size)
         self.nprobe = min(nprobe, n_lists)
         self.centres = _train(x, n_lists, seed)
