@@ -209,6 +209,7 @@ def _merge_rounds(
     for rnd in range(max_rounds):
         if m < 2 or len(active) == 0:
             break
+        queried = active
         a, b = index.candidates(sums, active, current, k if rnd == 0 else 2 * k)
         avg = _linkage(sums, n, a, b)
         need = merge_threshold(n[a], n[b], threshold, pair_t)
@@ -235,7 +236,13 @@ def _merge_rounds(
         lab = new_id[parent[lab]]
         current = new_id[parent[current]]
         m = len(n)
-        logger.debug("merge round %d: %d merges, %d clusters left", rnd + 1, len(p), m)
+        logger.debug(
+            "merge round %d: %d clusters searched, %d merges, %d clusters left",
+            rnd + 1,
+            len(queried),
+            len(p),
+            m,
+        )
     return lab
 
 
