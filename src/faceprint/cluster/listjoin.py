@@ -22,12 +22,16 @@ arrays (int32 ids), the ``(N, nprobe)`` probes (int32) and one product block.
 from __future__ import annotations
 
 import logging
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from faceprint._optional import require
+from faceprint.index._util import default_threads
 
 __all__ = ["LIST_SIZE", "NPROBE", "ListIndex", "list_join_knn"]
 
@@ -53,6 +57,8 @@ FLAT_ASSIGN_MAX = 4096
 TRAIN_PER_LIST = 32
 #: k-means iterations
 TRAIN_ITERATIONS = 10
+#: lists scored at once (threads; the usable cores, at most 4)
+THREADS = min(4, default_threads())
 #: buffered candidate scores merged into the top-k at once
 MERGE_AT = 1 << 22
 
@@ -155,6 +161,9 @@ def _groups(keys: Int32Array, n_groups: int) -> tuple[Int32Array, IntArray]:
     return order, bounds
 
 
+Found = list[tuple[Int32Array, Int32Array, FloatArray]]
+
+
 def _score_block(
     top: _TopK,
     xq: FloatArray,
@@ -162,11 +171,13 @@ def _score_block(
     xm: FloatArray,
     members: Int32Array,
     own: bool,
-) -> None:
-    """Score rows ``queries`` of ``xq`` against rows ``members`` of ``xm`` in row chunks; keep
-    what beats each query's bar (``own``: the same rows, each skipping itself)."""
+) -> Found:
+    """Score rows ``queries`` of ``xq`` against rows ``members`` of ``xm`` in row chunks; what
+    beats each query's bar (``own``: the same rows, each skipping itself) as ``(query, member,
+    score)`` arrays. Reads ``top`` only (a bar read before a merge is lower: nothing is lost)."""
+    found: Found = []
     if len(members) == 0 or len(queries) == 0:
-        return
+        return found
     block = xm[members]
     step = max(1, BLOCK // len(members))
     for lo in range(0, len(queries), step):
@@ -182,7 +193,32 @@ def _score_block(
             continue
         r, c = np.nonzero(s[hit] >= bar[hit, None])
         r = hit[r]
-        top.push(q[r], members[c], s[r, c])
+        found.append((q[r], members[c], s[r, c]))
+    return found
+
+
+def _run(
+    top: _TopK, blocks: Iterable[tuple[FloatArray, Int32Array, FloatArray, Int32Array, bool]]
+) -> None:
+    """Score the blocks on THREADS threads (BLAS on one thread each: the scan around the
+    product is single-threaded numpy, so two blocks at once keep both cores busy) and merge
+    what they find into ``top`` in order."""
+    if THREADS <= 1:
+        for b in blocks:
+            for f in _score_block(top, *b):
+                top.push(*f)
+        return
+    limits = require("threadpoolctl").threadpool_limits
+    with limits(1), ThreadPoolExecutor(THREADS) as pool:
+        pending: deque[Future[Found]] = deque()
+        for b in blocks:
+            pending.append(pool.submit(_score_block, top, *b))
+            while len(pending) > 2 * THREADS:
+                for f in pending.popleft().result():
+                    top.push(*f)
+        while pending:
+            for f in pending.popleft().result():
+                top.push(*f)
 
 
 def _own_bar(s: FloatArray, k: int, floor: np.float32) -> FloatArray:
@@ -281,17 +317,18 @@ class ListIndex:
             raise RuntimeError("ListIndex.join runs once")
         logger.debug("list join: %d rows, %d lists, %d probes", len(x), self.n_lists, nprobe)
         top = _TopK(len(x), k, floor)
-        for lst in range(self.n_lists):
-            _score_block(top, x, self.members(lst), x, self.members(lst), own=True)
+        _run(top, ((x, self.members(i), x, self.members(i), True) for i in range(self.n_lists)))
         top.flush()
         if nprobe > 1:
             visits, vb = _groups(np.ascontiguousarray(probes[:, 1:]).ravel(), self.n_lists)
             self.probes = probes = None
             visitors = (visits // (nprobe - 1)).astype(np.int32)
             del visits
-            for lst in range(self.n_lists):
-                rows = visitors[vb[lst] : vb[lst + 1]]
-                _score_block(top, x, rows, x, self.members(lst), own=False)
+            blocks = (
+                (x, visitors[vb[i] : vb[i + 1]], x, self.members(i), False)
+                for i in range(self.n_lists)
+            )
+            _run(top, blocks)
             top.flush()
         self.probes = None
         for _ in range(refine):
@@ -306,8 +343,10 @@ class ListIndex:
             return top.ids.astype(np.int64), top.sims
         visits, vb = _groups(_probes(self.quantizer, q, self.nprobe).ravel(), self.n_lists)
         visitors = (visits // self.nprobe).astype(np.int32)
-        for lst in range(self.n_lists):
-            rows = visitors[vb[lst] : vb[lst + 1]]
-            _score_block(top, q, rows, self.x, self.members(lst), own=False)
+        blocks = (
+            (q, visitors[vb[i] : vb[i + 1]], self.x, self.members(i), False)
+            for i in range(self.n_lists)
+        )
+        _run(top, blocks)
         top.flush()
         return top.ids.astype(np.int64), top.sims
