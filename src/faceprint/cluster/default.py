@@ -13,11 +13,13 @@ photos. So the method works in two stages, with one threshold ``t``:
    between *reciprocal best* partners (each is the other's best candidate), round after round,
    like agglomerative clustering. Two lone faces need ``t + PAIR_OFFSET`` (one pair is a noisy
    measurement; averages over many pairs are not). Candidates come from a k-NN search over the
-   cluster centroids with the same index backends.
+   cluster centroids: exact up to :data:`~faceprint.cluster.graph.EXACT_MAX` faces, above it
+   the k-means lists of :mod:`faceprint.cluster.listjoin` (one list join, then list searches),
+   with the merge threshold as a floor.
 
 Complexity: the k-NN graph (see :mod:`faceprint.cluster.graph`), then ``O(N k)`` for the cores;
-each merge round is one k-NN search over the current clusters (``C <= N`` centroids, exact below
-:data:`~faceprint.cluster.graph.EXACT_MAX`, HNSW above) plus ``O(C k)``; at most
+each merge round is one k-NN search over the current clusters (``C <= N`` centroids) plus
+``O(C k)``; at most
 :data:`MAX_ROUNDS` rounds. Memory: ``O(N k + C D)``, never ``N x N``.
 """
 
@@ -65,7 +67,7 @@ MAX_ROUNDS = 30
 class _CentroidIndex:
     """The centroid directions of the initial clusters in an index, searched for the current
     clusters: a hit on an initial cluster stands for the current cluster holding it, so the
-    index is built once. Up to EXACT_MAX clusters: exact search. Above: k-means lists
+    index is built once. Up to EXACT_MAX faces: exact search. Above: k-means lists
     (:mod:`faceprint.cluster.listjoin`); the first round's candidates (every cluster) come from
     one list join, later rounds search the same lists (:meth:`ListIndex.search`).
 
@@ -73,12 +75,14 @@ class _CentroidIndex:
     exceeds the cosine of their centroid directions, so a floor at the merge threshold loses
     no possible merge)."""
 
-    def __init__(self, sums: npt.NDArray[np.floating], floor: float, k: int) -> None:
+    def __init__(
+        self, sums: npt.NDArray[np.floating], floor: float, k: int, *, exact: bool
+    ) -> None:
         m = len(sums)
         self.floor = floor
         self.first: IntArray | None = None
         dirs = _directions(sums)
-        if m <= EXACT_MAX:
+        if exact:
             self.index: Any = create_index("exact", sums.shape[1])
             self.index.add(np.arange(m, dtype=np.int64), dirs)
             return
@@ -176,13 +180,15 @@ def average_linkage_merge(
     lab = relabel(lab)
     pair_t = threshold if pair_threshold is None else pair_threshold
     m = int(lab.max(initial=-1)) + 1
-    # above EXACT_MAX clusters the sums are float32 (10M faces: 2-3M clusters, 1.3 GB less)
-    sums = np.zeros((m, x.shape[1]), np.float64 if m <= EXACT_MAX else np.float32)
+    # above EXACT_MAX faces: float32 sums (10M faces: ~5M clusters, 2.5 GB less) and
+    # candidates from k-means lists (exact search over 15k centroids took 11 s at 30k faces)
+    small = len(x) <= EXACT_MAX
+    sums = np.zeros((m, x.shape[1]), np.float64 if small else np.float32)
     np.add.at(sums, lab, x)
     n = np.bincount(lab, minlength=m).astype(np.float64)
     if m < 2:
         return relabel(lab)
-    index = _CentroidIndex(sums, min(threshold, pair_t), k)
+    index = _CentroidIndex(sums, min(threshold, pair_t), k, exact=small)
     current = np.arange(m, dtype=np.int64)  # initial cluster -> current cluster
     try:
         lab = _merge_rounds(lab, sums, n, index, current, threshold, pair_t, k, max_rounds)
