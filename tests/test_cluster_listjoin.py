@@ -106,3 +106,18 @@ def test_merge_with_the_list_index_matches_exact_search(
     agree = score_clusters(lists, exact)
     assert agree.pairwise_precision >= 0.99
     assert agree.pairwise_recall >= 0.95
+
+
+@pytest.mark.parametrize("exact_max", [100_000, 100])
+def test_merge_in_chunks_equals_one_chunk(
+    faces: np.ndarray, monkeypatch: pytest.MonkeyPatch, exact_max: int
+) -> None:
+    """The merge rounds score the candidates of MERGE_CHUNK clusters at a time; the labels
+    are the same as in one chunk (exact candidates and list candidates)."""
+    monkeypatch.setattr(default, "EXACT_MAX", exact_max)
+    x, lone = faces[:1500], np.full(1500, -1, np.int64)
+    whole = average_linkage_merge(x, lone, 0.937, pair_threshold=0.9445)
+    monkeypatch.setattr(default, "MERGE_CHUNK", 37)
+    chunked = average_linkage_merge(x, lone, 0.937, pair_threshold=0.9445)
+    assert (whole == chunked).all()
+    assert len(np.unique(whole)) < len(x)  # something merged

@@ -62,6 +62,8 @@ PAIR_OFFSET = 0.0075
 MERGE_K = 10
 #: most merge rounds
 MAX_ROUNDS = 30
+#: clusters whose candidates are scored at once
+MERGE_CHUNK = 1 << 20
 
 
 class _CentroidIndex:
@@ -90,16 +92,22 @@ class _CentroidIndex:
         self.first, _ = self.index.join(k + 1, floor)
 
     def candidates(
-        self, sums: npt.NDArray[np.floating], queries: IntArray, current: IntArray, k: int
+        self,
+        sums: npt.NDArray[np.floating],
+        queries: IntArray,
+        current: IntArray,
+        k: int,
+        *,
+        first: bool = False,
     ) -> tuple[IntArray, IntArray]:
         """Pairs ``(a, b)`` of current clusters, ``b`` near ``a`` (``a`` in ``queries``);
-        ``current`` maps each initial cluster to the current one holding it."""
+        ``current`` maps each initial cluster to the current one holding it. ``first``: the
+        first round (nothing merged yet: the list join's neighbours serve)."""
         kk = min(k + 1, len(current))
-        if self.first is not None and len(queries) == len(current) and kk <= self.first.shape[1]:
-            ids = self.first[:, :kk]  # the first round: every initial cluster, none merged
+        if first and self.first is not None and kk <= self.first.shape[1]:
+            ids = self.first[queries, :kk]
         else:
             ids = self._search(_directions(sums[queries]), kk)
-        self.first = None
         hits = np.where(ids >= 0, current[np.maximum(ids, 0)], -1)
         ok = (hits >= 0) & (hits != queries[:, None])
         a = np.repeat(queries, kk).reshape(len(queries), kk)[ok]
@@ -145,17 +153,16 @@ def merge_threshold(
 
 
 def _best(
-    a: IntArray, b: IntArray, score: npt.NDArray[np.float64], m: int
-) -> tuple[IntArray, npt.NDArray[np.float64]]:
-    """Each cluster's best-scoring candidate (``-1`` / ``-inf`` where it has none)."""
+    a: IntArray, b: IntArray, score: npt.NDArray[np.float64]
+) -> tuple[IntArray, IntArray, npt.NDArray[np.float64]]:
+    """Each cluster ``a``'s best-scoring candidate ``b`` (the first in ``(a, b)`` order on
+    ties) and its score."""
     order = np.lexsort((-score, a))
+    a_sorted = a[order]
     first = np.ones(len(order), bool)
-    first[1:] = a[order][1:] != a[order][:-1]
-    best = np.full(m, -1, np.int64)
-    best_score = np.full(m, -np.inf)
-    best[a[order][first]] = b[order][first]
-    best_score[a[order][first]] = score[order][first]
-    return best, best_score
+    first[1:] = a_sorted[1:] != a_sorted[:-1]
+    sel = order[first]
+    return a[sel], b[sel], score[sel]
 
 
 def average_linkage_merge(
@@ -216,11 +223,15 @@ def _merge_rounds(
         if m < 2 or len(active) == 0:
             break
         queried = active
-        a, b = index.candidates(sums, active, current, k if rnd == 0 else 2 * k)
-        avg = _linkage(sums, n, a, b)
-        need = merge_threshold(n[a], n[b], threshold, pair_t)
-        new_best, new_score = _best(a, b, avg - need, m)
-        best[active], best_score[active] = new_best[active], new_score[active]
+        best[active], best_score[active] = -1, -np.inf
+        for lo in range(0, len(active), MERGE_CHUNK):  # bounds the pair arrays' memory
+            qs = active[lo : lo + MERGE_CHUNK]
+            a, b = index.candidates(sums, qs, current, k if rnd == 0 else 2 * k, first=rnd == 0)
+            avg = _linkage(sums, n, a, b)
+            need = merge_threshold(n[a], n[b], threshold, pair_t)
+            ua, ub, score = _best(a, b, avg - need)
+            best[ua], best_score[ua] = ub, score
+        index.first = None
         p = np.flatnonzero((best >= 0) & (best_score >= 0))
         p = p[(best[best[p]] == p) & (p < best[p])]
         if len(p) == 0:
