@@ -413,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--backend",
         choices=("auto", "exact", "hnsw", "ivf"),
         default="auto",
-        help="k-NN graph backend (auto: exact up to 20k faces, the IVF list join above).",
+        help="k-NN graph backend (auto: exact up to 20k faces, HNSW above; ivf: the list join).",
     )
     sc.add_argument("--log", action="store_true", help="Show the clustering's debug log.")
     rc = sub.add_parser("recall")

@@ -72,10 +72,10 @@ def test_ivf_graph_has_the_exact_graphs_format(faces: np.ndarray) -> None:
     assert (ea != eb).nnz <= ea.nnz // 50
 
 
-def test_auto_uses_exact_up_to_exact_max_then_ivf() -> None:
+def test_auto_uses_exact_up_to_exact_max_then_hnsw() -> None:
     assert graph._pick_backend(graph.EXACT_MAX, "auto") == "exact"
-    assert graph._pick_backend(graph.EXACT_MAX + 1, "auto") == "ivf"
-    assert graph._pick_backend(10, "hnsw") == "hnsw"
+    assert graph._pick_backend(graph.EXACT_MAX + 1, "auto") == "hnsw"
+    assert graph._pick_backend(10, "ivf") == "ivf"
 
 
 def test_list_index_search_matches_exact(faces: np.ndarray) -> None:

@@ -289,8 +289,8 @@ def cluster_faces(
             the default threshold; ``None``: the default pack, ``"none"``), a shorthand for:
         space: the embeddings' :class:`~faceprint.pipeline.EmbeddingSpace` (``pack`` and
             ``augment``, when also given, must agree with it).
-        backend: index backend of the k-NN graph (``"auto"``: exact up to 20k faces, the IVF
-            list join above; ``"hnsw"``, ``"ivf"``, ``"exact"`` force one).
+        backend: index backend of the k-NN graph (``"auto"``: exact up to 20k faces, HNSW
+            above; ``"ivf"``: the IVF list join, 3.4x faster at 1M faces, F 0.004 lower).
 
     Complexity (default method): the k-NN graph costs ``O(N^2 D)`` exact / ``O(N log N)`` with
     HNSW; everything after it is ``O(N k)`` time and memory (plus small sorts).
