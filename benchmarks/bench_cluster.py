@@ -10,13 +10,17 @@ pairwise F, and the best F with precision >= 0.99 where one exists); then every 
 Unclustered faces count as singleton clusters (see :mod:`faceprint.cluster.metrics`).
 
 ``scale``: cluster time (wall and CPU) and peak RSS of the default method on N synthetic dlib-like
-faces (``faceprint.bench.synth``, 5 faces per identity), each size in a fresh process.
+faces (``faceprint.bench.synth``, 5 faces per identity), each size in a fresh process
+(``--backend``: the k-NN graph's; ``--log``: the clustering's debug log, with times).
+
+``recall``: recall of the k-NN graph backends against exact search on N synthetic faces.
 
     FACEPRINT_DATA=../shared/data python benchmarks/bench_cluster.py lfw --augment flip \
         --json /tmp/cluster_lfw_flip.json              # the library's default embeddings
     FACEPRINT_DATA=../shared/data python benchmarks/bench_cluster.py lfw \
         --json /tmp/cluster_lfw.json                   # plain embeddings
     python benchmarks/bench_cluster.py scale --sizes 13233 100000 1000000 --json /tmp/scale.json
+    python benchmarks/bench_cluster.py recall --faces 100000 --backends hnsw ivf
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import resource
 import subprocess
@@ -31,14 +36,15 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 
-from faceprint.cluster import cluster_faces, knn_graph, score_clusters
+from faceprint.cluster import cluster_faces, default_threshold, knn_graph, score_clusters
 from faceprint.cluster.core import GRAPH_METHODS, _base_labels
-from faceprint.cluster.default import DEFAULT_K
+from faceprint.cluster.default import CORE_OFFSET, DEFAULT_K
+from faceprint.cluster.graph import Backend, KnnGraph
 from faceprint.cluster.metrics import ClusterScores
 
 DATA = Path(
@@ -269,8 +275,11 @@ def _reset_peak() -> None:
         Path("/proc/self/clear_refs").write_text("5")
 
 
-def scale_one(n: int) -> dict[str, Any]:
-    """Generate ``n`` synthetic faces, then time and measure one default clustering."""
+def scale_one(n: int, backend: str = "auto") -> dict[str, Any]:
+    """Generate ``n`` synthetic faces, then time and measure one default clustering (its debug
+    log, with times, goes to stderr: where the time goes)."""
+    logging.basicConfig(format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    logging.getLogger("faceprint").setLevel(logging.DEBUG)
     from faceprint.bench.synth import make_gallery, synth_spec
 
     g = make_gallery(n, synth_spec("dlib"), templates_per_identity=5, probes=1, seed=1)
@@ -279,11 +288,12 @@ def scale_one(n: int) -> dict[str, Any]:
     base_mb = _peak_rss_mb()
     _reset_peak()
     c0, t0 = time.process_time(), time.perf_counter()
-    res = cluster_faces(x)
+    res = cluster_faces(x, backend=cast(Backend, backend))
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     s = score_clusters(res.labels, truth)
     return {
         "faces": n,
+        "backend": backend,
         "wall_s": wall,
         "cpu_s": cpu,
         "peak_rss_mb": _peak_rss_mb(),
@@ -291,23 +301,70 @@ def scale_one(n: int) -> dict[str, Any]:
         "input_mb": x.nbytes / 2**20,
         "clusters": res.n_clusters,
         "pairwise_precision": s.pairwise_precision,
+        "pairwise_recall": s.pairwise_recall,
         "pairwise_f": s.pairwise_f,
         "bcubed_f": s.bcubed_f,
     }
+
+
+def _edges(g: KnnGraph) -> npt.NDArray[np.int64]:
+    i, j, _ = g.upper()
+    return i * g.n + j
+
+
+def run_recall(args: argparse.Namespace) -> dict[str, Any]:
+    """Recall of each graph backend against exact search on synthetic dlib-like faces: of the
+    true k-NN lists, of their entries at or above the default method's graph floor, and of
+    the undirected edges at or above that floor (what the clustering sees)."""
+    from faceprint.bench.synth import make_gallery, synth_spec
+
+    g = make_gallery(args.faces, synth_spec("dlib"), templates_per_identity=5, probes=1, seed=1)
+    x = np.ascontiguousarray(g.vectors)
+    floor = default_threshold("dlib") + CORE_OFFSET
+    t0 = time.perf_counter()
+    truth = knn_graph(x, k=DEFAULT_K, floor=-1.0, backend="exact")
+    rows: list[dict[str, Any]] = [{"backend": "exact", "seconds": time.perf_counter() - t0}]
+    true_edges = _edges(truth.restrict(floor))
+    strong = truth.knn_sims >= floor
+    for backend in args.backends:
+        t0 = time.perf_counter()
+        found = knn_graph(x, k=DEFAULT_K, floor=-1.0, backend=backend)
+        seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        at_floor = knn_graph(x, k=DEFAULT_K, floor=floor, backend=backend)
+        floor_seconds = time.perf_counter() - t0
+        hit = np.zeros(truth.knn.shape, bool)
+        for lo in range(0, len(x), 8192):
+            a, b = truth.knn[lo : lo + 8192], found.knn[lo : lo + 8192]
+            hit[lo : lo + 8192] = (a[:, :, None] == b[:, None, :]).any(axis=2)
+        edges = _edges(at_floor)
+        row = {
+            "backend": backend,
+            "seconds": seconds,
+            "seconds_at_floor": floor_seconds,
+            "knn_recall": float(hit.mean()),
+            "knn_recall_at_floor": float(hit[strong].mean()),
+            "edge_recall_at_floor": float(np.isin(true_edges, edges).mean()),
+            "edges_at_floor": len(edges),
+            "true_edges_at_floor": len(true_edges),
+        }
+        print(json.dumps(row), file=sys.stderr)
+        rows.append(row)
+    return {"faces": args.faces, "k": DEFAULT_K, "floor": floor, "rows": rows}
 
 
 def run_scale(args: argparse.Namespace) -> dict[str, Any]:
     rows = []
     for n in args.sizes:
         out = subprocess.run(
-            [sys.executable, __file__, "scale-one", str(n)],
-            capture_output=True,
+            [sys.executable, __file__, "scale-one", str(n), "--backend", args.backend],
+            stdout=subprocess.PIPE,
+            stderr=None if args.log else subprocess.DEVNULL,
             text=True,
             check=False,
         )
         if out.returncode != 0:
-            print(out.stderr[-2000:], file=sys.stderr)
-            rows.append({"faces": n, "error": out.stderr.strip().splitlines()[-1:]})
+            rows.append({"faces": n, "error": f"exit status {out.returncode}"})
             continue
         row = json.loads(out.stdout.strip().splitlines()[-1])
         print(json.dumps(row), file=sys.stderr)
@@ -352,15 +409,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     sc = sub.add_parser("scale")
     sc.add_argument("--sizes", nargs="+", type=int, default=[13233, 100_000, 1_000_000])
     sc.add_argument("--json")
+    sc.add_argument(
+        "--backend",
+        choices=("auto", "exact", "hnsw", "ivf"),
+        default="auto",
+        help="k-NN graph backend (auto: exact up to 20k faces, HNSW above; ivf: the list join).",
+    )
+    sc.add_argument("--log", action="store_true", help="Show the clustering's debug log.")
+    rc = sub.add_parser("recall")
+    rc.add_argument("--faces", type=int, default=100_000)
+    rc.add_argument("--backends", nargs="+", default=["hnsw", "ivf"])
+    rc.add_argument("--json")
     one = sub.add_parser("scale-one")
     one.add_argument("n", type=int)
+    one.add_argument("--backend", default="auto")
     args = ap.parse_args(argv)
     run: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
         "lfw": run_lfw,
         "scale": run_scale,
+        "recall": run_recall,
     }
     if args.cmd == "scale-one":
-        print(json.dumps(scale_one(args.n)))
+        print(json.dumps(scale_one(args.n, args.backend)))
         return
     result = run[args.cmd](args)
     if args.json:

@@ -5,7 +5,7 @@
     server  fastapi, uvicorn, python-multipart, httpx   faceprint serve, the web app
     client  httpx, pydantic                             faceprint.client.Client
     video   av, matplotlib                              faceprint video ...
-    faiss   faiss-cpu                                   index backends other than ``exact``
+    faiss   faiss-cpu, threadpoolctl                    index backends other than ``exact``
     milvus  pymilvus, milvus-lite                       the ``milvus`` index backend
     plots   matplotlib                                  ROC / DET plots of evaluations
     heif    pillow-heif                                 HEIC / HEIF / AVIF photos
@@ -35,6 +35,7 @@ EXTRAS: dict[str, str] = {
     "pydantic": "client",
     "av": "video",
     "faiss": "faiss",
+    "threadpoolctl": "faiss",
     "pymilvus": "milvus",
     "milvus_lite": "milvus",
     "matplotlib": "plots",

@@ -21,7 +21,13 @@ import numpy.typing as npt
 
 from faceprint.cluster import dense
 from faceprint.cluster.algorithms import chinese_whispers, connected_components, louvain
-from faceprint.cluster.default import CORE_OFFSET, DEFAULT_K, precise_clusters
+from faceprint.cluster.default import (
+    CORE_OFFSET,
+    DEFAULT_K,
+    merge_cores,
+    precise_clusters,
+    strict_cores,
+)
 from faceprint.cluster.graph import Backend, KnnGraph, knn_graph
 from faceprint.errors import InvalidArgumentError
 from faceprint.packs import DEFAULT_PACK
@@ -186,6 +192,10 @@ def _base_labels(x: FloatArray, method: str, t: float, k: int, backend: Backend)
         return DENSE_METHODS[method](x, t)
     floor = t + CORE_OFFSET if method == "default" else t
     graph = knn_graph(x, k=k, floor=min(floor, 0.999), backend=backend)
+    if method == "default":  # the graph is freed before the merging (10M faces: 2.4 GB)
+        cores = strict_cores(graph, t)
+        del graph
+        return merge_cores(x, cores, t)
     return GRAPH_METHODS[method](graph, t, x)
 
 
@@ -279,7 +289,8 @@ def cluster_faces(
             the default threshold; ``None``: the default pack, ``"none"``), a shorthand for:
         space: the embeddings' :class:`~faceprint.pipeline.EmbeddingSpace` (``pack`` and
             ``augment``, when also given, must agree with it).
-        backend: index backend of the k-NN graph (``"auto"``: exact up to 20k faces, HNSW above).
+        backend: index backend of the k-NN graph (``"auto"``: exact up to 20k faces, HNSW
+            above; ``"ivf"``: the IVF list join, 3.4x faster at 1M faces, F 0.004 lower).
 
     Complexity (default method): the k-NN graph costs ``O(N^2 D)`` exact / ``O(N log N)`` with
     HNSW; everything after it is ``O(N k)`` time and memory (plus small sorts).
@@ -301,9 +312,11 @@ def cluster_faces(
     idx = np.flatnonzero(active)
     labels = np.full(n, -1, np.int64)
     if len(idx):
-        base = _base_labels(x[idx], method, t, k, backend)
+        xa = x if len(idx) == n else x[idx]  # no copy when every face takes part (10M: 5 GB)
+        base = _base_labels(xa, method, t, k, backend)
         fresh = int(fx.max(initial=-1)) + 1
-        labels[idx] = _apply_fixed(x[idx], base, fx[idx], fresh + n)
+        labels[idx] = _apply_fixed(xa, base, fx[idx], fresh + n)
+        del xa
     for face, lab in links:
         if labels[face] == lab and fx[face] != lab:
             labels[face] = -1
